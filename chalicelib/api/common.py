@@ -1,0 +1,179 @@
+"""The API edge: parse a request, call one service, shape the reply; domain errors → HTTP in one table.
+
+Chalice turns a view's exception into a 500 before any middleware sees it, so every view is
+registered through :func:`route`, which maps errors to Prefect's bodies and status codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.config import get_settings
+from chalicelib.errors import (
+    ConcurrentUpdateError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from chalicelib.schemas.common import utcnow
+from chalicelib.storage import Repositories, open_repositories
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class RequestInvalid(Exception):
+    """A body that failed validation; carries Prefect's ``exception_detail`` list."""
+
+    def __init__(self, detail: list[dict[str, Any]], body: Any) -> None:
+        self.detail = detail
+        self.body = body
+        super().__init__("Invalid request received.")
+
+
+class PathNotFound(Exception):
+    """A path parameter that cannot name anything (e.g. a non-UUID id)."""
+
+
+_repos: dict[int, Repositories] = {}
+
+
+def repositories() -> Repositories:
+    """The repositories of the current settings (built once per settings object)."""
+    settings = get_settings()
+    repos = _repos.get(id(settings))
+    if repos is None or repos.settings is not settings:
+        _repos.clear()
+        repos = _repos[id(settings)] = open_repositories(settings)
+    return repos
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(body=json.dumps(data), status_code=status, headers=dict(JSON_HEADERS))
+
+
+def _jsonable(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [_jsonable(r) for r in result]
+    return result
+
+
+def raw_body(bp: Blueprint) -> Any:
+    """The request's JSON body (``None`` when empty); malformed JSON is a 422 like Prefect's."""
+    raw = bp.current_request.raw_body
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = [{"loc": ["body"], "msg": f"JSON decode error: {exc}", "type": "json_invalid"}]
+        raise RequestInvalid(detail, raw.decode("utf-8", "replace")) from exc
+
+
+def parse_body(bp: Blueprint, model: type[M], *, default: Any = None) -> M:
+    """Validate the request body against ``model``; failures become Prefect's 422."""
+    body = raw_body(bp)
+    if body is None:
+        body = {} if default is None else default
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise RequestInvalid(validation_detail(exc), body) from exc
+
+
+def validation_detail(exc: ValidationError, prefix: tuple[str | int, ...] = ("body",)) -> list[dict[str, Any]]:
+    return [
+        {"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def path_uuid(text: str) -> uuid.UUID:
+    """A UUID path parameter; anything else is a 404 ``Not Found`` (Prefect's routing)."""
+    try:
+        return uuid.UUID(text)
+    except (ValueError, TypeError) as exc:
+        raise PathNotFound(text) from exc
+
+
+def _error_response(exc: Exception, bp: Blueprint) -> Response:
+    if isinstance(exc, RequestInvalid):
+        return json_response(
+            {"exception_message": str(exc), "exception_detail": exc.detail, "request_body": exc.body}, 422
+        )
+    if isinstance(exc, InvalidRequestError):
+        body = None
+        try:
+            body = raw_body(bp)
+        except RequestInvalid:
+            pass
+        detail = [{"loc": list(exc.loc), "msg": exc.message, "type": exc.kind}]
+        return json_response(
+            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
+            422,
+        )
+    if isinstance(exc, PathNotFound):
+        return json_response({"detail": "Not Found"}, 404)
+    if isinstance(exc, NotFoundError):
+        return json_response({"detail": str(exc)}, 404)
+    if isinstance(exc, ConflictError):
+        return json_response({"detail": exc.message, **_jsonable_data(exc.data)}, 409)
+    if isinstance(exc, ConcurrentUpdateError):
+        return json_response({"detail": str(exc)}, 409)
+    raise exc
+
+
+def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in data.items()}
+
+
+_HANDLED = (RequestInvalid, InvalidRequestError, PathNotFound, NotFoundError, ConflictError, ConcurrentUpdateError)
+
+
+def route_options() -> dict[str, Any]:
+    """Options every route shares (the authorizer, content types)."""
+    from chalicelib.api.auth import route_authorizer
+
+    options: dict[str, Any] = {"content_types": ["application/json", "text/plain", "application/x-www-form-urlencoded"]}
+    authorizer = route_authorizer()
+    if authorizer is not None:
+        options["authorizer"] = authorizer
+    return options
+
+
+def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status: int = 200, **kwargs: Any) -> Callable:
+    """Register a view on ``bp``: its return value becomes JSON with ``status`` (a
+    :class:`Response` is passed through), and domain errors become Prefect's error replies."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(*args: Any, **params: Any) -> Response:
+            try:
+                result = fn(*args, **params)
+            except _HANDLED as exc:
+                return _error_response(exc, bp)
+            if isinstance(result, Response):
+                return result
+            if status == 204:
+                return Response(body="", status_code=204)
+            return json_response(_jsonable(result), status)
+
+        bp.route(path, methods=list(methods), **{**route_options(), **kwargs})(view)
+        return fn
+
+    return decorate

@@ -1,0 +1,63 @@
+"""``/flows`` routes (PREFECT_CONTRACT.md, "Flows")."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from chalice import Blueprint
+
+from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.schemas.filters import CountBody, FilterBody, PaginateBody
+from chalicelib.schemas.flows import FlowCreate, FlowUpdate
+from chalicelib.services import flows
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/flows", methods=("POST",))
+def create_flow() -> object:
+    flow, created = flows.create_flow(repositories(), parse_body(bp, FlowCreate), now())
+    return json_response(flow.to_json(), 201 if created else 200)
+
+
+@route(bp, "/flows/{id}")
+def read_flow(id: str) -> object:
+    return flows.read_flow(repositories(), path_uuid(id))
+
+
+@route(bp, "/flows/name/{name}")
+def read_flow_by_name(name: str) -> object:
+    return flows.read_flow_by_name(repositories(), unquote(name))
+
+
+@route(bp, "/flows/{id}", methods=("PATCH",), status=204)
+def update_flow(id: str) -> None:
+    flow_id = path_uuid(id)
+    flows.update_flow(repositories(), flow_id, parse_body(bp, FlowUpdate), now())
+
+
+@route(bp, "/flows/{id}", methods=("DELETE",), status=204)
+def delete_flow(id: str) -> None:
+    flows.delete_flow(repositories(), path_uuid(id), now())
+
+
+@route(bp, "/flows/filter", methods=("POST",))
+def filter_flows() -> object:
+    return flows.filter_flows(repositories(), parse_body(bp, FilterBody))
+
+
+@route(bp, "/flows/count", methods=("POST",))
+def count_flows() -> object:
+    return flows.count_flows(repositories(), parse_body(bp, CountBody))
+
+
+@route(bp, "/flows/paginate", methods=("POST",))
+def paginate_flows() -> object:
+    page = flows.paginate_flows(repositories(), parse_body(bp, PaginateBody))
+    return {
+        "results": [f.to_json() for f in page.results],
+        "count": page.count,
+        "limit": page.limit,
+        "pages": page.pages,
+        "page": page.page,
+    }

@@ -1,0 +1,114 @@
+"""Typed settings, read from the environment once and lazily (never at import time).
+
+Chalice's test client and ``chalice local`` set a stage's environment only around a handler, so
+nothing here runs at import: the first call to :func:`get_settings` reads ``os.environ``; tests
+build a :class:`Settings` directly or call :func:`override_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+
+PREFECT_VERSION = "3.9.1"
+API_VERSION = "0.8.4"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of Cirrus. Names in the environment are ``CIRRUS_<FIELD>`` upper-cased."""
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    #: DynamoDB endpoint override (moto server, DynamoDB Local); None means AWS.
+    dynamodb_endpoint: str | None = None
+    #: Prefix of every table name; defaults to ``cirrus-<stage>-``.
+    table_prefix: str | None = None
+    # Scheduler (Prefect's defaults).
+    scheduler_min_runs: int = 3
+    scheduler_max_runs: int = 100
+    scheduler_min_scheduled_time_s: float = 3600.0
+    scheduler_max_scheduled_time_s: float = 100 * 86400.0
+    scheduler_recent_window_s: float = 300.0
+    #: A job stops when the Lambda has less than this many seconds left.
+    job_time_margin_s: float = 10.0
+    # Maintenance.
+    late_runs_after_s: float = 15.0
+    zombie_threshold_s: float = 600.0
+    cancelling_timeout_s: float = 300.0
+    lazarus_max_attempts: int = 3
+    retention_days: int = 90
+    # Auth.
+    auth_required: bool = False
+
+    @property
+    def tables_prefix(self) -> str:
+        return self.table_prefix if self.table_prefix is not None else f"cirrus-{self.stage}-"
+
+    @property
+    def min_scheduled_time(self) -> timedelta:
+        return timedelta(seconds=self.scheduler_min_scheduled_time_s)
+
+    @property
+    def max_scheduled_time(self) -> timedelta:
+        return timedelta(seconds=self.scheduler_max_scheduled_time_s)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from ``env``; unset or empty variables keep their defaults."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"CIRRUS_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        if "region" not in values:
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if region:
+                values["region"] = region
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _coerce(name: str, kind: object, raw: str) -> object:
+    kind = str(kind)
+    try:
+        if kind.startswith("bool"):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"CIRRUS_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env(os.environ)
+    return _current
+
+
+def override_settings(settings: Settings | None = None, **changes: object) -> Settings:
+    """Replace the process's settings (tests, the local stack); ``None`` re-reads the environment."""
+    global _current
+    base = settings if settings is not None else Settings.from_env(os.environ)
+    _current = replace(base, **changes) if changes else base
+    return _current
+
+
+def reset_settings() -> None:
+    """Forget the cached settings; the next :func:`get_settings` reads the environment again."""
+    global _current
+    _current = None

@@ -1,0 +1,60 @@
+"""Deterministic identities: the basis of every idempotent, race-free insert.
+
+An object whose natural key is unique (a flow's name, a deployment's flow and name, a flow run's
+flow and idempotency key) gets an id derived from that key with UUIDv5. Inserting it is then a
+conditional put on the id (``attribute_not_exists``): two concurrent creators compute the same id,
+exactly one put wins, and the loser reads the winner's object. No uniqueness index, no
+read-then-write.
+
+An auto-scheduled run's idempotency key is Prefect's (``scheduled <deployment> <schedule> <instant>``)
+with the instant normalised to UTC, so every scheduler tick, retry, backfill or redeploy that
+plans one occurrence of one schedule computes one run id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+_NAMESPACE = uuid.UUID("5d3f6a1e-8c2b-4f47-9a0e-2b1c9e7d4a10")
+_FLOW_NS = uuid.uuid5(_NAMESPACE, "flow")
+_DEPLOYMENT_NS = uuid.uuid5(_NAMESPACE, "deployment")
+_FLOW_RUN_NS = uuid.uuid5(_NAMESPACE, "flow-run")
+_WORK_QUEUE_NS = uuid.uuid5(_NAMESPACE, "work-queue")
+
+
+def flow_id(name: str) -> uuid.UUID:
+    """The id of the flow called ``name`` (flow names are unique and immutable)."""
+    return uuid.uuid5(_FLOW_NS, name)
+
+
+def deployment_id(flow: uuid.UUID, name: str) -> uuid.UUID:
+    """The id of deployment ``name`` of flow ``flow`` ((flow_id, name) is unique)."""
+    return uuid.uuid5(_DEPLOYMENT_NS, f"{flow}/{name}")
+
+
+def flow_run_id(flow: uuid.UUID, idempotency_key: str) -> uuid.UUID:
+    """The id of the run of ``flow`` carrying ``idempotency_key`` (unique per flow, as in Prefect)."""
+    return uuid.uuid5(_FLOW_RUN_NS, f"{flow}/{idempotency_key}")
+
+
+def work_queue_id(work_pool_name: str | None, work_queue_name: str) -> uuid.UUID:
+    """The id of a work queue, named within its work pool (or none)."""
+    return uuid.uuid5(_WORK_QUEUE_NS, f"{work_pool_name or ''}/{work_queue_name}")
+
+
+def utc_key(instant: datetime) -> str:
+    """An instant as a fixed-width UTC string whose text order is its time order."""
+    if instant.tzinfo is None:
+        raise ValueError("instant must be timezone-aware")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def scheduled_run_idempotency_key(deployment: uuid.UUID, schedule: uuid.UUID, instant: datetime) -> str:
+    """The idempotency key of the auto-scheduled run of ``schedule`` at ``instant``."""
+    return f"scheduled {deployment} {schedule} {utc_key(instant)}"
+
+
+def scheduled_run_id(flow: uuid.UUID, deployment: uuid.UUID, schedule: uuid.UUID, instant: datetime) -> uuid.UUID:
+    """The id of the auto-scheduled run of (deployment, schedule, instant)."""
+    return flow_run_id(flow, scheduled_run_idempotency_key(deployment, schedule, instant))

@@ -1,0 +1,70 @@
+"""Domain exceptions. They carry data as attributes and speak the domain, never HTTP.
+
+The API maps them to status codes in one table (``chalicelib.api.common``).
+"""
+
+from __future__ import annotations
+
+
+class CirrusError(Exception):
+    """Base of every domain error."""
+
+
+class NotFoundError(CirrusError):
+    """An object the caller named does not exist."""
+
+    def __init__(self, kind: str, key: object = None) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} not found")
+
+
+class FlowNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Flow", key)
+
+
+class DeploymentNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Deployment", key)
+
+
+class FlowRunNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Flow run", key)
+
+
+class ScheduleNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Schedule", key)
+
+    def __str__(self) -> str:  # Prefect's wording has a full stop
+        return "Schedule not found."
+
+
+class ConflictError(CirrusError):
+    """The request conflicts with the stored state (duplicate, missing parent, lost race)."""
+
+    def __init__(self, message: str, **data: object) -> None:
+        self.message = message
+        self.data = data
+        super().__init__(message)
+
+
+class InvalidRequestError(CirrusError):
+    """Input the schemas accepted but the domain rejects; ``loc`` names the field."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> None:
+        self.loc = loc
+        self.message = message
+        self.kind = kind
+        super().__init__(message)
+
+
+class ConcurrentUpdateError(CirrusError):
+    """An optimistic write lost to a concurrent writer; the caller may re-read and retry."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key} changed concurrently")

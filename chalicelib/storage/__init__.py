@@ -1,0 +1,64 @@
+"""The only package that knows pynamodb and DynamoDB.
+
+:func:`open_repositories` binds the models to a stage's tables and hands out one repository per
+aggregate; services receive them and never see a model.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.config import Settings
+from chalicelib.storage import tables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.storage.flows import FlowRepository
+
+
+class Repositories:
+    """Lazily built repositories over one stage's tables."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        tables.bind(settings)
+
+    @cached_property
+    def flows(self) -> FlowRepository:
+        from chalicelib.storage.flows import FlowRepository
+
+        return FlowRepository()
+
+    @cached_property
+    def deployments(self) -> Any:
+        from chalicelib.storage.deployments import DeploymentRepository
+
+        return DeploymentRepository()
+
+    @cached_property
+    def schedules(self) -> Any:
+        from chalicelib.storage.schedules import ScheduleRepository
+
+        return ScheduleRepository()
+
+    @cached_property
+    def flow_runs(self) -> Any:
+        from chalicelib.storage.flow_runs import FlowRunRepository
+
+        return FlowRunRepository(self.settings)
+
+    @cached_property
+    def work_queues(self) -> Any:
+        from chalicelib.storage.work_queues import WorkQueueRepository
+
+        return WorkQueueRepository()
+
+    @cached_property
+    def api_keys(self) -> Any:
+        from chalicelib.storage.api_keys import ApiKeyRepository
+
+        return ApiKeyRepository()
+
+
+def open_repositories(settings: Settings) -> Repositories:
+    return Repositories(settings)

@@ -1,0 +1,26 @@
+"""Recognising DynamoDB condition failures by their response code (never by message text)."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CANCELLED = "TransactionCanceledException"
+
+
+def is_condition_failure(exc: PynamoDBException) -> bool:
+    """A single-item write whose condition did not hold."""
+    return getattr(exc, "cause_response_code", None) == CONDITION_FAILED
+
+
+def cancellation_codes(exc: TransactWriteError) -> list[str | None]:
+    """One code per transaction item (``None`` where that item did not fail)."""
+    if getattr(exc, "cause_response_code", None) != TRANSACTION_CANCELLED:
+        return []
+    return [getattr(reason, "code", None) if reason else None for reason in exc.cancellation_reasons or []]
+
+
+def is_cancelled_by_condition(exc: TransactWriteError) -> bool:
+    """A transaction cancelled only because conditions failed (not throttling or a conflict)."""
+    codes = [c for c in cancellation_codes(exc) if c and c != "None"]
+    return bool(codes) and all(c == CONDITION_FAILED for c in codes)
