@@ -1,0 +1,106 @@
+"""Flow run bodies and responses (PREFECT_CONTRACT.md, "Flow runs")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.states import State, StateCreate, StateType
+
+
+class EmpiricalPolicy(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    max_retries: int = 0
+    retry_delay_seconds: float = 0
+    retries: int | None = None
+    retry_delay: int | float | None = None
+    pause_keys: list[str] | None = Field(default_factory=list)
+    resuming: bool | None = False
+    retry_type: Literal["in_process", "reschedule"] | None = None
+
+
+class CreatedBy(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID | None = None
+    type: str | None = None
+    display_value: str | None = None
+
+
+class FlowRunCreate(ActionModel):
+    flow_id: uuid.UUID
+    name: str | None = None
+    state: StateCreate | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    parent_task_run_id: uuid.UUID | None = None
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    work_queue_name: str | None = None
+    work_pool_name: str | None = None
+    job_variables: dict[str, Any] | None = None
+    deployment_id: uuid.UUID | None = None
+    flow_version: str | None = None
+    infrastructure_document_id: uuid.UUID | None = None
+    deployment_version: str | None = None
+    created_by: CreatedBy | None = None
+
+
+class FlowRunUpdate(ActionModel):
+    name: str | None = None
+    flow_version: str | None = None
+    parameters: dict[str, Any] | None = None
+    empirical_policy: EmpiricalPolicy | None = None
+    tags: list[str] | None = None
+    labels: dict[str, Any] | None = None
+    infrastructure_pid: str | None = None
+    job_variables: dict[str, Any] | None = None
+
+
+class FlowRun(ResponseModel):
+    """A flow run as the API shows it. ``state`` is the current state; history lives in storage."""
+
+    name: str
+    flow_id: uuid.UUID
+    state_id: uuid.UUID | None = None
+    deployment_id: uuid.UUID | None = None
+    deployment_version: str | None = None
+    work_queue_id: uuid.UUID | None = None
+    work_queue_name: str | None = None
+    flow_version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    parent_task_run_id: uuid.UUID | None = None
+    state_type: StateType | None = None
+    state_name: str | None = None
+    run_count: int = 0
+    expected_start_time: UtcDateTime | None = None
+    next_scheduled_start_time: UtcDateTime | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    total_run_time: float = 0.0
+    estimated_run_time: float = 0.0
+    estimated_start_time_delta: float = 0.0
+    auto_scheduled: bool = False
+    infrastructure_document_id: uuid.UUID | None = None
+    infrastructure_pid: str | None = None
+    created_by: CreatedBy | None = None
+    work_pool_id: uuid.UUID | None = None
+    work_pool_name: str | None = None
+    state: State | None = None
+    job_variables: dict[str, Any] | None = Field(default_factory=dict)
+    # Cirrus bookkeeping (not in Prefect's schema, harmless to its client): the schedule that
+    # planned an auto-scheduled run, the last heartbeat, and Lazarus' attempts.
+    schedule_id: uuid.UUID | None = Field(default=None, exclude=True)
+    heartbeat: UtcDateTime | None = Field(default=None, exclude=True)
+    lazarus_attempts: int = Field(default=0, exclude=True)

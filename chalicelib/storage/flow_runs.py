@@ -1,0 +1,218 @@
+"""Flow runs in DynamoDB: one item per run, its state history inside it.
+
+Writes are conditional: an insert on ``attribute_not_exists(id)`` (ids of runs with an
+idempotency key, and of auto-scheduled runs, are derived from that key), a transition on the
+``state_id`` that was read. Terminal runs get a TTL (``expires_at``); reads treat an expired item
+as gone even before DynamoDB deletes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.config import Settings
+from chalicelib.domain.identity import utc_key
+from chalicelib.domain.sweeps import sweep_for
+from chalicelib.errors import ConcurrentUpdateError, FlowRunNotFoundError
+from chalicelib.schemas.common import utcnow
+from chalicelib.schemas.flow_runs import FlowRun
+from chalicelib.schemas.states import State, StateType
+from chalicelib.storage.errors import is_condition_failure
+from chalicelib.storage.models import FlowRunModel
+
+# Fields kept as top-level attributes; everything else of the response lives in ``doc`` (tags in
+# both: ordered in ``doc``, as a string set on the item for filter expressions).
+_TOP_LEVEL = {
+    "id", "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "auto_scheduled", "state_id",
+    "state_type", "state_name", "run_count", "work_queue_name", "next_scheduled_start_time",
+    "expected_start_time", "start_time", "end_time", "heartbeat", "lazarus_attempts", "created", "updated",
+}  # fmt: skip
+
+
+def state_sort_key(run: FlowRun) -> str:
+    """``<STATE_TYPE>#<time>``: the range key of the by-deployment and by-work-queue indexes.
+
+    The time is the next scheduled start while SCHEDULED (get_scheduled_flow_runs reads a range of
+    it), else the expected start, else the creation time.
+    """
+    when = run.next_scheduled_start_time or run.expected_start_time or run.created
+    return f"{run.state_type.value if run.state_type else 'NONE'}#{utc_key(when)}"
+
+
+class FlowRunRepository:
+    """Reads and writes flow runs; a missing or expired run raises :class:`FlowRunNotFoundError`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ------------------------------------------------------------------ mapping
+    def to_item(self, run: FlowRun, history: list[State] | None = None) -> FlowRunModel:
+        """The item for ``run`` with every derived attribute (index keys, sweep, TTL) computed."""
+        data = run.model_dump(mode="json")
+        doc = {k: v for k, v in data.items() if k not in _TOP_LEVEL}
+        item = FlowRunModel(
+            str(run.id),
+            flow_id=str(run.flow_id),
+            deployment_id=str(run.deployment_id) if run.deployment_id else None,
+            schedule_id=str(run.schedule_id) if run.schedule_id else None,
+            name=run.name,
+            idempotency_key=run.idempotency_key,
+            auto_scheduled=run.auto_scheduled,
+            state_id=str(run.state.id) if run.state else "none",
+            state_type=run.state_type.value if run.state_type else "NONE",
+            state_name=run.state_name or "",
+            state_sort=state_sort_key(run),
+            run_count=run.run_count,
+            work_queue_name=run.work_queue_name,
+            tags=set(run.tags) or None,
+            next_scheduled_start_time=run.next_scheduled_start_time,
+            expected_start_time=run.expected_start_time,
+            start_time=run.start_time,
+            end_time=run.end_time,
+            heartbeat=run.heartbeat,
+            lazarus_attempts=run.lazarus_attempts,
+            created=run.created,
+            updated=run.updated,
+            doc=doc,
+            history=[s.model_dump(mode="json") for s in (history or [])],
+        )
+        sweep = sweep_for(run)
+        if sweep is not None:
+            item.sweep, item.sweep_at = sweep
+        if run.state is not None and run.state.is_terminal:
+            ended = run.end_time or run.state.timestamp
+            item.expires_at = ended + timedelta(days=self.settings.retention_days)
+        return item
+
+    @staticmethod
+    def from_item(item: FlowRunModel) -> FlowRun:
+        data = dict(item.doc or {})
+        data.update(
+            id=item.id,
+            flow_id=item.flow_id,
+            deployment_id=item.deployment_id,
+            schedule_id=item.schedule_id,
+            name=item.name,
+            idempotency_key=item.idempotency_key,
+            auto_scheduled=bool(item.auto_scheduled),
+            state_id=None if item.state_id == "none" else item.state_id,
+            state_type=None if item.state_type == "NONE" else item.state_type,
+            state_name=item.state_name or None,
+            run_count=int(item.run_count or 0),
+            work_queue_name=item.work_queue_name,
+            next_scheduled_start_time=item.next_scheduled_start_time,
+            expected_start_time=item.expected_start_time,
+            start_time=item.start_time,
+            end_time=item.end_time,
+            heartbeat=item.heartbeat,
+            lazarus_attempts=int(item.lazarus_attempts or 0),
+            created=item.created,
+            updated=item.updated,
+        )
+        return FlowRun.model_validate(data)
+
+    @staticmethod
+    def history_of(item: FlowRunModel) -> list[State]:
+        return [State.model_validate(s) for s in (item.history or [])]
+
+    @staticmethod
+    def _expired(item: FlowRunModel, now: datetime | None = None) -> bool:
+        return item.expires_at is not None and item.expires_at <= (now or utcnow())
+
+    # ------------------------------------------------------------------ reads
+    def get_item(self, id_: uuid.UUID) -> FlowRunModel:
+        """The stored item (strongly consistent); expired items count as missing."""
+        try:
+            item = FlowRunModel.get(str(id_), consistent_read=True)
+        except FlowRunModel.DoesNotExist as exc:
+            raise FlowRunNotFoundError(id_) from exc
+        if self._expired(item):
+            raise FlowRunNotFoundError(id_)
+        return item
+
+    def get(self, id_: uuid.UUID) -> FlowRun:
+        return self.from_item(self.get_item(id_))
+
+    def get_with_history(self, id_: uuid.UUID) -> tuple[FlowRun, list[State]]:
+        item = self.get_item(id_)
+        return self.from_item(item), self.history_of(item)
+
+    def live(self, items: Iterable[FlowRunModel]) -> Iterator[FlowRun]:
+        """Runs of ``items`` that have not expired."""
+        now = utcnow()
+        for item in items:
+            if not self._expired(item, now):
+                yield self.from_item(item)
+
+    def by_deployment(
+        self,
+        deployment_id: uuid.UUID,
+        state_type: StateType | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+        limit: int | None = None,
+        filter_condition: Condition | None = None,
+    ) -> Iterator[FlowRun]:
+        """A deployment's runs from the by-deployment index, ascending by the state-sort time.
+
+        With ``state_type`` the query reads only that state's range, optionally between ``after``
+        and ``before`` (inclusive) on its time (for SCHEDULED: next_scheduled_start_time).
+        """
+        condition = None
+        if state_type is not None:
+            low = f"{state_type.value}#{utc_key(after) if after else ''}"
+            high = f"{state_type.value}#{utc_key(before) if before else '~'}"
+            condition = FlowRunModel.state_sort.between(low, high)
+        items = FlowRunModel.by_deployment.query(
+            str(deployment_id), condition, filter_condition=filter_condition, limit=limit
+        )
+        return self.live(items)
+
+    # ------------------------------------------------------------------ writes
+    def insert(self, run: FlowRun, history: list[State] | None = None) -> bool:
+        """Put ``run`` unless a run with its id exists; ``False`` when it already existed."""
+        item = self.to_item(run, history if history is not None else ([run.state] if run.state else []))
+        try:
+            item.save(condition=FlowRunModel.id.does_not_exist())
+        except PutError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def replace(self, run: FlowRun, history: list[State], expected_state_id: uuid.UUID | None) -> None:
+        """Write ``run`` over the stored one, only if its state is still ``expected_state_id``."""
+        item = self.to_item(run, history)
+        expected = str(expected_state_id) if expected_state_id else "none"
+        try:
+            item.save(condition=FlowRunModel.state_id == expected)
+        except PutError as exc:
+            if is_condition_failure(exc):
+                raise ConcurrentUpdateError("Flow run", run.id) from exc
+            raise
+
+    def delete(self, id_: uuid.UUID) -> None:
+        try:
+            FlowRunModel(str(id_)).delete(condition=FlowRunModel.id.exists())
+        except DeleteError as exc:
+            if is_condition_failure(exc):
+                raise FlowRunNotFoundError(id_) from exc
+            raise
+
+    def delete_if_scheduled(self, id_: uuid.UUID, require_run_count_zero: bool = False) -> bool:
+        """Delete a run only while it is still SCHEDULED (a run that started in between stays)."""
+        condition = FlowRunModel.state_type == StateType.SCHEDULED.value
+        if require_run_count_zero:
+            condition &= FlowRunModel.run_count == 0
+        try:
+            FlowRunModel(str(id_)).delete(condition=condition)
+        except DeleteError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
