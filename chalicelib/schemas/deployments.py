@@ -1,0 +1,162 @@
+"""Deployment bodies and responses (PREFECT_CONTRACT.md, "Deployments")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.flow_runs import CreatedBy, EmpiricalPolicy
+from chalicelib.schemas.schedules import Schedule
+from chalicelib.schemas.states import StateCreate
+
+
+class ConcurrencyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"]
+    grace_period_seconds: int | None = None
+
+
+class DeploymentScheduleCreate(ActionModel):
+    schedule: Schedule
+    active: bool = True
+    max_scheduled_runs: int | None = Field(default=None, gt=0)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    slug: str | None = None
+
+
+class DeploymentScheduleUpdate(ActionModel):
+    schedule: Schedule | None = None
+    active: bool | None = None
+    max_scheduled_runs: int | None = Field(default=None, gt=0)
+    parameters: dict[str, Any] | None = None
+    slug: str | None = None
+
+
+class DeploymentSchedule(ResponseModel):
+    deployment_id: uuid.UUID
+    schedule: Schedule
+    active: bool = True
+    max_scheduled_runs: int | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    slug: str | None = None
+
+
+class _DeploymentFields(ActionModel):
+    """Fields shared by create and update (all optional here)."""
+
+    version: str | None = None
+    description: str | None = None
+    paused: bool | None = None
+    parameters: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    labels: dict[str, Any] | None = None
+    work_queue_name: str | None = None
+    work_pool_name: str | None = None
+    path: str | None = None
+    job_variables: dict[str, Any] | None = None
+    entrypoint: str | None = None
+    parameter_openapi_schema: dict[str, Any] | None = None
+    enforce_parameter_schema: bool | None = None
+    pull_steps: list[dict[str, Any]] | None = None
+    concurrency_limit: int | None = Field(default=None, gt=0)
+    concurrency_options: ConcurrencyOptions | None = None
+    storage_document_id: uuid.UUID | None = None
+    infrastructure_document_id: uuid.UUID | None = None
+    version_info: dict[str, Any] | None = None
+    schedules: list[DeploymentScheduleCreate] | None = None
+
+
+class DeploymentCreate(_DeploymentFields):
+    name: str = Field(min_length=1)
+    flow_id: uuid.UUID
+    paused: bool = False
+    schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool = True
+
+
+class DeploymentUpdate(_DeploymentFields):
+    """PATCH body: only the fields present are changed (use ``model_fields_set``)."""
+
+
+class Deployment(ResponseModel):
+    name: str
+    flow_id: uuid.UUID
+    version: str | None = None
+    description: str | None = None
+    paused: bool = False
+    schedules: list[DeploymentSchedule] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    work_queue_name: str | None = None
+    work_pool_name: str | None = None
+    path: str | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    entrypoint: str | None = None
+    parameter_openapi_schema: dict[str, Any] | None = None
+    enforce_parameter_schema: bool = True
+    pull_steps: list[dict[str, Any]] | None = None
+    concurrency_limit: int | None = None
+    concurrency_options: ConcurrencyOptions | None = None
+    storage_document_id: uuid.UUID | None = None
+    infrastructure_document_id: uuid.UUID | None = None
+    version_info: dict[str, Any] | None = None
+    status: Literal["READY", "NOT_READY"] = "NOT_READY"
+    last_polled: UtcDateTime | None = None
+    work_queue_id: uuid.UUID | None = None
+    created_by: CreatedBy | None = None
+    updated_by: CreatedBy | None = None
+    global_concurrency_limit: dict[str, Any] | None = None
+
+
+class DeploymentFlowRunCreate(ActionModel):
+    state: StateCreate | None = None
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    infrastructure_document_id: uuid.UUID | None = None
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    parent_task_run_id: uuid.UUID | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] | None = Field(default_factory=dict)
+    job_variables_overrides: dict[str, Any] | None = None
+
+
+class BackfillBody(ActionModel):
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    min_time: float | None = Field(default=None, ge=0)
+    min_runs: int | None = Field(default=None, ge=0)
+    max_runs: int | None = Field(default=None, ge=0)
+
+
+class GetScheduledFlowRunsBody(ActionModel):
+    deployment_ids: list[uuid.UUID]
+    scheduled_before: UtcDateTime | None = None
+    limit: int | None = Field(default=None, ge=0)
+
+
+class WorkQueue(ResponseModel):
+    """Prefect's WorkQueue shape, as ``work_queue_check`` answers it."""
+
+    name: str
+    description: str | None = ""
+    is_paused: bool = False
+    concurrency_limit: int | None = None
+    priority: int = 1
+    work_pool_id: uuid.UUID | None = None
+    filter: dict[str, Any] | None = None
+    last_polled: UtcDateTime | None = None
+    status: Literal["READY", "NOT_READY", "PAUSED"] | None = "NOT_READY"
