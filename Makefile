@@ -4,13 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean synth deploy destroy
+.PHONY: run test lint bench clean e2e-venv
+
+include infra/Makefile.include
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+# The real Prefect client for tests/e2e, in its own venv (prefect is not a Cirrus dependency).
+# prefect 3.9.1 pins certifi>=2026.10.19, which the index may lack: install its requirements with
+# certifi unpinned (tests/e2e/requirements-prefect.txt), then prefect itself with --no-deps.
+E2E_VENV := .venv-e2e
+E2E_STAMP := $(E2E_VENV)/.installed-prefect
+
+$(E2E_STAMP): tests/e2e/requirements-prefect.txt
+	$(PYTHON) -m venv $(E2E_VENV)
+	$(E2E_VENV)/bin/python -m pip install -q --upgrade pip
+	$(E2E_VENV)/bin/python -m pip install -q -r tests/e2e/requirements-prefect.txt
+	$(E2E_VENV)/bin/python -m pip install -q --no-deps prefect==3.9.1
+	touch $@
+
+e2e-venv: $(E2E_STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m chalicelib.local
@@ -19,11 +36,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest
+test: lint infra-venv e2e-venv
+	CIRRUS_INFRA_PYTHON=$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(E2E_VENV)/bin/python $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis chalice.out infra/cdk.out
+	rm -rf $(VENV) $(E2E_VENV) $(INFRA_VENV) .pytest_cache .hypothesis chalice.out infra/cdk.out

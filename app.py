@@ -2,9 +2,18 @@
 
 from chalice import Chalice
 
-from chalicelib.api import bootstrap, flows
+from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows
+from chalicelib.jobs import maintenance, scheduler
 
 app = Chalice(app_name="cirrus")
 
-app.register_blueprint(bootstrap.bp)
-app.register_blueprint(flows.bp)
+for blueprint in (
+    bootstrap.bp,
+    auth.bp,
+    flows.bp,
+    deployments.bp,
+    flow_runs.bp,
+    scheduler.bp,
+    maintenance.bp,
+):
+    app.register_blueprint(blueprint)

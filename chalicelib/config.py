@@ -100,6 +100,12 @@ def get_settings() -> Settings:
     return _current
 
 
+def read_settings_uncached() -> Settings:
+    """Settings as the environment says right now, without touching the cache (import-time decisions
+    such as attaching the API Gateway authorizer, which follow the stage being packaged)."""
+    return Settings.from_env(os.environ)
+
+
 def override_settings(settings: Settings | None = None, **changes: object) -> Settings:
     """Replace the process's settings (tests, the local stack); ``None`` re-reads the environment."""
     global _current

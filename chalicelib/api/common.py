@@ -158,11 +158,16 @@ def route_options() -> dict[str, Any]:
 
 def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status: int = 200, **kwargs: Any) -> Callable:
     """Register a view on ``bp``: its return value becomes JSON with ``status`` (a
-    :class:`Response` is passed through), and domain errors become Prefect's error replies."""
+    :class:`Response` is passed through), and domain errors become Prefect's error replies.
+    When auth is required, a request without a valid API key is answered before ``fn`` runs."""
+    from chalicelib.api.auth import deny_unauthenticated
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def view(*args: Any, **params: Any) -> Response:
+            denied = deny_unauthenticated(bp.current_request)
+            if denied is not None:
+                return denied
             try:
                 result = fn(*args, **params)
             except _HANDLED as exc:

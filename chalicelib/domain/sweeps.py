@@ -1,19 +1,25 @@
-"""Which maintenance job may act on a run next, and from when (the sparse ``by-sweep`` index).
+"""The maintenance jobs' rules: which job may act on a run next, from when, and the state it proposes.
 
-A run is on at most one work list at a time, so each job's query reads only its candidates:
+A run is on at most one work list at a time (the sparse ``by-sweep`` index), so each job's query
+reads only its candidates:
 
-- ``late``: SCHEDULED runs still named "Scheduled", eligible from their scheduled time;
+- ``late``: SCHEDULED runs still named "Scheduled", keyed by their scheduled time;
 - ``zombie``: RUNNING runs that have sent a heartbeat, keyed by the last heartbeat;
 - ``cancelling``: CANCELLING runs, keyed by when they entered that state;
 - ``lazarus``: runs of a deployment crashed by the zombie killer, keyed by their end time.
+
+The ``is_*`` predicates re-check, with the clock the job passes, what the index entry claimed (an
+index read may be stale); the ``*_state`` builders return the state the job proposes. All pure.
+Thresholds are strict: a run is late, a zombie or stuck only when *more* than the threshold has
+passed, so at exactly the threshold it is left alone.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.schemas.states import StateType
+from chalicelib.schemas.states import State, StateDetails, StateType
 
 LATE = "late"
 ZOMBIE = "zombie"
@@ -22,6 +28,10 @@ LAZARUS = "lazarus"
 
 #: Marker in a CRASHED state's ``state_details`` set by the zombie killer (Lazarus' candidates).
 ZOMBIE_CRASH_MARK = "cirrus_zombie_killer"
+
+ZOMBIE_MESSAGE = "No heartbeat detected from the flow run; marked as crashed by the zombie killer."
+LATE_NAME = "Late"
+RESCHEDULED_NAME = "Rescheduled"
 
 
 def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
@@ -35,7 +45,97 @@ def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
         return ZOMBIE, run.heartbeat
     if state.type is StateType.CANCELLING:
         return CANCELLING, state.timestamp
-    details = state.state_details.model_extra or {}
-    if state.type is StateType.CRASHED and run.deployment_id is not None and details.get(ZOMBIE_CRASH_MARK):
+    if is_lazarus_candidate(run):
         return LAZARUS, run.end_time or state.timestamp
     return None
+
+
+# ---------------------------------------------------------------------------- predicates
+def is_late(run: FlowRun, now: datetime, after: timedelta) -> bool:
+    """Still "Scheduled" (not yet Late) and its scheduled time more than ``after`` in the past."""
+    state = run.state
+    return (
+        state is not None
+        and state.type is StateType.SCHEDULED
+        and state.name == "Scheduled"
+        and run.next_scheduled_start_time is not None
+        and now - run.next_scheduled_start_time > after
+    )
+
+
+def is_zombie(run: FlowRun, now: datetime, threshold: timedelta) -> bool:
+    """RUNNING, has sent a heartbeat, and the last one is more than ``threshold`` old.
+
+    A run that never sent a heartbeat is never judged: its client may simply not send them.
+    """
+    return (
+        run.state is not None
+        and run.state.type is StateType.RUNNING
+        and run.heartbeat is not None
+        and now - run.heartbeat > threshold
+    )
+
+
+def is_stuck_cancelling(run: FlowRun, now: datetime, timeout: timedelta) -> bool:
+    """CANCELLING for more than ``timeout``."""
+    return run.state is not None and run.state.type is StateType.CANCELLING and now - run.state.timestamp > timeout
+
+
+def is_lazarus_candidate(run: FlowRun) -> bool:
+    """A run of a deployment that the zombie killer marked CRASHED (and nothing moved since)."""
+    state = run.state
+    if state is None or state.type is not StateType.CRASHED or run.deployment_id is None:
+        return False
+    return bool((state.state_details.model_extra or {}).get(ZOMBIE_CRASH_MARK))
+
+
+# ---------------------------------------------------------------------------- proposed states
+def zombie_crash_state(now: datetime) -> State:
+    """CRASHED, marked so that Lazarus may reschedule the run."""
+    return State(
+        type=StateType.CRASHED,
+        timestamp=now,
+        message=ZOMBIE_MESSAGE,
+        state_details=StateDetails(**{ZOMBIE_CRASH_MARK: True}),
+    )
+
+
+def cancelled_state(now: datetime, timeout: timedelta) -> State:
+    """CANCELLED for a run that never acknowledged its cancellation."""
+    seconds = f"{timeout.total_seconds():g}"
+    return State(
+        type=StateType.CANCELLED,
+        timestamp=now,
+        message=f"The flow run stayed in CANCELLING for more than {seconds} seconds; "
+        "marked as cancelled by the zombie killer.",
+    )
+
+
+def late_state(run: FlowRun, now: datetime) -> State:
+    """Prefect's ``Late``: still SCHEDULED, for the same scheduled time."""
+    return State(
+        type=StateType.SCHEDULED,
+        name=LATE_NAME,
+        timestamp=now,
+        state_details=StateDetails(scheduled_time=run.next_scheduled_start_time),
+    )
+
+
+def lazarus_state(run: FlowRun, now: datetime, max_attempts: int) -> State:
+    """The next step for a zombie-crashed run: SCHEDULED "Rescheduled" at ``now`` for attempts
+    1..``max_attempts`` (counted in ``run.lazarus_attempts``), then FAILED."""
+    attempt = run.lazarus_attempts + 1
+    if attempt <= max_attempts:
+        return State(
+            type=StateType.SCHEDULED,
+            name=RESCHEDULED_NAME,
+            timestamp=now,
+            message=f"Rescheduled by Lazarus, attempt {attempt} of {max_attempts}.",
+            state_details=StateDetails(scheduled_time=now),
+        )
+    return State(
+        type=StateType.FAILED,
+        timestamp=now,
+        message=f"Lazarus gave up after {max_attempts} attempts: the flow run crashed without a heartbeat "
+        "each time it was rescheduled.",
+    )

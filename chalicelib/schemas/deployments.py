@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
 from chalicelib.schemas.flow_runs import CreatedBy, EmpiricalPolicy
@@ -26,6 +26,12 @@ class DeploymentScheduleCreate(ActionModel):
     max_scheduled_runs: int | None = Field(default=None, gt=0)
     parameters: dict[str, Any] = Field(default_factory=dict)
     slug: str | None = None
+    #: Prefect 3.9's client sends this (the slug of a schedule this one replaces); matched by slug here.
+    replaces: str | None = None
+
+
+class DeploymentScheduleCreateList(RootModel[list[DeploymentScheduleCreate]]):
+    """The body of ``POST /deployments/{id}/schedules``: a JSON list of schedules."""
 
 
 class DeploymentScheduleUpdate(ActionModel):
@@ -34,6 +40,7 @@ class DeploymentScheduleUpdate(ActionModel):
     max_scheduled_runs: int | None = Field(default=None, gt=0)
     parameters: dict[str, Any] | None = None
     slug: str | None = None
+    replaces: str | None = None
 
 
 class DeploymentSchedule(ResponseModel):

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chalicelib.schemas.common import ActionModel, UtcDateTime
 
@@ -27,6 +27,11 @@ class Operator(StrEnum):
 class _Criterion(ActionModel):
     def checks(self, obj: Any) -> list[bool]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+#: A criterion the Prefect client may send that Cirrus does not implement: accepted only as ``null``
+#: (the client dumps every criterion it knows), so a real one is a 422 naming it, never ignored.
+Unsupported = Annotated[None, Field(default=None, description="not supported by Cirrus; must be null")]
 
 
 class _Group(ActionModel):
@@ -140,8 +145,21 @@ class _WorkQueueName(_Criterion):
     checks = _crit("work_queue_name", any_=_any, is_null_=_is_null)
 
 
+class _ConcurrencyLimit(_Criterion):
+    ge_: int | None = None
+    le_: int | None = None
+    is_null_: bool | None = None
+    checks = _crit(
+        "concurrency_limit",
+        ge_=lambda actual, bound: actual is not None and actual >= bound,
+        le_=lambda actual, bound: actual is not None and actual <= bound,
+        is_null_=_is_null,
+    )
+
+
 class DeploymentFilter(_Group):
     id: IdFilter | None = None
+    concurrency_limit: _ConcurrencyLimit | None = None
     name: NameFilter | None = None
     flow_or_deployment_name: _FlowOrDeploymentName | None = None
     paused: _Paused | None = None
@@ -240,9 +258,12 @@ class FlowRunFilter(_Group):
     idempotency_key: _IdempotencyKey | None = None
     created_by: _CreatedBy | None = None
     parent_task_run_id: _ParentTaskRunId | None = None
+    flow_version: Unsupported = None
+    parent_flow_run_id: Unsupported = None
 
 
 class WorkQueueFilter(_Group):
+    id: IdFilter | None = None
     name: NameFilter | None = None
 
 
@@ -263,6 +284,14 @@ class FilterBody(ActionModel):
     limit: int = Limit
     offset: int = Field(default=0, ge=0)
     sort: str | None = None
+
+    @field_validator("limit", "offset", mode="before")
+    @classmethod
+    def _null_means_default(cls, value: Any, info: Any) -> Any:
+        # The Prefect client sends ``"limit": null`` for "the server's default".
+        if value is None:
+            return cls.model_fields[info.field_name].default
+        return value
 
 
 class CountBody(FilterBody):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+#: The code of a failed condition inside a cancelled transaction (AWS and moto both use this form).
+REASON_CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CANCELLED = "TransactionCanceledException"
 
 
@@ -23,4 +25,4 @@ def cancellation_codes(exc: TransactWriteError) -> list[str | None]:
 def is_cancelled_by_condition(exc: TransactWriteError) -> bool:
     """A transaction cancelled only because conditions failed (not throttling or a conflict)."""
     codes = [c for c in cancellation_codes(exc) if c and c != "None"]
-    return bool(codes) and all(c == CONDITION_FAILED for c in codes)
+    return bool(codes) and all(c in (REASON_CONDITION_FAILED, CONDITION_FAILED) for c in codes)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.config import Settings
@@ -20,9 +20,12 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.domain.sweeps import sweep_for
 from chalicelib.errors import ConcurrentUpdateError, FlowRunNotFoundError
 from chalicelib.schemas.common import utcnow
+from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
+from chalicelib.storage import flow_run_queries
 from chalicelib.storage.errors import is_condition_failure
+from chalicelib.storage.flow_run_queries import AccessPath
 from chalicelib.storage.models import FlowRunModel
 
 # Fields kept as top-level attributes; everything else of the response lives in ``doc`` (tags in
@@ -173,25 +176,93 @@ class FlowRunRepository:
         )
         return self.live(items)
 
+    def find(self, paths: Iterable[AccessPath]) -> Iterator[FlowRun]:
+        """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_run_queries`)."""
+        return self.live(flow_run_queries.read(paths))
+
+    def get_many(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FlowRun]:
+        """Live runs by id (BatchGetItem, strongly consistent); missing ids are left out."""
+        path = AccessPath(flow_run_queries.KEYS, tuple(dict.fromkeys(str(i) for i in ids)))
+        return {run.id: run for run in self.find([path])}
+
+    def by_flow(self, flow_id: uuid.UUID) -> Iterator[FlowRun]:
+        """A flow's runs (by-flow index, by creation time)."""
+        return self.find([AccessPath(flow_run_queries.BY_FLOW, (str(flow_id),))])
+
+    def by_work_queue(self, work_queue_name: str, state_type: StateType | None = None) -> Iterator[FlowRun]:
+        """A work queue's runs (by-work-queue index), optionally only those of ``state_type``."""
+        flt = FlowRunFilter.model_validate({"state": {"type": {"any_": [state_type.value]}}}) if state_type else None
+        return self.find(flow_run_queries.plan(flt, work_queue_names=[work_queue_name]))
+
+    def by_next_scheduled(self, after: datetime | None = None, before: datetime | None = None) -> Iterator[FlowRun]:
+        """SCHEDULED runs whose next scheduled start is in [after, before], ascending (sparse index)."""
+        window = {"after_": after, "before_": before}
+        flt = FlowRunFilter.model_validate({"next_scheduled_start_time": window})
+        return self.find(flow_run_queries.plan(flt))
+
+    def flow_ids_matching(self, flt: FlowRunFilter) -> set[uuid.UUID]:
+        """Ids of the flows that have a run matching ``flt`` (the ``flow_runs`` group of other filters)."""
+        return {run.flow_id for run in self.find(flow_run_queries.plan(flt)) if flt.matches(run)}
+
     # ------------------------------------------------------------------ writes
-    def insert(self, run: FlowRun, history: list[State] | None = None) -> bool:
-        """Put ``run`` unless a run with its id exists; ``False`` when it already existed."""
+    def insert(self, run: FlowRun, history: list[State] | None = None, *, expired_by: datetime | None = None) -> bool:
+        """Put ``run`` unless a run with its id exists; ``False`` when it already existed.
+
+        With ``expired_by``, an item whose TTL passed by then (reads already hide it) counts as absent.
+        """
         item = self.to_item(run, history if history is not None else ([run.state] if run.state else []))
+        condition = FlowRunModel.id.does_not_exist()
+        if expired_by is not None:
+            condition |= FlowRunModel.expires_at <= expired_by
         try:
-            item.save(condition=FlowRunModel.id.does_not_exist())
+            item.save(condition=condition)
         except PutError as exc:
             if is_condition_failure(exc):
                 return False
             raise
         return True
 
-    def replace(self, run: FlowRun, history: list[State], expected_state_id: uuid.UUID | None) -> None:
-        """Write ``run`` over the stored one, only if its state is still ``expected_state_id``."""
+    def replace(
+        self,
+        run: FlowRun,
+        history: list[State],
+        expected_state_id: uuid.UUID | None,
+        *,
+        expected_updated: datetime | None = None,
+    ) -> None:
+        """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` (and,
+        when given, its ``updated`` still ``expected_updated``: no PATCH or heartbeat in between)."""
         item = self.to_item(run, history)
         expected = str(expected_state_id) if expected_state_id else "none"
+        condition = FlowRunModel.state_id == expected
+        if expected_updated is not None:
+            condition &= FlowRunModel.updated == expected_updated
         try:
-            item.save(condition=FlowRunModel.state_id == expected)
+            item.save(condition=condition)
         except PutError as exc:
+            if is_condition_failure(exc):
+                raise ConcurrentUpdateError("Flow run", run.id) from exc
+            raise
+
+    def record_heartbeat(self, run: FlowRun, at: datetime) -> None:
+        """Store ``at`` as the heartbeat of ``run`` as it was read, with its work-list entry.
+
+        One UpdateItem conditioned on the item still holding the state and ``updated`` that were
+        read: it never recreates a deleted run nor touches one that moved on (a crash by the zombie
+        killer included). ``updated`` moves too, so a write based on an older read fails.
+        """
+        beating = run.model_copy(update={"heartbeat": at, "updated": max(at, run.updated + timedelta(microseconds=1))})
+        actions = [FlowRunModel.heartbeat.set(at), FlowRunModel.updated.set(beating.updated)]
+        sweep = sweep_for(beating)
+        if sweep is None:
+            actions += [FlowRunModel.sweep.remove(), FlowRunModel.sweep_at.remove()]
+        else:
+            actions += [FlowRunModel.sweep.set(sweep[0]), FlowRunModel.sweep_at.set(sweep[1])]
+        state_id = str(run.state.id) if run.state else "none"
+        condition = (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == run.updated)
+        try:
+            FlowRunModel(str(run.id)).update(actions=actions, condition=condition)
+        except UpdateError as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdateError("Flow run", run.id) from exc
             raise

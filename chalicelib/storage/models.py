@@ -78,6 +78,8 @@ class DeploymentModel(Model):
     created = TimestampAttribute()
     updated = TimestampAttribute()
     updated_shard = UnicodeAttribute(default="all")
+    #: Set by get_scheduled_flow_runs (a worker polled); outside ``doc`` so polling is one UpdateItem.
+    last_polled = TimestampAttribute(null=True)
     doc = JSONAttribute(default=dict)
 
     by_flow = DeploymentsByFlow()

@@ -1,0 +1,142 @@
+"""Deployments API benchmark: ``python bench/api.py`` prints one JSON line.
+
+Each operation goes through the Chalice app (``chalice.test.Client``) on in-process moto
+(``mock_aws``); ``requests`` is the number of DynamoDB API calls per call (counted with a botocore
+hook, ``storage.instrumentation.count_requests``), ``median_ms`` the median wall time of one call.
+
+- ``create_flow_run``: ``POST /deployments/{id}/create_flow_run`` with no body (a GetItem of the
+  deployment and one conditional PutItem);
+- ``get_scheduled_flow_runs``: one worker poll naming ``POLLED`` deployments with scheduled runs
+  (one index Query per deployment, then one write that marks them polled);
+- ``read_deployment``: ``GET /deployments/{id}`` of a deployment with two schedules;
+- ``upsert_deployment``: a redeploy of that deployment with identical schedules (including the
+  inline scheduler call, which finds nothing new to plan);
+- ``filter_deployments``: ``POST /deployments/filter`` selecting the 50 of 1,000 deployments that
+  carry a tag (a Scan; measured last, after the 1,000 are bulk-written, because moto copies a
+  table on every transaction that touches it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib.config import Settings, override_settings  # noqa: E402
+from chalicelib.domain.identity import deployment_id  # noqa: E402
+from chalicelib.schemas.common import utcnow  # noqa: E402
+from chalicelib.schemas.deployments import Deployment  # noqa: E402
+from chalicelib.storage.deployment_items import to_item  # noqa: E402
+from chalicelib.storage.instrumentation import count_requests  # noqa: E402
+from chalicelib.storage.models import DeploymentModel  # noqa: E402
+from chalicelib.storage.tables import create_tables  # noqa: E402
+
+CALLS = 25
+POLLED = 5
+TOTAL_DEPLOYMENTS = 1000
+TAGGED = 50
+SCHEDULES = [
+    {"schedule": {"interval": 3600, "anchor_date": "2020-01-01T00:00:00Z"}, "slug": "hourly"},
+    {"schedule": {"cron": "0 9 * * *", "timezone": "America/New_York"}},
+]
+
+
+def _call(client: Client, method: str, path: str, body: Any = None) -> Any:
+    send = getattr(client.http, method.lower())
+    kwargs: dict[str, Any] = {"headers": {"Content-Type": "application/json"}}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    response = send(path, **kwargs)
+    if response.status_code >= 300:
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.body!r}")
+    return json.loads(response.body) if response.body else None
+
+
+def measure(action: Callable[[], object], calls: int = CALLS) -> dict[str, float]:
+    """DynamoDB requests per call and the median latency of ``calls`` calls."""
+    times = []
+    with count_requests() as counter:
+        for _ in range(calls):
+            started = time.perf_counter()
+            action()
+            times.append((time.perf_counter() - started) * 1000)
+    return {"requests": round(counter.total / calls, 2), "median_ms": round(statistics.median(times), 2)}
+
+
+def bulk_deployments(flow_id: str, count: int, tagged: int) -> None:
+    """``count`` schedule-less deployments, ``tagged`` of them tagged ``bench`` (BatchWriteItem)."""
+    now = utcnow()
+    marked = set(range(0, count, count // tagged)[:tagged])
+    with DeploymentModel.batch_write() as batch:
+        for i in range(count):
+            name = f"bulk-{i:04d}"
+            dep = Deployment(
+                id=deployment_id(uuid.UUID(flow_id), name),
+                name=name,
+                flow_id=flow_id,
+                tags=["bench"] if i in marked else [],
+                created=now,
+                updated=now,
+            )
+            batch.save(to_item(dep, rev=1))
+
+
+def run() -> dict[str, Any]:
+    from app import app
+
+    settings = override_settings(Settings(stage="bench"))
+    create_tables(settings)
+    results: dict[str, Any] = {}
+    with Client(app, stage_name="test") as client:
+        flow_id = _call(client, "POST", "/flows/", {"name": "bench-flow"})["id"]
+        body = {"name": "main", "flow_id": flow_id, "schedules": SCHEDULES, "tags": ["t"]}
+        main = _call(client, "POST", "/deployments/", body)
+        polled = [main["id"]] + [
+            _call(client, "POST", "/deployments/", {**body, "name": f"worker-{i}"})["id"] for i in range(POLLED - 1)
+        ]
+        results["read_deployment"] = measure(lambda: _call(client, "GET", f"/deployments/{main['id']}"))
+        results["upsert_deployment"] = measure(lambda: _call(client, "POST", "/deployments/", body))
+        poll = {"deployment_ids": polled, "limit": 50}
+        results["get_scheduled_flow_runs"] = {
+            **measure(lambda: _call(client, "POST", "/deployments/get_scheduled_flow_runs", poll)),
+            "deployments_asked": POLLED,
+        }
+        url = f"/deployments/{main['id']}/create_flow_run"
+        results["create_flow_run"] = measure(lambda: _call(client, "POST", url, {}))
+        bulk_deployments(flow_id, TOTAL_DEPLOYMENTS - POLLED, TAGGED)
+        query = {"deployments": {"tags": {"any_": ["bench"]}}, "limit": 200}
+        matched = len(_call(client, "POST", "/deployments/filter", query))
+        results["filter_deployments"] = {
+            **measure(lambda: _call(client, "POST", "/deployments/filter", query), calls=10),
+            "matched": matched,
+            "deployments": TOTAL_DEPLOYMENTS,
+        }
+    return results
+
+
+def main() -> None:
+    with mock_aws():
+        print(json.dumps(run(), sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The local stack: embedded DynamoDB, tables, ``chalice local``, the schedule emulator, in that order.
+
+:class:`LocalStack` owns the child processes and stops them in reverse order; the entry point
+(``python -m chalicelib.local``) owns signals and the process environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from chalice.cli.factory import CLIFactory
+from chalice.config import Config
+
+from chalicelib.config import Settings
+from chalicelib.local.processes import Child, StartupError, port_is_free, wait_for_http
+from chalicelib.local.schedule_emulator import ScheduleEmulator, discover_jobs
+from chalicelib.local.settings import CHALICE_STAGE, ENDPOINT_VARIABLE, LocalSettings
+from chalicelib.storage.tables import create_tables
+
+LOG = logging.getLogger("chalicelib.local")
+
+#: The repository root: where app.py and .chalice/ live.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+#: moto accepts any credentials; fixed dummies also keep a developer's real ones away from it.
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+#: Dropped with the embedded DynamoDB: a profile would be looked up (and might not exist).
+_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def load_chalice_config(project_dir: Path = PROJECT_DIR, stage: str = CHALICE_STAGE) -> Config:
+    """The project's ``.chalice/config.json`` for ``stage`` (it does not import the app yet)."""
+    return CLIFactory(str(project_dir), environ={}).create_config_obj(chalice_stage_name=stage)
+
+
+def stack_environment(
+    environ: Mapping[str, str], local: LocalSettings, stage_environment: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The environment of the API, the jobs and the stack itself, and the names that must beat the stage's.
+
+    Like Lambda: the process environment, then the stage's ``environment_variables``; then the
+    stack's own choices (the DynamoDB endpoint; dummy credentials for the embedded moto), which
+    ``chalice local`` would otherwise overwrite with config.json's values.
+    """
+    env = dict(environ)
+    env.update(stage_environment)
+    overrides = {ENDPOINT_VARIABLE: local.dynamodb_endpoint}
+    if local.external_endpoint is None:
+        overrides.update(DUMMY_CREDENTIALS)
+        for name in _PROFILE_VARIABLES:
+            env.pop(name, None)
+    env.update(overrides)
+    return env, sorted(overrides)
+
+
+class LocalStack:
+    """Start with :meth:`start`, block with :meth:`watch`, always finish with :meth:`close`."""
+
+    def __init__(
+        self,
+        local: LocalSettings,
+        environ: Mapping[str, str],
+        *,
+        stop: threading.Event,
+        project_dir: Path = PROJECT_DIR,
+        python: str = sys.executable,
+    ) -> None:
+        self.local = local
+        self.stop = stop
+        self.project_dir = project_dir
+        self.python = python
+        self.chalice_config = load_chalice_config(project_dir)
+        self.environment, self._kept = stack_environment(environ, local, self.chalice_config.environment_variables)
+        self.settings = Settings.from_env(self.environment)
+        self._children: list[Child] = []
+        self._emulator: ScheduleEmulator | None = None
+
+    def start(self) -> None:
+        """Bring everything up; raises :class:`StartupError` (or its ``StartupInterrupted``).
+
+        When ``/health`` answers, the tables exist and the schedules are about to fire.
+        """
+        started = time.monotonic()
+        deadline = started + self.local.startup_timeout_s
+        self._check_ports()
+        moto = None
+        if self.local.external_endpoint is None:
+            moto = self._spawn("moto server", "chalicelib.local.moto_server", "--port", str(self.local.dynamodb_port))
+        else:
+            LOG.info("using the external DynamoDB at %s", self.local.external_endpoint)
+        schedules = "off (CIRRUS_LOCAL_SCHEDULES=false)"
+        if self.local.schedules:  # imports the app here while moto boots
+            jobs = discover_jobs(self.chalice_config.chalice_app, self.chalice_config)
+            self._emulator = ScheduleEmulator(jobs, region=self.settings.region, tick_scale=self.local.tick_scale)
+            schedules = f"{len(jobs)} @app.schedule job(s), tick scale {self.local.tick_scale:g}"
+        if moto is not None:
+            wait_for_http(f"{self.local.dynamodb_endpoint}/moto-api/", child=moto, deadline=deadline, stop=self.stop)
+        try:
+            created = create_tables(self.settings)
+        except Exception as exc:  # whatever pynamodb raises, the fix is at the endpoint
+            raise StartupError(f"cannot create the tables at {self.local.dynamodb_endpoint}: {exc}") from exc
+        LOG.info("tables: %s", f"created {', '.join(created)}" if created else "all present")
+
+        keep = [arg for name in self._kept for arg in ("--keep", name)]
+        args = ["--stage", CHALICE_STAGE, "--port", str(self.local.api_port), "--project-dir", str(self.project_dir)]
+        api = self._spawn("chalice local", "chalicelib.local.api_server", *args, *keep)
+        wait_for_http(f"{self.local.api_url}/health", child=api, deadline=deadline, stop=self.stop, body="true")
+        if self._emulator is not None:
+            self._emulator.start()
+        self._banner(time.monotonic() - started, schedules)
+
+    def watch(self) -> int:
+        """Block until asked to stop (0) or until a child dies on its own (1)."""
+        while not self.stop.wait(0.5):
+            for child in self._children:
+                if child.exit_code() is not None:
+                    LOG.error("%s pid=%d exited on its own with code %s", child.name, child.pid, child.exit_code())
+                    return 1
+        return 0
+
+    def close(self) -> None:
+        """Stop the emulator, then the children in reverse order of start (idempotent)."""
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+        while self._children:
+            self._children.pop().stop()
+
+    def _check_ports(self) -> None:
+        wanted = {"CIRRUS_LOCAL_API_PORT": self.local.api_port}
+        if self.local.external_endpoint is None:
+            wanted["CIRRUS_LOCAL_DYNAMODB_PORT"] = self.local.dynamodb_port
+        for variable, port in wanted.items():
+            if not port_is_free(self.local.host, port):
+                raise StartupError(f"port {port} on {self.local.host} is in use: stop what holds it or set {variable}")
+
+    def _spawn(self, name: str, module: str, *args: str) -> Child:
+        argv = [self.python, "-m", module, "--host", self.local.host, *args]
+        env = {**self.environment, "PYTHONUNBUFFERED": "1"}
+        child = Child(name, argv, env=env, cwd=str(self.project_dir))
+        self._children.append(child)
+        return child
+
+    def _banner(self, elapsed_s: float, schedules: str) -> None:
+        where = "external" if self.local.external_endpoint else "embedded moto server"
+        lines = [
+            "",
+            f"  Cirrus local stack is up ({elapsed_s:.1f} s)",
+            f"    API         {self.local.api_url}",
+            f"    DynamoDB    {self.local.dynamodb_endpoint} ({where}), tables {self.settings.tables_prefix}*",
+            f"    schedules   {schedules}",
+            "  Point Prefect at it:",
+            f"    export PREFECT_API_URL={self.local.api_url}",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)

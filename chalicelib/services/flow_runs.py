@@ -1,0 +1,184 @@
+"""Flow run use cases: create (idempotent per flow), read, update, delete, set_state, heartbeat.
+
+Every write after a read is conditional on what was read (the state id and ``updated``): a state
+transition is judged against the state it read and written only if that state is still current; a
+loser re-reads and is judged again, a bounded number of times. Queries live in
+:mod:`chalicelib.services.flow_run_queries`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from chalicelib.domain import identity
+from chalicelib.domain.orchestration import Decision, commit, orchestrate, with_initial_state
+from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFoundError, FlowRunNotFoundError
+from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
+from chalicelib.schemas.states import SetStateBody, State, StateType
+from chalicelib.services.run_builder import run_name
+from chalicelib.storage import Repositories
+
+#: How many times a write that lost a race is re-read and retried before the caller gets a 409.
+MAX_ATTEMPTS = 8
+
+#: Prefect's answer when a row refers to a missing parent (here: a run of an unknown flow).
+INTEGRITY_CONFLICT = (
+    "Data integrity conflict. This usually means a unique or foreign key constraint was violated. "
+    "See server logs for details."
+)
+
+T = TypeVar("T")
+
+
+def _stamp(run: FlowRun, now: datetime) -> datetime:
+    """The new ``updated`` of ``run``: ``now``, but always after the one read, so every write is
+    visible to the next conditional writer even on a coarse or skewed clock."""
+    return max(now, run.updated + timedelta(microseconds=1))
+
+
+def _retrying(attempt: Callable[[], T]) -> T:
+    """Call ``attempt`` until it does not lose a race (ConcurrentUpdateError), at most MAX_ATTEMPTS."""
+    for _ in range(MAX_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except ConcurrentUpdateError:
+            continue
+    return attempt()
+
+
+# ------------------------------------------------------------------ create / read / update / delete
+def build_flow_run(body: FlowRunCreate, now: datetime) -> FlowRun:
+    """The new run ``body`` describes: PENDING unless a state is given; the id derives from the
+    idempotency key when there is one."""
+    if body.idempotency_key:
+        run_id = identity.flow_run_id(body.flow_id, body.idempotency_key)
+    else:
+        run_id = uuid.uuid4()
+    state = body.state.to_state(now) if body.state is not None else State(type=StateType.PENDING, timestamp=now)
+    queue_id = identity.work_queue_id(body.work_pool_name, body.work_queue_name) if body.work_queue_name else None
+    run = FlowRun(
+        id=run_id,
+        created=now,
+        updated=now,
+        name=body.name or run_name(run_id),
+        flow_id=body.flow_id,
+        deployment_id=body.deployment_id,
+        deployment_version=body.deployment_version,
+        work_queue_id=queue_id,
+        work_queue_name=body.work_queue_name,
+        work_pool_name=body.work_pool_name,
+        flow_version=body.flow_version,
+        parameters=body.parameters,
+        idempotency_key=body.idempotency_key,
+        context=body.context,
+        empirical_policy=body.empirical_policy,
+        tags=body.tags,
+        labels=body.labels or {},
+        parent_task_run_id=body.parent_task_run_id,
+        infrastructure_document_id=body.infrastructure_document_id,
+        created_by=body.created_by,
+        job_variables=body.job_variables or {},
+    )
+    return with_initial_state(run, state)
+
+
+def create_flow_run(repos: Repositories, body: FlowRunCreate, now: datetime) -> tuple[FlowRun, bool]:
+    """Create the run, or return the existing run of the same flow and idempotency key (``False``).
+
+    One conditional put: concurrent creators with one key all get the same run. A run of an
+    unknown flow is a conflict, as Prefect's foreign key makes it.
+    """
+    try:
+        repos.flows.get(body.flow_id)
+    except FlowNotFoundError as exc:
+        raise ConflictError(INTEGRITY_CONFLICT) from exc
+    run = build_flow_run(body, now)
+    if repos.flow_runs.insert(run, expired_by=now):
+        return run, True
+    return repos.flow_runs.get(run.id), False
+
+
+def read_flow_run(repos: Repositories, run_id: uuid.UUID) -> FlowRun:
+    return repos.flow_runs.get(run_id)
+
+
+def update_flow_run(repos: Repositories, run_id: uuid.UUID, body: FlowRunUpdate, now: datetime) -> None:
+    """Change the fields ``body`` names (and only those), conditionally on the run being unchanged."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set if getattr(body, name) is not None}
+
+    def attempt() -> None:
+        run, history = repos.flow_runs.get_with_history(run_id)
+        updated = run.model_copy(update={**changes, "updated": _stamp(run, now)})
+        state_id = run.state.id if run.state else None
+        repos.flow_runs.replace(updated, history, state_id, expected_updated=run.updated)
+
+    _retrying(attempt)
+
+
+def delete_flow_run(repos: Repositories, run_id: uuid.UUID) -> None:
+    repos.flow_runs.delete(run_id)
+
+
+def read_flow_run_states(repos: Repositories, run_id: uuid.UUID) -> list[State]:
+    """The run's states, oldest first; an unknown run has none (Prefect answers ``[]`` too)."""
+    try:
+        _, history = repos.flow_runs.get_with_history(run_id)
+    except FlowRunNotFoundError:
+        return []
+    return history
+
+
+# ------------------------------------------------------------------ orchestration
+@dataclass(frozen=True)
+class SetStateResult:
+    """An orchestration result: the decision, the run's state after it, and whether one was written."""
+
+    decision: Decision
+    state: State | None
+    written: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.decision.status.value,
+            "state": self.state.model_dump(mode="json") if self.state is not None else None,
+            "details": self.decision.details(),
+        }
+
+
+def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBody, now: datetime) -> SetStateResult:
+    """Propose ``body.state``: the rules judge it against the state read; a state that is written
+    replaces that state only if it is still current (else the proposal is judged again)."""
+    proposed = body.state.to_state(now)
+
+    def attempt() -> SetStateResult:
+        run, history = repos.flow_runs.get_with_history(run_id)
+        decision = orchestrate(run, proposed, now=now, force=body.force)
+        if not decision.writes:
+            return SetStateResult(decision, run.state, written=False)
+        moved = commit(run, decision, now=_stamp(run, now))
+        state_id = run.state.id if run.state else None
+        repos.flow_runs.replace(moved, [*history, moved.state], state_id, expected_updated=run.updated)
+        return SetStateResult(decision, moved.state, written=True)
+
+    return _retrying(attempt)
+
+
+def record_heartbeat(repos: Repositories, run_id: uuid.UUID, now: datetime) -> None:
+    """Record that the run's process is alive at ``now``.
+
+    A run in a terminal state is a conflict carrying that state: its worker learns that the run was
+    crashed (or cancelled) and stops. The write is conditional on the state read, so a heartbeat
+    never resurrects a deleted run nor lands on one that was just crashed.
+    """
+
+    def attempt() -> None:
+        run = repos.flow_runs.get(run_id)
+        if run.state is not None and run.state.is_terminal:
+            raise ConflictError(f"Flow run is in terminal state {run.state.type.value}.", state=run.state)
+        repos.flow_runs.record_heartbeat(run, max(now, run.heartbeat or now))
+
+    _retrying(attempt)

@@ -1,0 +1,217 @@
+"""One Cirrus stage in AWS: its DynamoDB tables, the Chalice app (API Gateway stage ``api``, the
+EventBridge schedules of its ``@app.schedule`` jobs) and the least-privilege IAM roles it runs as.
+
+The tables are generated from the pynamodb models (``ALL_MODELS``): keys, indexes, projections and
+TTL come from the very schema ``create_tables`` sends to DynamoDB in tests and the local stack, so
+the deployed tables cannot drift from the code (``tests/infra`` compares them as well).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from chalice.cdk import Chalice
+from constructs import Construct
+from pynamodb.models import Model
+
+from chalicelib.api.auth import INVALID_KEY, NOT_AUTHENTICATED
+from chalicelib.storage.models import ALL_MODELS, ApiKeyModel
+from chalicelib.storage.tables import logical_name
+
+#: The stages that are deployed to AWS (``local`` and ``test`` run on moto).
+DEPLOYED_STAGES = ("dev", "prod")
+
+#: Every DynamoDB action the code performs through pynamodb, and no other. Transactions
+#: (TransactWriteItems) are authorised item by item as PutItem/UpdateItem/DeleteItem/
+#: ConditionCheckItem; DescribeTable backs ``Model.exists()`` and a table-wide ``count()``.
+TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
+#: Indexes are only read, with Query (and Scan).
+INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
+#: The authorizer only looks a key up by its hash.
+AUTHORIZER_ACTIONS = ("dynamodb:GetItem",)
+
+AUTHORIZER_FUNCTION = "ApiKeyAuthorizer"  # the SAM resource of chalicelib.api.auth.api_key_authorizer
+
+_ATTRIBUTE_TYPES = {
+    "S": dynamodb.AttributeType.STRING,
+    "N": dynamodb.AttributeType.NUMBER,
+    "B": dynamodb.AttributeType.BINARY,
+}
+_PROJECTIONS = {
+    "ALL": dynamodb.ProjectionType.ALL,
+    "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
+    "INCLUDE": dynamodb.ProjectionType.INCLUDE,
+}
+
+
+def table_schema(model: type[Model]) -> dict[str, Any]:
+    """The CreateTable schema pynamodb derives from ``model`` (what ``create_tables`` sends)."""
+    return model._get_schema()
+
+
+def _keys(key_schema: list[dict[str, str]], types: dict[str, str]) -> dict[str, dynamodb.Attribute]:
+    keys = {}
+    for element in key_schema:
+        name = element["AttributeName"]
+        role = "partition_key" if element["KeyType"] == "HASH" else "sort_key"
+        keys[role] = dynamodb.Attribute(name=name, type=_ATTRIBUTE_TYPES[types[name]])
+    return keys
+
+
+def _projection(index: dict[str, Any]) -> dict[str, Any]:
+    projection = index["projection"]
+    options: dict[str, Any] = {"projection_type": _PROJECTIONS[projection["ProjectionType"]]}
+    if projection.get("NonKeyAttributes"):
+        options["non_key_attributes"] = list(projection["NonKeyAttributes"])
+    return options
+
+
+class CirrusStack(Stack):
+    """The stack of one stage: ``cirrus-<stage>``, tables ``cirrus-<stage>-<logical name>``."""
+
+    def __init__(self, scope: Construct, stage: str, *, source_dir: Path, **kwargs: Any) -> None:
+        # The construct id is the stage: the Chalice construct takes its stage name from it, so
+        # .chalice/config.json's stage of that name applies (under the settings given below).
+        super().__init__(scope, stage, stack_name=f"cirrus-{stage}", **kwargs)
+        self.stage = stage
+        self.table_prefix = f"cirrus-{stage}-"
+        self.protected = stage == "prod"
+        self.tables = {logical_name(model): self._table(model) for model in ALL_MODELS}
+
+        api_role = self._role("ApiRole", "Cirrus API and jobs: its tables and indexes, its logs")
+        self._grant_tables(api_role)
+        authorizer_role = self._role("AuthorizerRole", "Cirrus API-key authorizer: reads api_keys")
+        authorizer_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(AUTHORIZER_ACTIONS), resources=[self.tables[logical_name(ApiKeyModel)].table_arn]
+            )
+        )
+
+        self.chalice = Chalice(
+            self,
+            "App",
+            source_dir=str(source_dir),
+            stage_config={
+                "api_gateway_stage": "api",
+                "autogen_policy": False,
+                "manage_iam_role": False,
+                "iam_role_arn": api_role.role_arn,
+                "environment_variables": {
+                    "CIRRUS_STAGE": stage,
+                    "CIRRUS_TABLE_PREFIX": self.table_prefix,
+                    "CIRRUS_REGION": Aws.REGION,
+                    "CIRRUS_AUTH_REQUIRED": "true",
+                },
+            },
+        )
+        # One role per function cannot be given through stage_config (chalice reads per-function
+        # settings from config.json only): give the authorizer its narrower role here.
+        self.chalice.get_resource(AUTHORIZER_FUNCTION).add_property_override("Role", authorizer_role.role_arn)
+        self._gateway_responses()
+
+        api = self.chalice.get_resource("RestAPI")
+        CfnOutput(
+            self,
+            "PrefectApiUrl",
+            description="PREFECT_API_URL for this stage (send PREFECT_API_KEY from `cirrus api-key create`)",
+            value=Fn.sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": api.ref}),
+        )
+
+    # ------------------------------------------------------------------ tables
+    def _table(self, model: type[Model]) -> dynamodb.Table:
+        logical = logical_name(model)
+        schema = table_schema(model)
+        types = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
+        ttl = model._ttl_attribute()
+        table = dynamodb.Table(
+            self,
+            "".join(part.title() for part in logical.split("_")) + "Table",
+            table_name=f"{self.table_prefix}{logical}",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=self.protected,
+            removal_policy=RemovalPolicy.RETAIN if self.protected else RemovalPolicy.DESTROY,
+            time_to_live_attribute=ttl.attr_name if ttl is not None else None,
+            **_keys(schema["key_schema"], types),
+        )
+        for index in schema["global_secondary_indexes"]:
+            table.add_global_secondary_index(
+                index_name=index["index_name"], **_keys(index["key_schema"], types), **_projection(index)
+            )
+        for index in schema["local_secondary_indexes"]:
+            keys = _keys(index["key_schema"], types)
+            table.add_local_secondary_index(
+                index_name=index["index_name"], sort_key=keys["sort_key"], **_projection(index)
+            )
+        return table
+
+    # ------------------------------------------------------------------ IAM
+    def _role(self, construct_id: str, description: str) -> iam.Role:
+        """A Lambda role that may write its own logs and nothing else (yet)."""
+        role = iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{description} ({self.stage})",
+        )
+        # Lambda names CloudFormation generates start with the stack name.
+        log_groups = (
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-*"
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogGroup"], resources=[Fn.sub(log_groups)]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[Fn.sub(log_groups + ":*")]
+            )
+        )
+        return role
+
+    def _grant_tables(self, role: iam.Role) -> None:
+        """The data actions on this stage's tables, and reads on the indexes of those that have some."""
+        tables, indexes = [], []
+        for model in ALL_MODELS:
+            table = self.tables[logical_name(model)]
+            tables.append(table.table_arn)
+            schema = table_schema(model)
+            if schema["global_secondary_indexes"] or schema["local_secondary_indexes"]:
+                indexes.append(Fn.sub("${Table}/index/*", {"Table": table.table_arn}))
+        role.add_to_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=tables))
+        if indexes:
+            role.add_to_policy(iam.PolicyStatement(actions=list(INDEX_ACTIONS), resources=indexes))
+
+    # ------------------------------------------------------------------ API Gateway
+    def _gateway_responses(self) -> None:
+        """API Gateway's own 401/403 (the authorizer's) answer JSON like the app's own gate."""
+
+        def body(detail: str) -> dict[str, str]:
+            escaped = detail.replace("\\", "\\\\").replace('"', '\\"')
+            return {"application/json": f'{{"detail": "{escaped}"}}'}
+
+        self.chalice.get_resource("RestAPI").add_property_override(
+            "DefinitionBody.x-amazon-apigateway-gateway-responses",
+            {
+                "UNAUTHORIZED": {
+                    "statusCode": 401,
+                    "responseParameters": {"gatewayresponse.header.WWW-Authenticate": "'Bearer'"},
+                    "responseTemplates": body(NOT_AUTHENTICATED),
+                },
+                "ACCESS_DENIED": {"statusCode": 403, "responseTemplates": body(INVALID_KEY)},
+            },
+        )

@@ -1,0 +1,307 @@
+"""The synthesized CloudFormation templates (``infra/``) against the code they deploy.
+
+Synthesized once per session, offline (no AWS account, no cdk CLI), with the infra virtualenv
+(``make infra-venv``); skipped with a reason when it is absent, unless ``CIRRUS_INFRA_PYTHON``
+names it (``make test`` does), in which case a missing interpreter is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chalice.app import ScheduledEventConfig
+
+from chalicelib.config import Settings
+from chalicelib.storage.models import ALL_MODELS
+from chalicelib.storage.tables import create_tables, logical_name
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("dev", "prod")
+AUTHORIZER = "api_key_authorizer"
+#: Every DynamoDB action the code may use (TransactWriteItems is authorised per item).
+ALLOWED_TABLE_ACTIONS = {
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+}
+ALLOWED_INDEX_ACTIONS = {"dynamodb:Query", "dynamodb:Scan"}
+
+
+def _infra_python() -> Path:
+    named = os.environ.get("CIRRUS_INFRA_PYTHON")
+    python = Path(named) if named else ROOT / "infra" / ".venv" / "bin" / "python"
+    if not python.is_absolute():
+        python = ROOT / python
+    if not python.exists():
+        if named:
+            pytest.fail(f"CIRRUS_INFRA_PYTHON={named} does not exist: run `make infra-venv`")
+        pytest.skip("infra/.venv is absent: `make infra-venv` builds it (make test does)")
+    return python
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    python = _infra_python()
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps({"stages": ",".join(STAGES)}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(python), str(ROOT / "infra" / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.strip().splitlines()
+    return {
+        "seconds": time.monotonic() - started,
+        "stdout_lines": lines,
+        "stderr": done.stderr,
+        "outdir": outdir,
+        "paths": {stage: outdir / f"{stage}.template.json" for stage in STAGES},
+    }
+
+
+@pytest.fixture(scope="session")
+def templates(synth: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {stage: json.loads(path.read_text()) for stage, path in synth["paths"].items()}
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def tables_by_name(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["Properties"]["TableName"]: r for r in resources(template, "AWS::DynamoDB::Table").values()}
+
+
+def the_app() -> Any:
+    from app import app
+
+    return app
+
+
+# --------------------------------------------------------------------------- synth
+def test_synth_prints_the_template_path_last_and_leaves_nothing_behind(synth):
+    assert synth["stdout_lines"][-1] == str(synth["paths"]["prod"])
+    assert str(synth["paths"]["dev"]) in synth["stdout_lines"]
+    assert "end-of-life" not in synth["stderr"].lower()  # jsii's Node 20 banner is silenced
+    assert not (ROOT / "chalice.out").exists()
+    assert not (ROOT / "infra" / "chalice.out").exists()
+
+
+# --------------------------------------------------------------------------- tables
+def _described(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The tables ``create_tables`` makes from the models (moto), as DescribeTable reports them."""
+    create_tables(settings)
+    client = boto3.client("dynamodb", region_name=settings.region)
+    out = {}
+    for model in ALL_MODELS:
+        name = f"{settings.tables_prefix}{logical_name(model)}"
+        table = client.describe_table(TableName=name)["Table"]
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        table["TTL"] = ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None
+        out[name] = table
+    return out
+
+
+def _keys(key_schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return sorted((k["KeyType"], k["AttributeName"]) for k in key_schema)
+
+
+def _indexes(indexes: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {
+        i["IndexName"]: (
+            _keys(i["KeySchema"]),
+            i["Projection"]["ProjectionType"],
+            sorted(i["Projection"].get("NonKeyAttributes", [])),
+        )
+        for i in indexes or []
+    }
+
+
+def _attributes(definitions: list[dict[str, str]]) -> set[tuple[str, str]]:
+    return {(d["AttributeName"], d["AttributeType"]) for d in definitions}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_tables_are_the_models_tables(templates, aws, stage):
+    expected = _described(Settings(stage=stage, region="us-east-1"))
+    deployed = tables_by_name(templates[stage])
+    assert set(deployed) == set(expected) == {f"cirrus-{stage}-{logical_name(m)}" for m in ALL_MODELS}
+    for name, table in expected.items():
+        props = deployed[name]["Properties"]
+        assert _keys(props["KeySchema"]) == _keys(table["KeySchema"]), name
+        assert _attributes(props["AttributeDefinitions"]) == _attributes(table["AttributeDefinitions"]), name
+        assert _indexes(props.get("GlobalSecondaryIndexes")) == _indexes(table.get("GlobalSecondaryIndexes")), name
+        assert _indexes(props.get("LocalSecondaryIndexes")) == _indexes(table.get("LocalSecondaryIndexes")), name
+        ttl = props.get("TimeToLiveSpecification")
+        assert (ttl["AttributeName"] if ttl and ttl["Enabled"] else None) == table["TTL"], name
+    assert any(t["TTL"] for t in expected.values())  # flow runs expire
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_tables_are_on_demand_with_point_in_time_recovery(templates, stage):
+    for name, table in tables_by_name(templates[stage]).items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+
+
+def test_prod_tables_are_retained_and_protected_dev_tables_are_not(templates):
+    for table in tables_by_name(templates["prod"]).values():
+        assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+    for table in tables_by_name(templates["dev"]).values():
+        assert table["DeletionPolicy"] == "Delete"
+        assert table["Properties"]["DeletionProtectionEnabled"] is False
+
+
+# --------------------------------------------------------------------------- the app
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources(template, "AWS::Serverless::Function")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_app_schedule_is_an_eventbridge_schedule(templates, stage):
+    app = the_app()
+    by_handler = {f["Properties"]["Handler"]: f["Properties"] for f in functions(templates[stage]).values()}
+    scheduled = [e for e in app.event_sources if isinstance(e, ScheduledEventConfig)]
+    for source in scheduled:
+        expression = source.schedule_expression
+        expression = expression if isinstance(expression, str) else expression.to_string()
+        events = by_handler[source.handler_string].get("Events", {}).values()
+        assert [e["Properties"]["Schedule"] for e in events if e["Type"] == "Schedule"] == [expression]
+    in_template = [e for f in functions(templates[stage]).values() for e in f["Properties"].get("Events", {}).values()]
+    assert len([e for e in in_template if e["Type"] == "Schedule"]) == len(scheduled)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_route_but_health_goes_through_the_uncached_authorizer(templates, stage):
+    app = the_app()
+    api = resources(templates[stage], "AWS::Serverless::Api")["RestAPI"]["Properties"]
+    assert api["StageName"] == "api"
+    body = api["DefinitionBody"]
+    authorizer = body["securityDefinitions"][AUTHORIZER]
+    assert authorizer["x-amazon-apigateway-authorizer"]["authorizerResultTtlInSeconds"] == 0
+    assert authorizer["name"] == "Authorization"
+    deployed = {(path, method.upper()): op for path, ops in body["paths"].items() for method, op in ops.items()}
+    assert set(deployed) == {(path, method) for path, methods in app.routes.items() for method in methods}
+    for (path, method), op in deployed.items():
+        expected = None if path == "/health" else [{AUTHORIZER: []}]
+        assert op.get("security") == expected, f"{method} {path}"
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert responses["UNAUTHORIZED"]["statusCode"] == 401
+    assert responses["ACCESS_DENIED"]["statusCode"] == 403
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_functions_get_the_stage_environment(templates, stage):
+    for name, function in functions(templates[stage]).items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["CIRRUS_STAGE"] == stage, name
+        assert env["CIRRUS_TABLE_PREFIX"] == f"cirrus-{stage}-", name
+        assert env["CIRRUS_REGION"] == {"Ref": "AWS::Region"}, name
+        assert env["CIRRUS_AUTH_REQUIRED"] == "true", name
+        assert "CIRRUS_DYNAMODB_ENDPOINT" not in env, name
+    url = templates[stage]["Outputs"]["PrefectApiUrl"]["Value"]["Fn::Sub"]
+    assert url == ["https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": {"Ref": "RestAPI"}}]
+
+
+# --------------------------------------------------------------------------- IAM
+def _arn_table(resource: Any, tables: dict[str, str]) -> tuple[str, str]:
+    """``(table logical name, "table" | "index")`` for an ARN expression naming one of ``tables``."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn" and logical_id in tables, resource
+        return tables[logical_id], "table"
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        pattern, variables = resource["Fn::Sub"]
+        assert pattern == "${Table}/index/*", resource
+        return _arn_table(variables["Table"], tables)[0], "index"
+    raise AssertionError(f"not a table or index ARN: {resource!r}")
+
+
+def _statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every IAM statement, by the logical id of the role it applies to."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for role in policy["Properties"]["Roles"]:
+            out.setdefault(role["Ref"], []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for role_id, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            out.setdefault(role_id, []).extend(policy["PolicyDocument"]["Statement"])
+        assert not role["Properties"].get("ManagedPolicyArns"), role_id
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_iam_is_least_privilege(templates, stage):
+    template = templates[stage]
+    tables = {lid: t["Properties"]["TableName"] for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
+    statements = _statements(template)
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions(template).values()}
+    assert roles == set(resources(template, "AWS::IAM::Role")) == set(statements)  # only our roles, all used
+
+    grants: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for role, role_statements in statements.items():
+        for statement in role_statements:
+            assert statement["Effect"] == "Allow"
+            actions = set(_as_list(statement["Action"]))
+            assert all("*" not in action for action in actions), statement
+            for resource in _as_list(statement["Resource"]):
+                assert resource != "*", statement
+            if any(a.startswith("dynamodb:") for a in actions):
+                assert all(a.startswith("dynamodb:") for a in actions), statement
+                for resource in _as_list(statement["Resource"]):
+                    grants.setdefault(role, {}).setdefault(_arn_table(resource, tables), set()).update(actions)
+            else:
+                assert actions <= {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, statement
+                for resource in _as_list(statement["Resource"]):
+                    assert "/aws/lambda/${AWS::StackName}-*" in resource["Fn::Sub"], statement
+
+    api_role = next(r for r in roles if r.startswith("ApiRole"))
+    authorizer_role = next(r for r in roles if r.startswith("AuthorizerRole"))
+    indexed = {f"cirrus-{stage}-{logical_name(m)}" for m in ALL_MODELS if m._get_schema()["global_secondary_indexes"]}
+    assert grants[api_role] == {
+        **{(name, "table"): ALLOWED_TABLE_ACTIONS for name in tables.values()},
+        **{(name, "index"): ALLOWED_INDEX_ACTIONS for name in indexed},
+    }
+    assert grants[authorizer_role] == {(f"cirrus-{stage}-api_keys", "table"): {"dynamodb:GetItem"}}
+    authorizer = next(f for f in functions(template).values() if f["Properties"]["Handler"].endswith(AUTHORIZER))
+    assert authorizer["Properties"]["Role"] == {"Fn::GetAtt": [authorizer_role, "Arn"]}
+
+
+# --------------------------------------------------------------------------- cfn-lint
+def test_cfn_lint_has_no_findings(synth):
+    cfn_lint = _infra_python().parent / "cfn-lint"
+    paths = [str(p) for p in synth["paths"].values()]
+    done = subprocess.run(
+        [str(cfn_lint), "--include-checks", "I", "--", *paths], capture_output=True, text=True, timeout=300
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

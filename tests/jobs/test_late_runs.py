@@ -1,0 +1,83 @@
+"""Late runs: Scheduled runs more than 15 s past their time become Late, once, and only from Scheduled."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.domain.orchestration import commit, orchestrate
+from chalicelib.domain.sweeps import late_state
+from chalicelib.schemas.states import State, StateType
+from chalicelib.services.late_runs import mark_late_runs
+from chalicelib.services.maintenance import transition
+from chalicelib.storage.models import FlowRunModel
+from chalicelib.storage.sweeps import Candidate
+from tests.jobs.maintenance_factories import InterleavingStore, running, scheduled
+
+NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def _insert(repos, *runs):
+    for run in runs:
+        assert repos.flow_runs.insert(run)
+    return runs
+
+
+def test_threshold_edges(repos, settings):
+    after = timedelta(seconds=settings.late_runs_after_s)
+    at_threshold, just_past, future = _insert(
+        repos, scheduled(NOW - after), scheduled(NOW - after - US), scheduled(NOW + timedelta(minutes=1))
+    )
+    report = mark_late_runs(repos, now=NOW, settings=settings)
+    assert (report.candidates, report.changed, report.outcomes["marked_late"]) == (1, 1, 1)
+    assert repos.flow_runs.get(at_threshold.id).state_name == "Scheduled"
+    assert repos.flow_runs.get(future.id).state_name == "Scheduled"
+    late, history = repos.flow_runs.get_with_history(just_past.id)
+    assert (late.state.type, late.state.name, late.state_name) == (StateType.SCHEDULED, "Late", "Late")
+    assert late.state.state_details.scheduled_time == just_past.next_scheduled_start_time
+    assert late.next_scheduled_start_time == just_past.next_scheduled_start_time  # still picked up by workers
+    assert [s.name for s in history] == ["Scheduled", "Late"]
+
+
+def test_a_late_run_is_marked_once_and_other_scheduled_names_never(repos, settings):
+    (run,) = _insert(repos, scheduled(NOW - timedelta(minutes=5)))
+    retrying, rescheduled = _insert(
+        repos,
+        scheduled(NOW - timedelta(minutes=5), name="AwaitingRetry"),
+        scheduled(NOW - timedelta(minutes=5), name="Rescheduled"),
+    )
+    assert mark_late_runs(repos, now=NOW, settings=settings).changed == 1
+    assert FlowRunModel.get(str(run.id)).sweep is None  # off the list once Late
+    again = mark_late_runs(repos, now=NOW + timedelta(minutes=1), settings=settings)
+    assert (again.candidates, again.changed) == (0, 0)
+    assert repos.flow_runs.get(retrying.id).state_name == "AwaitingRetry"
+    assert repos.flow_runs.get(rescheduled.id).state_name == "Rescheduled"
+
+
+def test_a_run_picked_up_between_read_and_write_is_not_marked(repos, settings):
+    (run,) = _insert(repos, scheduled(NOW - timedelta(minutes=1)))
+
+    def worker_picks_it_up(page):
+        stored, history = repos.flow_runs.get_with_history(run.id)
+        decision = orchestrate(stored, State(type=StateType.PENDING, timestamp=NOW), now=NOW)
+        moved = commit(stored, decision, now=NOW)
+        repos.flow_runs.replace(moved, [*history, moved.state], expected_state_id=stored.state_id)
+
+    store = InterleavingStore(repos.flow_runs, worker_picks_it_up)
+    report = mark_late_runs(repos, now=NOW, settings=settings, store=store)
+    assert (report.changed, report.raced) == (0, 1)
+    assert repos.flow_runs.get(run.id).state_type is StateType.PENDING
+
+
+def test_the_threshold_comes_from_the_settings(repos, settings):
+    (run,) = _insert(repos, scheduled(NOW - timedelta(seconds=20)))
+    assert mark_late_runs(repos, now=NOW, settings=replace(settings, late_runs_after_s=30)).changed == 0
+    assert mark_late_runs(repos, now=NOW, settings=replace(settings, late_runs_after_s=19)).changed == 1
+
+
+def test_a_proposal_the_rules_refuse_is_never_written(repos):
+    """The jobs propose through Prefect's rules: Late from anything but Scheduled is refused."""
+    run = running(NOW - timedelta(minutes=5), heartbeat=None)
+    candidate = Candidate(run, [run.state], str(run.state_id), None, run.updated)
+    assert transition(candidate, late_state(run, NOW), now=NOW, outcome="marked_late") is None

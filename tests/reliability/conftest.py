@@ -1,0 +1,15 @@
+"""Reliability tests run on moto made atomic per request (see :mod:`tests.reliability.moto_shim`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.reliability.moto_shim import installed
+
+
+@pytest.fixture(autouse=True)
+def _moto_shim() -> Iterator[None]:
+    with installed():
+        yield
