@@ -10,11 +10,10 @@ import functools
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.config import get_settings
 from chalicelib.errors import (
@@ -23,10 +22,12 @@ from chalicelib.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from chalicelib.schemas.common import utcnow
 from chalicelib.storage import Repositories, open_repositories
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -58,7 +59,7 @@ def repositories() -> Repositories:
 
 
 def now() -> datetime:
-    return utcnow()
+    return datetime.now(UTC)
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -66,7 +67,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def _jsonable(result: Any) -> Any:
-    if isinstance(result, BaseModel):
+    if hasattr(result, "model_dump"):
         return result.model_dump(mode="json")
     if isinstance(result, list):
         return [_jsonable(r) for r in result]
@@ -87,6 +88,7 @@ def raw_body(bp: Blueprint) -> Any:
 
 def parse_body(bp: Blueprint, model: type[M], *, default: Any = None) -> M:
     """Validate the request body against ``model``; failures become Prefect's 422."""
+    from pydantic import ValidationError
     body = raw_body(bp)
     if body is None:
         body = {} if default is None else default

@@ -7,22 +7,25 @@ Gateway prefers them over ``/deployments/{id}``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from chalice import Blueprint
 
 from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
-from chalicelib.schemas.deployments import (
-    BackfillBody,
-    DeploymentCreate,
-    DeploymentFlowRunCreate,
-    DeploymentScheduleCreateList,
-    DeploymentScheduleUpdate,
-    DeploymentUpdate,
-    GetScheduledFlowRunsBody,
-)
-from chalicelib.schemas.filters import CountBody, FilterBody, PaginateBody
-from chalicelib.services import deployment_queries, deployment_runs, deployment_schedules, deployments
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.deployments as schemas
+    import chalicelib.schemas.filters as filters
+    from chalicelib.services import deployment_queries, deployment_runs, deployment_schedules, deployments
+else:
+    schemas = lazy_module("chalicelib.schemas.deployments")
+    filters = lazy_module("chalicelib.schemas.filters")
+    deployment_queries = lazy_module("chalicelib.services.deployment_queries")
+    deployment_runs = lazy_module("chalicelib.services.deployment_runs")
+    deployment_schedules = lazy_module("chalicelib.services.deployment_schedules")
+    deployments = lazy_module("chalicelib.services.deployments")
 
 bp = Blueprint(__name__)
 
@@ -30,7 +33,7 @@ bp = Blueprint(__name__)
 @route(bp, "/deployments", methods=("POST",))
 def create_deployment() -> object:
     repos = repositories()
-    saved = deployments.upsert_deployment(repos, repos.settings, parse_body(bp, DeploymentCreate), now())
+    saved = deployments.upsert_deployment(repos, repos.settings, parse_body(bp, schemas.DeploymentCreate), now())
     return json_response(saved.deployment.to_json(), 201 if saved.created else 200)
 
 
@@ -48,7 +51,7 @@ def read_deployment_by_name(flow_name: str, deployment_name: str) -> object:
 def update_deployment(id: str) -> None:
     deployment_id = path_uuid(id)
     repos = repositories()
-    deployments.update_deployment(repos, repos.settings, deployment_id, parse_body(bp, DeploymentUpdate), now())
+    deployments.update_deployment(repos, repos.settings, deployment_id, parse_body(bp, schemas.DeploymentUpdate), now())
 
 
 @route(bp, "/deployments/{id}", methods=("DELETE",), status=204)
@@ -58,17 +61,17 @@ def delete_deployment(id: str) -> None:
 
 @route(bp, "/deployments/filter", methods=("POST",))
 def filter_deployments() -> object:
-    return deployment_queries.filter_deployments(repositories(), parse_body(bp, FilterBody), now())
+    return deployment_queries.filter_deployments(repositories(), parse_body(bp, filters.FilterBody), now())
 
 
 @route(bp, "/deployments/count", methods=("POST",))
 def count_deployments() -> object:
-    return deployment_queries.count_deployments(repositories(), parse_body(bp, CountBody))
+    return deployment_queries.count_deployments(repositories(), parse_body(bp, filters.CountBody))
 
 
 @route(bp, "/deployments/paginate", methods=("POST",))
 def paginate_deployments() -> object:
-    page = deployment_queries.paginate_deployments(repositories(), parse_body(bp, PaginateBody), now())
+    page = deployment_queries.paginate_deployments(repositories(), parse_body(bp, filters.PaginateBody), now())
     return {
         "results": [d.to_json() for d in page.results],
         "count": page.count,
@@ -94,20 +97,21 @@ def resume_deployment(id: str) -> None:
 def schedule_deployment(id: str) -> None:
     deployment_id = path_uuid(id)
     repos = repositories()
-    deployment_runs.backfill(repos, repos.settings, deployment_id, parse_body(bp, BackfillBody), now())
+    deployment_runs.backfill(repos, repos.settings, deployment_id, parse_body(bp, schemas.BackfillBody), now())
 
 
 @route(bp, "/deployments/{id}/create_flow_run", methods=("POST",))
 def create_flow_run(id: str) -> object:
     deployment_id = path_uuid(id)
-    body = parse_body(bp, DeploymentFlowRunCreate)
+    body = parse_body(bp, schemas.DeploymentFlowRunCreate)
     run, created = deployment_runs.create_flow_run(repositories(), deployment_id, body, now())
     return json_response(run.to_json(), 201 if created else 200)
 
 
 @route(bp, "/deployments/get_scheduled_flow_runs", methods=("POST",))
 def get_scheduled_flow_runs() -> object:
-    return deployment_runs.get_scheduled_flow_runs(repositories(), parse_body(bp, GetScheduledFlowRunsBody), now())
+    body = parse_body(bp, schemas.GetScheduledFlowRunsBody)
+    return deployment_runs.get_scheduled_flow_runs(repositories(), body, now())
 
 
 @route(bp, "/deployments/{id}/work_queue_check")
@@ -125,7 +129,7 @@ def read_schedules(id: str) -> object:
 @route(bp, "/deployments/{id}/schedules", methods=("POST",))
 def create_schedules(id: str) -> object:
     deployment_id = path_uuid(id)
-    body = parse_body(bp, DeploymentScheduleCreateList, default=[])
+    body = parse_body(bp, schemas.DeploymentScheduleCreateList, default=[])
     repos = repositories()
     created = deployment_schedules.create_schedules(repos, repos.settings, deployment_id, body.root, now())
     return json_response([s.to_json() for s in created], 201)
@@ -134,7 +138,7 @@ def create_schedules(id: str) -> object:
 @route(bp, "/deployments/{id}/schedules/{schedule_id}", methods=("PATCH",), status=204)
 def update_schedule(id: str, schedule_id: str) -> None:
     deployment_id, schedule = path_uuid(id), path_uuid(schedule_id)
-    body = parse_body(bp, DeploymentScheduleUpdate)
+    body = parse_body(bp, schemas.DeploymentScheduleUpdate)
     repos = repositories()
     deployment_schedules.update_schedule(repos, repos.settings, deployment_id, schedule, body, now())
 

@@ -7,6 +7,7 @@ Ours on top of Prefect's: ``POST /flow_runs/{id}/heartbeat`` (204 while the run 
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
@@ -19,16 +20,25 @@ from chalicelib.api.common import (
     repositories,
     route,
 )
-from chalicelib.schemas.filters import CountBody, FilterBody, PaginateBody
-from chalicelib.schemas.flow_runs import FlowRunCreate, FlowRunUpdate
-from chalicelib.schemas.states import SetStateBody
-from chalicelib.services import flow_run_queries, flow_runs
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.filters as filters
+    import chalicelib.schemas.flow_runs as schemas
+    import chalicelib.schemas.states as states
+    from chalicelib.services import flow_run_queries, flow_runs
+else:
+    filters = lazy_module("chalicelib.schemas.filters")
+    schemas = lazy_module("chalicelib.schemas.flow_runs")
+    states = lazy_module("chalicelib.schemas.states")
+    flow_run_queries = lazy_module("chalicelib.services.flow_run_queries")
+    flow_runs = lazy_module("chalicelib.services.flow_runs")
 
 bp = Blueprint(__name__)
 
 @route(bp, "/flow_runs", methods=("POST",))
 def create_flow_run() -> object:
-    run, created = flow_runs.create_flow_run(repositories(), parse_body(bp, FlowRunCreate), now())
+    run, created = flow_runs.create_flow_run(repositories(), parse_body(bp, schemas.FlowRunCreate), now())
     return json_response(run.to_json(), 201 if created else 200)
 
 
@@ -40,7 +50,7 @@ def read_flow_run(id: str) -> object:
 @route(bp, "/flow_runs/{id}", methods=("PATCH",), status=204)
 def update_flow_run(id: str) -> None:
     run_id = path_uuid(id)
-    flow_runs.update_flow_run(repositories(), run_id, parse_body(bp, FlowRunUpdate), now())
+    flow_runs.update_flow_run(repositories(), run_id, parse_body(bp, schemas.FlowRunUpdate), now())
 
 
 @route(bp, "/flow_runs/{id}", methods=("DELETE",), status=204)
@@ -51,7 +61,7 @@ def delete_flow_run(id: str) -> None:
 @route(bp, "/flow_runs/{id}/set_state", methods=("POST",))
 def set_flow_run_state(id: str) -> object:
     run_id = path_uuid(id)
-    result = flow_runs.set_flow_run_state(repositories(), run_id, parse_body(bp, SetStateBody), now())
+    result = flow_runs.set_flow_run_state(repositories(), run_id, parse_body(bp, states.SetStateBody), now())
     return json_response(result.to_json(), 201 if result.written else 200)
 
 
@@ -62,17 +72,17 @@ def heartbeat(id: str) -> None:
 
 @route(bp, "/flow_runs/filter", methods=("POST",))
 def filter_flow_runs() -> object:
-    return flow_run_queries.filter_flow_runs(repositories(), parse_body(bp, FilterBody))
+    return flow_run_queries.filter_flow_runs(repositories(), parse_body(bp, filters.FilterBody))
 
 
 @route(bp, "/flow_runs/count", methods=("POST",))
 def count_flow_runs() -> object:
-    return flow_run_queries.count_flow_runs(repositories(), parse_body(bp, CountBody))
+    return flow_run_queries.count_flow_runs(repositories(), parse_body(bp, filters.CountBody))
 
 
 @route(bp, "/flow_runs/paginate", methods=("POST",))
 def paginate_flow_runs() -> object:
-    page = flow_run_queries.paginate_flow_runs(repositories(), parse_body(bp, PaginateBody))
+    page = flow_run_queries.paginate_flow_runs(repositories(), parse_body(bp, filters.PaginateBody))
     return {
         "results": [r.to_json() for r in page.results],
         "count": page.count,

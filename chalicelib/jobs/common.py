@@ -1,0 +1,46 @@
+"""What every scheduled Lambda shares: bare JSON log lines and the Lambda's remaining time."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import CloudWatchEvent
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stdout`` as it is when a record is emitted (a test may have replaced it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def log_bare_json_lines(logger_name: str) -> None:
+    """Print the named logger's records (JSON objects) as bare lines on stdout.
+
+    Lambda sends stdout to CloudWatch, whose Logs Insights indexes the fields of a bare JSON line;
+    left alone the records would reach Chalice's ``cirrus`` logger, which prefixes
+    ``name - LEVEL -``. Idempotent.
+    """
+    log = logging.getLogger(logger_name)
+    if not any(isinstance(handler, _StdoutHandler) for handler in log.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def remaining_seconds(event: CloudWatchEvent) -> Callable[[], float] | None:
+    """The Lambda's remaining time in seconds, read afresh on each call (``None`` without a context)."""
+    remaining_ms = getattr(event.context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return None
+    return lambda: remaining_ms() / 1000.0
