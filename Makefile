@@ -10,7 +10,7 @@ include infra/Makefile.include
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade "pip<26.3"
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 

@@ -114,7 +114,9 @@ def run(count: int) -> dict[str, Any]:
         "deployments": count,
         "first_pass": first,
         "second_pass": {k: second[k] for k in ("runs_inserted", "requests", "seconds")},
-        "advanced_pass": {k: advanced[k] for k in ("runs_inserted", "requests", "write_requests", "runs_per_s", "seconds")},
+        "advanced_pass": {
+            k: advanced[k] for k in ("runs_inserted", "requests", "write_requests", "runs_per_s", "seconds")
+        },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

@@ -9,51 +9,28 @@ tick), logs one bare JSON line of counts on stdout and returns the same dict.
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.schemas.common import as_utc, utcnow
-from chalicelib.services import scheduler
+from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
+from chalicelib.lazy import lazy_module
 from chalicelib.storage import Repositories, open_repositories
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    from chalicelib.services import scheduler
+else:
+    scheduler = lazy_module("chalicelib.services.scheduler")
 
 bp = Blueprint(__name__)
 
+#: The logger of chalicelib.services.scheduling_report (configured here without importing it).
+LOGGER_NAME = "cirrus.scheduler"
 #: How far the event's time may be from the clock and still be the tick's clock.
 MAX_EVENT_SKEW = timedelta(minutes=5)
-
-
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to ``sys.stdout`` as it is when a record is emitted (a test may have replaced it)."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def _log_bare_json_lines(log: logging.Logger) -> None:
-    """Print the scheduler's records (JSON objects) as bare lines on stdout, which Lambda sends to
-    CloudWatch and Logs Insights indexes; through Chalice's ``cirrus`` logger they would get a
-    ``name - LEVEL -`` prefix."""
-    if not any(isinstance(handler, _StdoutHandler) for handler in log.handlers):
-        handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
-_log_bare_json_lines(scheduler.logger)
 
 _repos: dict[int, Repositories] = {}
 
@@ -69,31 +46,25 @@ def _repositories(settings: Settings) -> Repositories:
 
 def tick_time(event: CloudWatchEvent, now: datetime | None = None) -> datetime:
     """The event's time (ISO 8601) when within :data:`MAX_EVENT_SKEW` of ``now``, else ``now``."""
-    now = now or utcnow()
+    now = now or datetime.now(UTC)
     raw = getattr(event, "time", None)
     if isinstance(raw, str) and raw:
         try:
-            at = as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+            at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             return now  # not a time: the clock rather than a failed tick
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         if abs(now - at) <= MAX_EVENT_SKEW:
             return at
     return now
 
 
-def deadline(event: CloudWatchEvent, settings: Settings) -> scheduler.Deadline:
-    """The Lambda's remaining time (read afresh on each check) against the job margin."""
-    remaining_ms: Callable[[], int] | None = getattr(event.context, "get_remaining_time_in_millis", None)
-    if remaining_ms is None:
-        return scheduler.Deadline()
-    return scheduler.Deadline(lambda: remaining_ms() / 1000.0, settings.job_time_margin_s)
-
-
-def _tick(job: str, service: Callable[..., scheduler.SchedulingReport], event: CloudWatchEvent) -> dict[str, Any]:
+def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
+    log_bare_json_lines(LOGGER_NAME)
     settings = get_settings()
-    report = service(
-        _repositories(settings), now=tick_time(event), settings=settings, deadline=deadline(event, settings)
-    )
+    remaining = remaining_seconds(event)
+    deadline = scheduler.Deadline(remaining, settings.job_time_margin_s) if remaining else scheduler.Deadline()
+    report = service(_repositories(settings), now=tick_time(event), settings=settings, deadline=deadline)
     return scheduler.log_report(job, report)
 
 

@@ -22,11 +22,9 @@ logged and skipped.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +34,7 @@ from chalicelib.errors import CirrusError
 from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.backfill import backfill, retire_runs
 from chalicelib.services.run_builder import build_scheduled_run
+from chalicelib.services.scheduling_report import Deadline, SchedulingReport, log_report, logger
 from chalicelib.storage import Repositories
 from chalicelib.storage.plan_commits import (
     MAX_RUNS_PER_COMMIT,
@@ -49,46 +48,24 @@ from chalicelib.storage.plan_commits import (
 from chalicelib.storage.scheduled_runs import DeploymentRecord, ScheduledRunStore, requests_of_this_thread
 from chalicelib.storage.scheduling import PAGE_SIZE, ScheduleRecord, SchedulingStore
 
-__all__ = ["Deadline", "SchedulingReport", "backfill", "retire_runs", "schedule_deployment", "schedule_due"]
+__all__ = [
+    "Deadline",
+    "SchedulingReport",
+    "backfill",
+    "log_report",
+    "logger",
+    "retire_runs",
+    "schedule_deployment",
+    "schedule_due",
+    "schedule_recent_deployments",
+]
 
-logger = logging.getLogger("cirrus.scheduler")
 
 #: Pages of due schedules per tick: a cap on one tick's work whatever the clock says.
 MAX_PAGES = 100
 #: What a schedule failure may raise: invalid stored data (pydantic's ValidationError is a
 #: ValueError), arithmetic at the far edge of the calendar, or a storage refusal (a CirrusError).
 _SCHEDULE_FAILURES = (ValueError, ArithmeticError, CirrusError)
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When to stop: the Lambda's remaining seconds (``None``: never) against a margin."""
-
-    remaining_s: Callable[[], float] | None = None
-    margin_s: float = 0.0
-
-    def passed(self) -> bool:
-        return self.remaining_s is not None and self.remaining_s() < self.margin_s
-
-
-@dataclass
-class SchedulingReport:
-    """Counts of one tick (or one deployment's scheduling): what the job logs and returns."""
-
-    deployments_examined: int = 0
-    schedules_examined: int = 0
-    runs_inserted: int = 0
-    #: Lost races: runs another writer inserted first, and plans abandoned because the deployment
-    #: was paused or the schedule changed (or re-planned) after it was read.
-    conflicts: int = 0
-    errors: int = 0
-    requests: int = 0
-    duration_s: float = 0.0
-    #: Stopped on the deadline or the page cap: the rest is still due, for the next tick.
-    stopped_early: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "duration_s": round(self.duration_s, 3)}
 
 
 class _Scheduler:
@@ -187,7 +164,10 @@ class _Scheduler:
         while len(runs) > MAX_RUNS_PER_COMMIT:
             head, runs = runs[:MAX_RUNS_PER_COMMIT], runs[MAX_RUNS_PER_COMMIT:]
             step = PlanCommit(current, head, head[-1].expected_start_time, self.now)
-            if not self._account(step, self.committer.commit([step])[0]) or self.deadline.passed():
+            if not self._account(step, self.committer.commit([step])[0]):
+                return None
+            if self.deadline.passed():
+                self.report.stopped_early = True  # still due, planned_through where it stopped
                 return None
             current = current.after_commit(step.planned_through, step.next_due)
         return PlanCommit(current, runs, plan.planned_through, plan.next_due)
@@ -219,16 +199,16 @@ class _Scheduler:
             self.report.errors += len(page.undecodable)
             for key in page.undecodable:
                 logger.warning(json.dumps({"schedule": key, "error": "undecodable schedule item"}))
-            # A schedule re-entering the range behind the cursor (still due after a partial plan)
-            # is not taken twice in one tick.
+            # A schedule whose new due time is still <= now moves further along the index and
+            # would be read again by a later page: each schedule is taken once per tick.
             fresh = [s for s in page.schedules if (s.deployment_id, s.id) not in seen]
             seen.update((s.deployment_id, s.id) for s in fresh)
             deployments = self.runs.deployments({s.deployment_id for s in fresh}) if fresh else {}
             self.report.deployments_examined += len({s.deployment_id for s in fresh})
             for schedule in fresh:
                 if self.deadline.passed():
-                    # Everything not committed stays due: the next tick takes it from here.
-                    self.pending.clear()
+                    # Commit what is planned (one request), leave the rest due for the next tick.
+                    self.flush()
                     self.report.stopped_early = True
                     return
                 self.schedule(deployments.get(schedule.deployment_id), schedule)
@@ -308,10 +288,3 @@ def schedule_recent_deployments(
             scheduler.schedule_deployment(deployment_id)
 
     return _run(scheduler, work)
-
-
-def log_report(job: str, report: SchedulingReport) -> dict[str, Any]:
-    """Log the tick's one structured line; return the same dict."""
-    counts = {"job": job, **report.as_dict()}
-    logger.info(json.dumps(counts))
-    return counts

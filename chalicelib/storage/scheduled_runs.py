@@ -53,6 +53,8 @@ class DeploymentRecord:
 def deployment_record(item: DeploymentModel) -> DeploymentRecord:
     """Decode a deployment item; ``ValueError`` when malformed."""
     doc = item.doc or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"deployment {item.id}: doc must be an object")
     infrastructure = doc.get("infrastructure_document_id")
     return DeploymentRecord(
         id=uuid.UUID(item.id),

@@ -73,11 +73,13 @@ class DuePage:
 
 
 def schedule_record(item: ScheduleModel) -> ScheduleRecord:
-    """Decode a schedule item; ``ValueError`` when its keys or counts are malformed."""
+    """Decode a schedule item; ``ValueError`` when its keys, documents or counts are malformed."""
+    if not isinstance(item.spec, dict) or not isinstance(item.parameters or {}, dict):
+        raise ValueError(f"schedule {item.deployment_id}/{item.id}: spec and parameters must be objects")
     return ScheduleRecord(
         deployment_id=uuid.UUID(item.deployment_id),
         id=uuid.UUID(item.id),
-        spec=dict(item.spec or {}),
+        spec=dict(item.spec),
         active=bool(item.active),
         max_scheduled_runs=None if item.max_scheduled_runs is None else int(item.max_scheduled_runs),
         parameters=dict(item.parameters or {}),

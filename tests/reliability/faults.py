@@ -56,6 +56,7 @@ class FaultInjector:
         self.rate = rate
         self.random = random.Random(seed)
         self.injected: Counter[str] = Counter()
+        self.operations: Counter[str] = Counter()
         self.enabled = True
         self._next = 0
 
@@ -66,6 +67,7 @@ class FaultInjector:
         self._next += 1
         self.injected[mode] += 1
         operation = event_name.rsplit(".", 1)[-1]
+        self.operations[operation] += 1
         url = request.url
         if mode == "throttled":
             request.url = _NOWHERE  # moto, the next handler, passes it through: never applied
@@ -90,14 +92,43 @@ def _clients() -> list[Any]:
 
 
 @contextmanager
-def injected(injector: FaultInjector) -> Iterator[FaultInjector]:
-    """Install ``injector`` on every model's client for the block."""
+def hooked(event: str, handler: Any) -> Iterator[Any]:
+    """Register ``handler`` first for ``event`` on every model's client for the block."""
     clients = _clients()
-    hook_id = f"faults-{id(injector)}"
+    hook_id = f"hook-{id(handler)}"
     for client in clients:
-        client.meta.events.register_first("before-send.dynamodb", injector, unique_id=hook_id)
+        client.meta.events.register_first(event, handler, unique_id=hook_id)
     try:
-        yield injector
+        yield handler
     finally:
         for client in clients:
-            client.meta.events.unregister("before-send.dynamodb", unique_id=hook_id)
+            client.meta.events.unregister(event, unique_id=hook_id)
+
+
+def injected(injector: FaultInjector) -> Any:
+    """Install ``injector`` on every model's client for the block."""
+    return hooked("before-send.dynamodb", injector)
+
+
+class Interleave:
+    """Runs ``action`` once, in the calling thread, just before the ``skip + 1``-th call of
+    ``operation`` is sent: a deterministic "another client got there in between"."""
+
+    def __init__(self, operation: str, action: Any, skip: int = 0) -> None:
+        self.operation = operation
+        self.action = action
+        self.skip = skip
+        self.fired = False
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        if self.fired or getattr(model, "name", None) != self.operation:
+            return
+        if self.skip:
+            self.skip -= 1
+            return
+        self.fired = True  # before acting: the action's own calls must not fire it again
+        self.action()
+
+
+def interleaved(interleave: Interleave) -> Any:
+    return hooked("before-call.dynamodb", interleave)

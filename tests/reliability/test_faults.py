@@ -35,8 +35,10 @@ from tests.reliability.faults import MODES, FaultInjector, injected
 
 pytestmark = pytest.mark.slow
 
-#: Every five minutes for an hour, then a jump: each clock gives the cron schedules a new run.
-CLOCKS = [T0 + timedelta(minutes=5 * i) for i in range(13)] + [T0 + timedelta(hours=3)]
+#: Every minute for an hour, then a jump: each clock finds some cron schedules due (their
+#: minutes are staggered), so every tick reads, batch-gets and writes.
+CLOCKS = [T0 + timedelta(minutes=i) for i in range(61)] + [T0 + timedelta(hours=3)]
+STAGGERED = [{"cron": f"{k}-59/5 * * * *", "timezone": "America/New_York"} for k in range(5)]
 MAX_TICKS = 40
 
 
@@ -63,7 +65,7 @@ def converge(repos, settings, clock: datetime, injector: FaultInjector) -> list[
 
 def test_ticks_under_faults_converge_to_exactly_the_expected_runs(repos, settings):
     flow = make_flow()
-    live = [make_deployment(f"d{i}", flow_id=flow, specs=[CRON_5, HOURLY], tags=["t"]) for i in range(16)]
+    live = [make_deployment(f"d{i}", flow_id=flow, specs=[STAGGERED[i % 5], HOURLY], tags=["t"]) for i in range(15)]
     capped = make_deployment("capped", flow_id=flow, specs=[])
     cap_id = add_schedule(capped.deployment_id, CRON_5, max_scheduled_runs=2, slug="capped")
     paused = make_deployment("paused", flow_id=flow, specs=[CRON_5])
@@ -78,7 +80,8 @@ def test_ticks_under_faults_converge_to_exactly_the_expected_runs(repos, setting
     injector = FaultInjector(rate=0.1, seed=20250106)
     ticks = [converge(repos, settings, clock, injector) for clock in CLOCKS]
 
-    assert sum(injector.injected.values()) >= 2 * len(MODES)
+    assert sum(injector.injected.values()) >= 3 * len(MODES)
+    assert injector.operations["TransactWriteItems"] >= 3
     assert sum(r.errors for phase in ticks for r in phase) > 0  # the faults did reach the scheduler
     records = ScheduledRunStore(repos.flow_runs).deployments({p.deployment_id for p in live + [capped]})
     expected: dict[uuid.UUID, object] = {}

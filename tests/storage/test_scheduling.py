@@ -223,6 +223,4 @@ def test_scheduled_run_ids_are_the_schedules_from_since(repos):
     store.insert_runs([*first.runs, *second.runs])
     schedule_id = first.schedule.id
     assert store.scheduled_run_ids(placed.deployment_id, schedule_id, None) == {r.id for r in first.runs}
-    assert store.scheduled_run_ids(placed.deployment_id, schedule_id, T0 + 5 * MINUTE) == {
-        r.id for r in first.runs[1:]
-    }
+    assert store.scheduled_run_ids(placed.deployment_id, schedule_id, T0 + 5 * MINUTE) == {r.id for r in first.runs[1:]}
