@@ -44,8 +44,8 @@ from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel, FlowModel, ScheduleModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402
+from tests.moto_shim import installed  # noqa: E402
 from tests.reliability.factories import CRON_5, HOURLY, T0  # noqa: E402
-from tests.reliability.moto_shim import installed  # noqa: E402
 
 
 def populate(count: int) -> None:

@@ -11,6 +11,7 @@ from moto import mock_aws
 from chalicelib.config import Settings, override_settings, reset_settings
 from chalicelib.storage import Repositories, open_repositories
 from chalicelib.storage.tables import create_tables
+from tests.moto_shim import installed
 
 for _name, _value in {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,7 +25,8 @@ for _name, _value in {
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mock_aws():
+    """moto's DynamoDB, made atomic per request like DynamoDB (see tests/moto_shim.py)."""
+    with mock_aws(), installed():
         yield
 
 

@@ -16,7 +16,7 @@ from chalicelib.schemas.deployments import DeploymentUpdate
 from chalicelib.services import deployments, scheduler
 from tests.api.deployments_support import HOURLY, auto_runs, deploy, make_flow, utcnow
 from tests.helpers import call
-from tests.reliability.moto_shim import installed
+from tests.moto_shim import installed
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from chalicelib.schemas.states import StateType
 from chalicelib.services.scheduler import Deadline, schedule_deployment, schedule_due
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel, ScheduleModel
+from tests.moto_shim import installed
 from tests.reliability.factories import (
     CRON_5,
     HOURLY,
@@ -28,7 +29,6 @@ from tests.reliability.factories import (
     schedule_item,
     set_paused,
 )
-from tests.reliability.moto_shim import installed
 
 MINUTE = timedelta(minutes=1)
 

@@ -14,6 +14,7 @@ from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.scheduler import backfill, retire_runs, schedule_due
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel
+from tests.moto_shim import installed
 from tests.reliability.factories import (
     CRON_5,
     HOURLY,
@@ -24,7 +25,6 @@ from tests.reliability.factories import (
     schedule_item,
     set_paused,
 )
-from tests.reliability.moto_shim import installed
 
 MINUTE = timedelta(minutes=1)
 

@@ -11,8 +11,8 @@ import pytest
 from chalicelib.config import override_settings
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.storage.models import DeploymentModel, ScheduleModel
+from tests.moto_shim import installed
 from tests.reliability.factories import CRON_5, auto_runs, make_deployment, schedule_item
-from tests.reliability.moto_shim import installed
 
 JOBS = ("schedule_deployments", "schedule_recent_deployments")
 REPORT_KEYS = {

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from chalicelib.services.scheduler import schedule_due
 from chalicelib.storage.models import ScheduleModel
+from tests.moto_shim import installed
 from tests.reliability.factories import T0, auto_runs, expected_run_ids, make_deployment
-from tests.reliability.moto_shim import installed
 
 SPECS = st.one_of(
     st.sampled_from(["*/5 * * * *", "0 * * * *", "30 2 * * *", "*/7 9-17 * * 1-5", "0 0 1 * *"]).flatmap(

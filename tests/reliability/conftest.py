@@ -1,4 +1,4 @@
-"""Reliability tests run on moto made atomic per request (see :mod:`tests.reliability.moto_shim`)."""
+"""Reliability tests run on moto made atomic per request (see :mod:`tests.moto_shim`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.moto_shim import installed
+from tests.moto_shim import installed
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleMod
 from chalicelib.storage.plan_commits import Outcome, PlanCommit, PlanCommitter
 from chalicelib.storage.scheduled_runs import ScheduledRunStore
 from chalicelib.storage.scheduling import SchedulingStore, schedule_record
+from tests.moto_shim import installed
 from tests.reliability.factories import CRON_5, HOURLY, T0, Placed, make_deployment, schedule_item, set_paused
-from tests.reliability.moto_shim import installed
 
 MINUTE = timedelta(minutes=1)
 
