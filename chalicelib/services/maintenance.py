@@ -25,6 +25,8 @@ from chalicelib.schemas.states import State
 from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
 
 logger = logging.getLogger("cirrus.maintenance")
+# Chalice sets its app logger ("cirrus") to ERROR; the jobs' count lines and warnings are INFO/WARNING.
+logger.setLevel(logging.INFO)
 
 #: Pages per sweep and tick; the rest waits for the next tick (the list is oldest first).
 DEFAULT_MAX_PAGES = 50

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 logger = logging.getLogger("cirrus.scheduler")
+# Chalice sets its app logger ("cirrus") to ERROR; the jobs' count lines and warnings are INFO/WARNING.
+logger.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)

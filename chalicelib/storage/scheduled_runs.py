@@ -156,9 +156,10 @@ class ScheduledRunStore:
         return inserted
 
     def delete_scheduled(self, ids: Iterable[uuid.UUID]) -> int:
-        """Delete each of ``ids`` that is still SCHEDULED (strongly consistent, by key); the count."""
+        """Delete each of ``ids`` that is still SCHEDULED and has never run (strongly consistent, by
+        key); the count. A run awaiting a retry or rescheduled by Lazarus (run_count > 0) is kept."""
         ordered = sorted(set(ids))
-        still_scheduled = FlowRunModel.state_type == StateType.SCHEDULED.value
+        still_scheduled = (FlowRunModel.state_type == StateType.SCHEDULED.value) & (FlowRunModel.run_count == 0)
         deleted = 0
         for start in range(0, len(ordered), TRANSACTION_ITEMS):
             batch = [(i, FlowRunModel(str(i))) for i in ordered[start : start + TRANSACTION_ITEMS]]
