@@ -141,12 +141,17 @@ class DeploymentFlowRunCreate(ActionModel):
     job_variables_overrides: dict[str, Any] | None = None
 
 
+#: Bounds that keep a backfill's work finite (Prefect has none; a century of seconds, 10,000 runs).
+MAX_BACKFILL_SECONDS = 100 * 365.25 * 86400
+MAX_BACKFILL_RUNS = 10_000
+
+
 class BackfillBody(ActionModel):
     start_time: UtcDateTime | None = None
     end_time: UtcDateTime | None = None
-    min_time: float | None = Field(default=None, ge=0)
-    min_runs: int | None = Field(default=None, ge=0)
-    max_runs: int | None = Field(default=None, ge=0)
+    min_time: float | None = Field(default=None, ge=0, le=MAX_BACKFILL_SECONDS)
+    min_runs: int | None = Field(default=None, ge=0, le=MAX_BACKFILL_RUNS)
+    max_runs: int | None = Field(default=None, ge=0, le=MAX_BACKFILL_RUNS)
 
 
 class GetScheduledFlowRunsBody(ActionModel):
