@@ -98,14 +98,26 @@ def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
     still SCHEDULED that never ran (conditional deletes); other runs keep their deployment_id.
 
     The deployment item goes first, so no scheduler transaction (which checks it exists) can add
-    a run afterwards.
+    a run afterwards. The auto-scheduled runs are deleted by the ids their schedules planned
+    (strongly consistent, from the ``planned_through`` read just before), then whatever the
+    by-deployment index still lists (it lags writes by a moment).
     """
     for _ in range(MAX_ATTEMPTS):
         stored = repos.deployments.get_stored(id_)
+        schedules = repos.schedules.stored_for_deployment(id_)
         try:
             repos.deployments.delete(stored)
         except ConcurrentUpdateError:
             continue
+        for schedule in schedules:
+            scheduler.retire_runs(
+                repos,
+                id_,
+                schedule.schedule.id,
+                old_spec=schedule.schedule.schedule,
+                old_planned_through=schedule.planned_through,
+                since=None,
+            )
         repos.deployments.delete_unstarted_runs(id_)
         return
     raise ConcurrentUpdateError("Deployment", id_)
