@@ -6,8 +6,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.filters import CountBody, FilterBody, PaginateBody
 from chalicelib.schemas.flows import Flow, FlowCreate, FlowUpdate
+from chalicelib.services import deployments
 from chalicelib.services.paging import Page, apply_sort, paginate
 from chalicelib.storage import Repositories
 
@@ -37,9 +39,14 @@ def update_flow(repos: Repositories, id_: uuid.UUID, body: FlowUpdate, now: date
 
 
 def delete_flow(repos: Repositories, id_: uuid.UUID, now: datetime) -> None:
-    """Delete a flow and its deployments (Prefect's cascade); runs keep their flow_id."""
+    """Delete a flow and its deployments (Prefect's cascade, each as ``DELETE /deployments/{id}``
+    does: schedules, claims and never-run scheduled runs go); other runs keep their flow_id."""
     repos.flows.get(id_)  # 404 before touching anything
-    repos.deployments.delete_for_flow(id_, now)
+    for deployment in repos.deployments.for_flow(id_):
+        try:
+            deployments.delete_deployment(repos, deployment.id)
+        except DeploymentNotFoundError:
+            pass  # deleted concurrently: the cascade's goal holds
     repos.flows.delete(id_)
 
 

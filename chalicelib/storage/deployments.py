@@ -20,7 +20,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
-from chalicelib.errors import ConcurrentUpdateError, DeploymentNotFoundError
+from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.deployments import Deployment
 from chalicelib.schemas.filters import DeploymentFilter
 from chalicelib.schemas.states import StateType
@@ -31,7 +31,6 @@ from chalicelib.storage.labelled_transaction import CONDITION_CODES, MAX_ITEMS, 
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel
 
 #: Attempts of a cascade delete against concurrent writers before giving up.
-_DELETE_ATTEMPTS = 5
 
 
 class DeploymentRepository(DeploymentWrites):
@@ -130,21 +129,6 @@ class DeploymentRepository(DeploymentWrites):
             rest = [i for i in ids if str(i) not in missing]
             if retry and rest:
                 self._mark_polled_batch(rest, now, retry=False)
-
-    def delete_for_flow(self, flow_id: uuid.UUID, now: datetime) -> None:
-        """Delete every deployment of a flow (the flow is being deleted) with its schedules, slug
-        claims and runs still SCHEDULED that never ran; other runs keep their deployment_id."""
-        for listed in self.for_flow(flow_id):
-            for _ in range(_DELETE_ATTEMPTS):
-                stored = self.find(listed.id)
-                if stored is None:
-                    break
-                try:
-                    self.delete(stored)
-                except ConcurrentUpdateError:
-                    continue
-                break
-            self.delete_unstarted_runs(listed.id)
 
     @staticmethod
     def delete_unstarted_runs(deployment_id: uuid.UUID, *, auto_scheduled_only: bool = False) -> int:

@@ -116,11 +116,17 @@ def test_delete_removes_unstarted_runs_and_keeps_the_others(client, repos):
     assert again["id"] == dep["id"] and again["schedules"][0]["id"] != dep["schedules"][0]["id"]
 
 
-def test_deleting_the_flow_deletes_its_deployments(client):
+def test_deleting_the_flow_deletes_its_deployments(client, repos):
     flow_id = make_flow(client)
     dep = deploy(client, flow_id, schedules=[{"schedule": HOURLY, "slug": "s"}])
+    planned = [r.id for r in repos.flow_runs.by_deployment(uuid.UUID(dep["id"]))]
+    assert planned
     assert call(client, "DELETE", f"/flows/{flow_id}") == (204, None)
     assert call(client, "GET", f"/deployments/{dep['id']}")[0] == 404
+    assert all(call(client, "GET", f"/flow_runs/{run_id}")[0] == 404 for run_id in planned)
+    # The slug claim went with the deployment: a recreated flow and deployment may use it again.
+    again = deploy(client, make_flow(client), schedules=[{"schedule": HOURLY, "slug": "s"}], expect=201)
+    assert again["id"] == dep["id"]
 
 
 def test_work_queue_check_answers_the_queue_in_prefects_shape(client):

@@ -120,13 +120,6 @@ def test_delete_removes_schedules_and_claims(repos):
     assert _table_counts() == (0, 0, 0)
 
 
-def test_delete_for_flow(repos):
-    stored = _create(repos, slugs=("a",))
-    _create(repos, name="other", slugs=("a",))
-    repos.deployments.delete_for_flow(stored.deployment.flow_id, NOW)
-    assert _table_counts() == (0, 0, 0)
-
-
 def test_mark_polled_never_creates_deployments(repos):
     stored = _create(repos)
     repos.deployments.mark_polled([uuid.uuid4()], NOW)
