@@ -20,7 +20,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.storage.errors import CONDITION_FAILED, cancellation_codes
+from chalicelib.storage.errors import is_cancelled_by_condition
 from chalicelib.storage.models import ApiKeyModel, UniqueModel
 
 KEY_PREFIX = "cirrus_"
@@ -47,13 +47,6 @@ def _claim(name: str) -> str:
     return f"api-key#{name}"
 
 
-def _lost_to_a_condition(exc: TransactWriteError) -> bool:
-    # A transaction's cancellation reasons say "ConditionalCheckFailed" (AWS and moto alike), not
-    # the single-item "ConditionalCheckFailedException"; accept both.
-    codes = [c for c in cancellation_codes(exc) if c and c != "None"]
-    return bool(codes) and all(c in {"ConditionalCheckFailed", CONDITION_FAILED} for c in codes)
-
-
 def _to_record(item: ApiKeyModel) -> ApiKeyRecord:
     return ApiKeyRecord(name=item.name, prefix=item.prefix or "", created=item.created)
 
@@ -75,7 +68,7 @@ class ApiKeyRepository:
                 transaction.save(claim, condition=UniqueModel.key.does_not_exist())
                 transaction.save(item, condition=ApiKeyModel.key_hash.does_not_exist())
         except TransactWriteError as exc:
-            if _lost_to_a_condition(exc):
+            if is_cancelled_by_condition(exc):
                 raise ConflictError(f"An API key named {name!r} already exists.", name=name) from exc
             raise
         return plaintext, _to_record(item)
@@ -102,7 +95,7 @@ class ApiKeyRepository:
                 transaction.delete(item, condition=ApiKeyModel.key_hash.exists())
                 transaction.delete(claim, condition=UniqueModel.owner == item.key_hash)
         except TransactWriteError as exc:
-            if _lost_to_a_condition(exc):  # revoked concurrently
+            if is_cancelled_by_condition(exc):  # revoked concurrently
                 raise NotFoundError("API key", name) from exc
             raise
         return _to_record(item)

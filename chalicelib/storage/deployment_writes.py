@@ -32,8 +32,8 @@ from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFound
 from chalicelib.schemas.deployments import Deployment, DeploymentSchedule
 from chalicelib.storage import schedules as schedule_items
 from chalicelib.storage.deployment_items import StoredDeployment, document, to_item
+from chalicelib.storage.errors import REASON_CONDITION_FAILED
 from chalicelib.storage.labelled_transaction import (
-    CONDITION_CODES,
     MAX_ITEMS,
     LabelledTransaction,
     only_conflicts,
@@ -99,7 +99,7 @@ class DeploymentWrites:
             tx.commit()
         except TransactWriteError as exc:
             failures = tx.failures(exc)
-            if failures.get("flow") in CONDITION_CODES:
+            if failures.get("flow") == REASON_CONDITION_FAILED:
                 raise FlowNotFoundError(deployment.flow_id) from exc
             if not only_conflicts(failures):
                 raise

@@ -26,8 +26,8 @@ from chalicelib.schemas.filters import DeploymentFilter
 from chalicelib.schemas.states import StateType
 from chalicelib.storage.deployment_items import StoredDeployment, filter_view, to_deployment, to_stored
 from chalicelib.storage.deployment_writes import DeploymentWrites
-from chalicelib.storage.errors import is_condition_failure
-from chalicelib.storage.labelled_transaction import CONDITION_CODES, MAX_ITEMS, LabelledTransaction
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
+from chalicelib.storage.labelled_transaction import MAX_ITEMS, LabelledTransaction
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel
 
 #: Attempts of a cascade delete against concurrent writers before giving up.
@@ -125,7 +125,7 @@ class DeploymentRepository(DeploymentWrites):
             failures = tx.failures(exc)
             if not failures:
                 raise
-            missing = {label for label, code in failures.items() if code in CONDITION_CODES}
+            missing = {label for label, code in failures.items() if code == REASON_CONDITION_FAILED}
             rest = [i for i in ids if str(i) not in missing]
             if retry and rest:
                 self._mark_polled_batch(rest, now, retry=False)

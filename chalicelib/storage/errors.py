@@ -16,13 +16,16 @@ def is_condition_failure(exc: PynamoDBException) -> bool:
 
 
 def cancellation_codes(exc: TransactWriteError) -> list[str | None]:
-    """One code per transaction item (``None`` where that item did not fail)."""
+    """One code per transaction item (``None`` where that item did not fail); ``[]`` when the
+    transaction was not cancelled (throttled, timed out, invalid)."""
     if getattr(exc, "cause_response_code", None) != TRANSACTION_CANCELLED:
         return []
-    return [getattr(reason, "code", None) if reason else None for reason in exc.cancellation_reasons or []]
+    codes = [getattr(reason, "code", None) if reason else None for reason in exc.cancellation_reasons or []]
+    # DynamoDB lists items that were fine with the code "None".
+    return [None if code in (None, "None") else code for code in codes]
 
 
 def is_cancelled_by_condition(exc: TransactWriteError) -> bool:
     """A transaction cancelled only because conditions failed (not throttling or a conflict)."""
-    codes = [c for c in cancellation_codes(exc) if c and c != "None"]
-    return bool(codes) and all(c in (REASON_CONDITION_FAILED, CONDITION_FAILED) for c in codes)
+    codes = [c for c in cancellation_codes(exc) if c]
+    return bool(codes) and all(c == REASON_CONDITION_FAILED for c in codes)

@@ -20,12 +20,10 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.storage.errors import cancellation_codes
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes
 
 #: DynamoDB's cap on items per transaction.
 MAX_ITEMS = 100
-#: Reason codes meaning "a condition did not hold" (transactions say the former, AWS and moto alike).
-CONDITION_CODES = frozenset({"ConditionalCheckFailed", "ConditionalCheckFailedException"})
 #: Another transaction held one of the items: nothing was decided, retrying may succeed.
 CONFLICT_CODE = "TransactionConflict"
 
@@ -74,12 +72,12 @@ class LabelledTransaction:
     def failures(self, exc: TransactWriteError) -> dict[str, str]:
         """Label → reason code of every item that failed (empty when the error was no cancellation)."""
         codes = cancellation_codes(exc)
-        return {label: code for label, code in zip(self.labels(), codes, strict=False) if code and code != "None"}
+        return {label: code for label, code in zip(self.labels(), codes, strict=False) if code}
 
 
 def only_conditions(failures: dict[str, str]) -> bool:
-    return bool(failures) and all(code in CONDITION_CODES for code in failures.values())
+    return bool(failures) and all(code == REASON_CONDITION_FAILED for code in failures.values())
 
 
 def only_conflicts(failures: dict[str, str]) -> bool:
-    return bool(failures) and all(code in CONDITION_CODES | {CONFLICT_CODE} for code in failures.values())
+    return bool(failures) and all(code in (REASON_CONDITION_FAILED, CONFLICT_CODE) for code in failures.values())

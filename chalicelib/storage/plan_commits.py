@@ -32,15 +32,10 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.flow_runs import FlowRun
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
-from chalicelib.storage.scheduling import (
-    CONDITION_FAILED_REASON,
-    DUE_SHARD,
-    ScheduleRecord,
-    SchedulingStorageError,
-    reason_codes,
-)
+from chalicelib.storage.scheduling import DUE_SHARD, ScheduleRecord, SchedulingStorageError
 
 #: DynamoDB's cap on the items of one transaction.
 TRANSACTION_ITEMS = 100
@@ -145,7 +140,7 @@ class PlanCommitter:
             try:
                 self._transact(layout, entries)
             except TransactWriteError as exc:
-                codes = reason_codes(exc)
+                codes = cancellation_codes(exc)
                 if codes:
                     entries = self._after_cancellation(layout, codes, entries, results)
                     continue
@@ -182,7 +177,7 @@ class PlanCommitter:
                 settled.setdefault(key, _outcome(code, Outcome.SCHEDULE_CHANGED))
         taken: dict[int, set[int]] = {}
         for (key, index), code in zip(layout.puts, put_codes, strict=True):
-            if code == CONDITION_FAILED_REASON:
+            if code == REASON_CONDITION_FAILED:
                 taken.setdefault(key, set()).add(index)
             elif code:
                 settled.setdefault(key, Outcome.CONTENDED)
@@ -221,7 +216,7 @@ class PlanCommitter:
 
 
 def _outcome(code: str, on_condition: Outcome) -> Outcome:
-    return on_condition if code == CONDITION_FAILED_REASON else Outcome.CONTENDED
+    return on_condition if code == REASON_CONDITION_FAILED else Outcome.CONTENDED
 
 
 def _progress(planned_through: datetime | None, next_due: datetime | None) -> list[Any]:

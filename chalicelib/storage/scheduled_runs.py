@@ -24,10 +24,11 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import StateType
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.instrumentation import RequestCounter
 from chalicelib.storage.models import ALL_MODELS, DeploymentModel, FlowRunModel
-from chalicelib.storage.scheduling import CONDITION_FAILED_REASON, SchedulingStorageError, reason_codes
+from chalicelib.storage.scheduling import SchedulingStorageError
 
 #: Items per transaction (DynamoDB's limit).
 TRANSACTION_ITEMS = 100
@@ -194,8 +195,8 @@ class ScheduledRunStore:
                     for _, item in batch:
                         add(tx, item)
             except TransactWriteError as exc:
-                codes = reason_codes(exc)
-                failed = {i for i, code in enumerate(codes) if code == CONDITION_FAILED_REASON}
+                codes = cancellation_codes(exc)
+                failed = {i for i, code in enumerate(codes) if code == REASON_CONDITION_FAILED}
                 if not failed:
                     raise SchedulingStorageError("TransactWriteItems runs", None, exc.cause_response_code) from exc
                 batch = [entry for i, entry in enumerate(batch) if i not in failed]

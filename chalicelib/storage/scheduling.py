@@ -19,7 +19,7 @@ from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import CirrusError
-from chalicelib.storage.errors import CONDITION_FAILED, TRANSACTION_CANCELLED
+from chalicelib.storage.errors import CONDITION_FAILED, cancellation_codes
 from chalicelib.storage.models import DeploymentModel, ScheduleModel
 
 DUE_SHARD = "due"
@@ -27,7 +27,6 @@ DUE_SHARD = "due"
 PAGE_SIZE = 1000
 #: The code DynamoDB puts in a transaction's cancellation reason for a failed condition (a single
 #: write's error code is ``ConditionalCheckFailedException``; a reason's code has no suffix).
-CONDITION_FAILED_REASON = "ConditionalCheckFailed"
 
 
 class SchedulingStorageError(CirrusError):
@@ -90,15 +89,6 @@ def schedule_record(item: ScheduleModel) -> ScheduleRecord:
     )
 
 
-def reason_codes(exc: TransactWriteError) -> list[str | None]:
-    """One code per transaction item (``None`` where that item was fine); ``[]`` when the
-    transaction was not cancelled (throttled, timed out, invalid)."""
-    if getattr(exc, "cause_response_code", None) != TRANSACTION_CANCELLED:
-        return []
-    codes = [getattr(reason, "code", None) if reason else None for reason in exc.cancellation_reasons or []]
-    return [None if code in (None, "None") else code for code in codes]
-
-
 class SchedulingStore:
     """Due-index reads, schedule reads, and the writes that take a schedule off the index."""
 
@@ -155,7 +145,7 @@ class SchedulingStore:
                     condition=ScheduleModel.rev == schedule.rev,
                 )
         except TransactWriteError as exc:
-            if reason_codes(exc):
+            if cancellation_codes(exc):
                 return False
             raise SchedulingStorageError("TransactWriteItems park", schedule.id, exc.cause_response_code) from exc
         return True
