@@ -8,7 +8,9 @@ import pytest
 
 import chalicelib
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(chalicelib.__path__, "chalicelib.") if not m.name.endswith("__main__"))
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(chalicelib.__path__, "chalicelib.") if not m.name.endswith("__main__")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
