@@ -95,27 +95,15 @@ class FlowRunRepository:
     @staticmethod
     def from_item(item: FlowRunModel) -> FlowRun:
         data = dict(item.doc or {})
+        data.update({name: getattr(item, name) for name in _TOP_LEVEL})
+        # Placeholders that keep key attributes non-empty on the item mean "none" in the response.
         data.update(
-            id=item.id,
-            flow_id=item.flow_id,
-            deployment_id=item.deployment_id,
-            schedule_id=item.schedule_id,
-            name=item.name,
-            idempotency_key=item.idempotency_key,
             auto_scheduled=bool(item.auto_scheduled),
             state_id=None if item.state_id == "none" else item.state_id,
             state_type=None if item.state_type == "NONE" else item.state_type,
             state_name=item.state_name or None,
             run_count=int(item.run_count or 0),
-            work_queue_name=item.work_queue_name,
-            next_scheduled_start_time=item.next_scheduled_start_time,
-            expected_start_time=item.expected_start_time,
-            start_time=item.start_time,
-            end_time=item.end_time,
-            heartbeat=item.heartbeat,
             lazarus_attempts=int(item.lazarus_attempts or 0),
-            created=item.created,
-            updated=item.updated,
         )
         return FlowRun.model_validate(data)
 
