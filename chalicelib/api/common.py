@@ -22,7 +22,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from chalicelib.storage import Repositories, open_repositories
+from chalicelib.storage import Repositories, shared_repositories
 
 if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
     from pydantic import BaseModel, ValidationError
@@ -45,17 +45,9 @@ class PathNotFound(Exception):
     """A path parameter that cannot name anything (e.g. a non-UUID id)."""
 
 
-_repos: dict[int, Repositories] = {}
-
-
 def repositories() -> Repositories:
     """The repositories of the current settings (built once per settings object)."""
-    settings = get_settings()
-    repos = _repos.get(id(settings))
-    if repos is None or repos.settings is not settings:
-        _repos.clear()
-        repos = _repos[id(settings)] = open_repositories(settings)
-    return repos
+    return shared_repositories(get_settings())
 
 
 def now() -> datetime:

@@ -17,7 +17,7 @@ from chalice.app import CloudWatchEvent
 from chalicelib.config import get_settings
 from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
 from chalicelib.lazy import lazy_module
-from chalicelib.storage import open_repositories
+from chalicelib.storage import shared_repositories
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
     from chalicelib.services import late_runs, lazarus, maintenance, zombies
@@ -39,7 +39,7 @@ def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
     log_bare_json_lines(LOGGER_NAME)
     settings = get_settings()
     budget = maintenance.Budget(settings, remaining_s=remaining_seconds(event))
-    report = service(open_repositories(settings), now=now, settings=settings, budget=budget)
+    report = service(shared_repositories(settings), now=now, settings=settings, budget=budget)
     return maintenance.log_report(job, report)
 
 

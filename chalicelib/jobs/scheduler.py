@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import get_settings
 from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
 from chalicelib.lazy import lazy_module
-from chalicelib.storage import Repositories, open_repositories
+from chalicelib.storage import shared_repositories
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
     from chalicelib.services import scheduler
@@ -31,18 +31,6 @@ bp = Blueprint(__name__)
 LOGGER_NAME = "cirrus.scheduler"
 #: How far the event's time may be from the clock and still be the tick's clock.
 MAX_EVENT_SKEW = timedelta(minutes=5)
-
-_repos: dict[int, Repositories] = {}
-
-
-def _repositories(settings: Settings) -> Repositories:
-    """One set of repositories per settings object (a warm Lambda reuses its connections)."""
-    repos = _repos.get(id(settings))
-    if repos is None or repos.settings is not settings:
-        _repos.clear()
-        repos = _repos[id(settings)] = open_repositories(settings)
-    return repos
-
 
 def tick_time(event: CloudWatchEvent, now: datetime | None = None) -> datetime:
     """The event's time (ISO 8601) when within :data:`MAX_EVENT_SKEW` of ``now``, else ``now``."""
@@ -64,7 +52,7 @@ def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
     settings = get_settings()
     remaining = remaining_seconds(event)
     deadline = scheduler.Deadline(remaining, settings.job_time_margin_s) if remaining else scheduler.Deadline()
-    report = service(_repositories(settings), now=tick_time(event), settings=settings, deadline=deadline)
+    report = service(shared_repositories(settings), now=tick_time(event), settings=settings, deadline=deadline)
     return scheduler.log_report(job, report)
 
 

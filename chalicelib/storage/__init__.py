@@ -62,3 +62,15 @@ class Repositories:
 
 def open_repositories(settings: Settings) -> Repositories:
     return Repositories(settings)
+
+
+_shared: Repositories | None = None
+
+
+def shared_repositories(settings: Settings) -> Repositories:
+    """The process's repositories for ``settings``, built once per settings object, so a warm
+    Lambda (API or job) reuses its models' connections."""
+    global _shared
+    if _shared is None or _shared.settings is not settings:
+        _shared = Repositories(settings)
+    return _shared
