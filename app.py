@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows
+from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows, variables
 from chalicelib.jobs import maintenance, scheduler
 
 app = Chalice(app_name="cirrus")
@@ -13,6 +13,7 @@ for blueprint in (
     flows.bp,
     deployments.bp,
     flow_runs.bp,
+    variables.bp,
     scheduler.bp,
     maintenance.bp,
 ):

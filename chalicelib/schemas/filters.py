@@ -270,17 +270,9 @@ class WorkQueueFilter(_Group):
 Limit = Field(default=200, ge=0, le=200)
 
 
-class FilterBody(ActionModel):
-    """The body of every ``/filter`` route. Groups other than the ones a resource knows may be sent
-    as ``null`` by the Prefect client; a non-null one it cannot apply is rejected by the service."""
+class PagedBody(ActionModel):
+    """``limit``/``offset``/``sort`` of a ``/filter`` body (each resource adds its filter groups)."""
 
-    flows: FlowFilter | None = None
-    deployments: DeploymentFilter | None = None
-    flow_runs: FlowRunFilter | None = None
-    task_runs: dict[str, Any] | None = None
-    work_pools: dict[str, Any] | None = None
-    work_pool_queues: WorkQueueFilter | None = None
-    work_queues: WorkQueueFilter | None = None
     limit: int = Limit
     offset: int = Field(default=0, ge=0)
     sort: str | None = None
@@ -292,6 +284,19 @@ class FilterBody(ActionModel):
         if value is None:
             return cls.model_fields[info.field_name].default
         return value
+
+
+class FilterBody(PagedBody):
+    """The body of every ``/filter`` route. Groups other than the ones a resource knows may be sent
+    as ``null`` by the Prefect client; a non-null one it cannot apply is rejected by the service."""
+
+    flows: FlowFilter | None = None
+    deployments: DeploymentFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: dict[str, Any] | None = None
+    work_pools: dict[str, Any] | None = None
+    work_pool_queues: WorkQueueFilter | None = None
+    work_queues: WorkQueueFilter | None = None
 
 
 class CountBody(FilterBody):

@@ -54,6 +54,12 @@ class Repositories:
         return WorkQueueRepository()
 
     @cached_property
+    def variables(self) -> Any:
+        from chalicelib.storage.variables import VariableRepository
+
+        return VariableRepository()
+
+    @cached_property
     def api_keys(self) -> Any:
         from chalicelib.storage.api_keys import ApiKeyRepository
 

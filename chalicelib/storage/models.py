@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.resource_models import RESOURCE_MODELS
 
 
 class _Meta:
@@ -256,4 +257,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     FlowRunModel,
     WorkQueueModel,
     ApiKeyModel,
+    *RESOURCE_MODELS,
 )

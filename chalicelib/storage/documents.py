@@ -1,0 +1,221 @@
+"""The one create/read/update/delete/filter path of simple resources (variables, artifacts,
+concurrency limits, work pools, …).
+
+A simple resource is one item per object: ``id`` (hash key), ``rev`` (bumped by every write: the
+optimistic lock), ``created``/``updated``, the fields its keys, indexes and conditions need as
+top-level attributes, and the rest of its API document in ``doc`` (JSON). A resource module states
+only what is its own — a :class:`DocumentRepository` subclass naming its model, response schema,
+top-level fields and optional unique field — and inherits:
+
+- :meth:`~DocumentRepository.create`: a put conditional on the id being new; with a unique field,
+  in one transaction with a uniqueness claim (``uniques`` table, ``attribute_not_exists``), so two
+  racing creators of one name get one object and one :class:`ConflictError`;
+- :meth:`~DocumentRepository.get`, :meth:`~DocumentRepository.get_by_unique` (a consistent read of
+  the claim, then of the item);
+- :meth:`~DocumentRepository.update`: read, apply a pure change, put conditional on the ``rev``
+  read (a rename moves the claim in the same transaction); a lost race is retried a few times;
+- :meth:`~DocumentRepository.delete` (the claim goes in the same transaction);
+- :meth:`~DocumentRepository.scan` (every object: the operator's filter path) and
+  :meth:`~DocumentRepository.query` (one page of one partition of an index, with a limit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+
+from chalicelib.errors import ConcurrentUpdateError, ConflictError, NotFoundError
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
+from chalicelib.storage.labelled_transaction import LabelledTransaction
+from chalicelib.storage.model_meta import DocumentModel
+from chalicelib.storage.models import UniqueModel
+
+R = TypeVar("R")  # a pydantic response model with id, created, updated
+
+#: How many times an update re-reads and retries after losing its optimistic lock.
+UPDATE_ATTEMPTS = 5
+
+_BASE_FIELDS = ("id", "created", "updated")
+
+
+@dataclass(frozen=True)
+class Unique:
+    """A field whose value is unique among a resource's objects, kept by a claim ``<namespace>/<value>``."""
+
+    field: str
+    namespace: str
+    #: The conflict message for a taken value (Prefect's wording).
+    taken: Callable[[str], str]
+
+    def claim_key(self, value: str) -> str:
+        return f"{self.namespace}/{value}"
+
+
+class DocumentRepository(Generic[R]):
+    """Storage of one simple resource. Subclasses set the class attributes below."""
+
+    model: ClassVar[type[DocumentModel]]
+    #: The pydantic response model (has ``id``, ``created``, ``updated``).
+    schema: ClassVar[type[Any]]
+    #: The noun of :class:`NotFoundError` ("Variable").
+    kind: ClassVar[str]
+    #: Response fields stored as top-level attributes (keys, indexes, conditions), not in ``doc``.
+    top_level: ClassVar[tuple[str, ...]] = ()
+    unique: ClassVar[Unique | None] = None
+
+    # ------------------------------------------------------------------ mapping
+    def to_item(self, obj: R, rev: int = 0) -> DocumentModel:
+        data = obj.model_dump(mode="json")  # type: ignore[attr-defined]
+        item = self.model(str(obj.id), rev=rev, created=obj.created, updated=obj.updated)  # type: ignore[attr-defined]
+        for name in self.top_level:
+            setattr(item, name, self.attribute_value(name, getattr(obj, name)))
+        item.doc = {k: v for k, v in data.items() if k not in _BASE_FIELDS and k not in self.top_level}
+        return item
+
+    def attribute_value(self, name: str, value: Any) -> Any:
+        """A response field's value as its top-level attribute stores it (ids become text)."""
+        return str(value) if isinstance(value, uuid.UUID) else value
+
+    def from_item(self, item: DocumentModel) -> R:
+        data: dict[str, Any] = dict(item.doc or {})
+        data.update(id=item.id, created=item.created, updated=item.updated)
+        for name in self.top_level:
+            data[name] = getattr(item, name)
+        return self.schema.model_validate(data)  # type: ignore[no-any-return]
+
+    def not_found(self, key: object) -> NotFoundError:
+        return NotFoundError(self.kind, key)
+
+    # ------------------------------------------------------------------ reads
+    def _item(self, id_: uuid.UUID | str) -> DocumentModel:
+        try:
+            return self.model.get(str(id_), consistent_read=True)
+        except self.model.DoesNotExist as exc:
+            raise self.not_found(id_) from exc
+
+    def get(self, id_: uuid.UUID | str) -> R:
+        return self.from_item(self._item(id_))
+
+    def owner_of(self, value: str) -> str | None:
+        """The id holding unique ``value`` (a consistent read of its claim), or ``None``."""
+        assert self.unique is not None
+        try:
+            return UniqueModel.get(self.unique.claim_key(value), consistent_read=True).owner
+        except UniqueModel.DoesNotExist:
+            return None
+
+    def get_by_unique(self, value: str) -> R:
+        owner = self.owner_of(value)
+        if owner is None:
+            raise self.not_found(value)
+        return self.get(owner)
+
+    def scan(self) -> Iterator[R]:
+        """Every object (filters on an operator's path; a worker's path uses a key or an index)."""
+        for item in self.model.scan():
+            yield self.from_item(item)
+
+    def query(self, index: Any, hash_key: str, range_condition: Any = None, *, limit: int | None = None,
+              descending: bool = False, filter_condition: Any = None) -> Iterator[R]:
+        """Objects of one partition of ``index`` (or of the table when ``index`` is the model) in
+        range-key order, reading pages lazily and stopping after ``limit`` objects."""
+        results = index.query(
+            hash_key, range_condition, filter_condition=filter_condition, scan_index_forward=not descending,
+            limit=limit, page_size=min(limit, 1000) if limit else None,
+        )
+        for item in results:
+            yield self.from_item(item)
+
+    # ------------------------------------------------------------------ writes
+    def create(self, obj: R) -> R:
+        """Insert ``obj`` (a put conditional on its id being new, and with a unique field, on its
+        value being unclaimed, in one transaction). A taken value is a :class:`ConflictError`."""
+        item = self.to_item(obj)
+        if self.unique is None:
+            try:
+                item.save(condition=self.model.id.does_not_exist())
+            except PutError as exc:
+                if is_condition_failure(exc):
+                    raise ConflictError(f"{self.kind} {obj.id} already exists.") from exc  # type: ignore[attr-defined]
+                raise
+            return obj
+        value = getattr(obj, self.unique.field)
+        for _ in range(UPDATE_ATTEMPTS):
+            tx = LabelledTransaction(self.model)
+            tx.put("item", item, condition=self.model.id.does_not_exist())
+            tx.put("claim", UniqueModel(self.unique.claim_key(value), owner=item.id),
+                   condition=UniqueModel.key.does_not_exist())
+            try:
+                self._commit(tx, value)
+            except ConcurrentUpdateError:
+                continue  # a racing transaction held the claim: retry, the claim's condition decides
+            return obj
+        raise ConcurrentUpdateError(self.kind, value)
+
+    def update(self, id_: uuid.UUID | str, change: Callable[[R], R], now: datetime) -> R:
+        """Replace the object with ``change(current)`` (``updated`` set to ``now``), conditional on
+        the ``rev`` read; a concurrent writer makes it re-read and re-apply (``change`` is pure).
+        A new unique value moves the claim in the same transaction."""
+        for _ in range(UPDATE_ATTEMPTS):
+            current_item = self._item(id_)
+            current = self.from_item(current_item)
+            new = change(current).model_copy(update={"updated": now})  # type: ignore[attr-defined]
+            item = self.to_item(new, rev=current_item.rev + 1)
+            locked = self.model.rev == current_item.rev
+            tx = LabelledTransaction(self.model)
+            tx.put("item", item, condition=locked)
+            value = None
+            if self.unique is not None:
+                old, value = getattr(current, self.unique.field), getattr(new, self.unique.field)
+                if old != value:
+                    tx.delete("old-claim", UniqueModel(self.unique.claim_key(old)),
+                              condition=UniqueModel.owner == item.id)
+                    tx.put("claim", UniqueModel(self.unique.claim_key(value), owner=item.id),
+                           condition=UniqueModel.key.does_not_exist())
+            try:
+                self._commit(tx, value)
+            except ConcurrentUpdateError:
+                continue
+            return new
+        raise ConcurrentUpdateError(self.kind, id_)
+
+    def delete(self, id_: uuid.UUID | str) -> R:
+        """Delete the object (and its claim, in the same transaction); return what was deleted."""
+        for _ in range(UPDATE_ATTEMPTS):
+            item = self._item(id_)
+            if self.unique is None:
+                try:
+                    item.delete(condition=self.model.rev == item.rev)
+                except DeleteError as exc:
+                    if is_condition_failure(exc):
+                        continue
+                    raise
+                return self.from_item(item)
+            tx = LabelledTransaction(self.model)
+            tx.delete("item", item, condition=self.model.rev == item.rev)
+            value = getattr(self.from_item(item), self.unique.field)
+            tx.delete("old-claim", UniqueModel(self.unique.claim_key(value)), condition=UniqueModel.owner == item.id)
+            try:
+                self._commit(tx, value)
+            except ConcurrentUpdateError:
+                continue
+            return self.from_item(item)
+        raise ConcurrentUpdateError(self.kind, id_)
+
+    def _commit(self, tx: LabelledTransaction, value: str | None) -> None:
+        """Send ``tx``: a taken claim is a :class:`ConflictError`; a lost lock or a claim moved
+        concurrently is a :class:`ConcurrentUpdateError` (the caller re-reads)."""
+        try:
+            tx.commit()
+        except TransactWriteError as exc:
+            failures = tx.failures(exc)
+            if not failures:
+                raise
+            if failures.get("claim") == REASON_CONDITION_FAILED and self.unique is not None and value is not None:
+                raise ConflictError(self.unique.taken(value)) from exc
+            raise ConcurrentUpdateError(self.kind, value) from exc
