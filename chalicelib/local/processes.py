@@ -54,12 +54,15 @@ class Child:
     """A child process in its own session, so the terminal's Ctrl-C reaches only the stack,
     which then stops its children in order."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, quiet: bool = False
+    ) -> None:
         self.name = name
         self.process = subprocess.Popen(
             list(argv),
             env=dict(env),
             cwd=cwd,
+            stdout=subprocess.DEVNULL if quiet else None,  # quiet: its banner only; errors still reach stderr
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
