@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows, variables
+from chalicelib.api.fallbacks import declare_missing_methods
 from chalicelib.jobs import maintenance, scheduler
 
 app = Chalice(app_name="cirrus")
@@ -18,3 +19,6 @@ for blueprint in (
     maintenance.bp,
 ):
     app.register_blueprint(blueprint)
+
+# Last: every known path answers its other methods with 405 (on API Gateway too).
+declare_missing_methods(app)

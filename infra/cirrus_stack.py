@@ -198,7 +198,10 @@ class CirrusStack(Stack):
 
     # ------------------------------------------------------------------ API Gateway
     def _gateway_responses(self) -> None:
-        """API Gateway's own 401/403 (the authorizer's) answer JSON like the app's own gate."""
+        """API Gateway's own answers in Prefect's shapes: the authorizer's 401/403 like the app's own
+        gate, and a path no route matches (``MISSING_AUTHENTICATION_TOKEN``, by default a 403 that
+        Prefect's client takes for a hard error) as 404 ``Not Found``. A known path with another
+        method reaches the app's 405 view (chalicelib/api/fallbacks.py)."""
 
         def body(detail: str) -> dict[str, str]:
             escaped = detail.replace("\\", "\\\\").replace('"', '\\"')
@@ -213,5 +216,6 @@ class CirrusStack(Stack):
                     "responseTemplates": body(NOT_AUTHENTICATED),
                 },
                 "ACCESS_DENIED": {"statusCode": 403, "responseTemplates": body(INVALID_KEY)},
+                "MISSING_AUTHENTICATION_TOKEN": {"statusCode": 404, "responseTemplates": body("Not Found")},
             },
         )

@@ -172,6 +172,7 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status:
                 return Response(body="", status_code=204)
             return json_response(_jsonable(result), status)
 
+        view.gated = True  # type: ignore[attr-defined]  # fallbacks.py gives the path's other methods the same gate
         bp.route(path, methods=list(methods), **{**route_options(), **kwargs})(view)
         return fn
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 
+from chalicelib.local.gateway import create_local_server
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.local.api_server", description=__doc__)
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(kept)
     app = config.chalice_app
     validate_routes(app.routes)
-    server = factory.create_local_server(app, config, args.host, args.port)
+    server = create_local_server(app, config, args.host, args.port)
 
     def shut_down(*_: object) -> None:
         # LocalDevServer.shutdown() deadlocks when called from the serving thread.

@@ -214,6 +214,10 @@ def test_every_route_but_health_goes_through_the_uncached_authorizer(templates, 
     responses = body["x-amazon-apigateway-gateway-responses"]
     assert responses["UNAUTHORIZED"]["statusCode"] == 401
     assert responses["ACCESS_DENIED"]["statusCode"] == 403
+    # A path no route matches: Prefect's 404, not the default 403 the client takes for a hard error.
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["statusCode"] == 404
+    assert json.loads(missing["responseTemplates"]["application/json"]) == {"detail": "Not Found"}
 
 
 @pytest.mark.parametrize("stage", STAGES)

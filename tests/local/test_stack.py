@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -192,6 +193,29 @@ def cleanup() -> Iterator[list[RunningStack]]:
                 os.killpg(pid, signal.SIGKILL)
 
 
+def assert_http_answers_like_prefect(port: int) -> None:
+    """Unknown path → 404, known path with another method → 405, HEAD without a body — all on one
+    kept-alive connection, so a stray body would corrupt the next answer."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        for method, path, status, body in [
+            ("DELETE", "/automations-that-do-not-exist/x", 404, {"detail": "Not Found"}),
+            ("GET", "/no/such/route", 404, {"detail": "Not Found"}),
+            ("DELETE", "/flows/filter", 405, {"detail": "Method Not Allowed"}),
+            ("HEAD", "/health", 200, None),
+            ("GET", "/health", 200, True),
+        ]:
+            connection.request(method, path, headers={"Authorization": "Bearer whatever"})
+            response = connection.getresponse()
+            raw = response.read()
+            assert response.status == status, (method, path, response.status, raw)
+            assert (json.loads(raw) if raw else None) == body, (method, path, raw)
+            if status == 405:
+                assert response.getheader("Allow") == "POST"
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
 def test_stack_serves_flows_over_http_and_stops_cleanly_on_ctrl_c(tmp_path: Path, cleanup: list[RunningStack]) -> None:
     stack = start_stack(tmp_path, {})
@@ -203,6 +227,7 @@ def test_stack_serves_flows_over_http_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     status, read = stack.request("GET", f"/flows/{created['id']}")
     assert status == 200 and read["name"] == "local-stack-flow" and read["id"] == created["id"]
     assert stack.wait_for_output(f"export PREFECT_API_URL={stack.api_url}"), stack.output()
+    assert_http_answers_like_prefect(stack.api_port)
 
     children = stack.child_pids()
     assert set(children) == {"moto server", "chalice local"}
