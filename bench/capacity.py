@@ -1,0 +1,275 @@
+"""Capacity benchmark: ``python bench/capacity.py --endpoint http://127.0.0.1:PORT`` prints one JSON line.
+
+What DynamoDB bills is capacity units, not requests. Against DynamoDB Local (AWS's own emulator;
+moto's capacity figures are fixed values) every call asks for ``ReturnConsumedCapacity=INDEXES``
+through the botocore hook that counts requests (``storage.instrumentation.count_requests``), and
+each operation below is measured through the services, as the API and the jobs call them:
+
+- ``scheduled_run_insert``: a run as the scheduler's first pass over D deployments (half ``*/5``
+  cron in New York, half hourly; ``bench/scheduler.py``'s workload) wrote it, put back in a
+  one-item transaction (DynamoDB Local does not sum the items of a larger transaction right) and
+  as a plain put;
+- ``idle_tick``: the pass right after it (nothing due), and ``five_minute_pass`` 5 minutes later;
+- ``scheduler_cpu_ms_per_run``: this process's CPU time per inserted run in those passes (the
+  Lambda's cost: DynamoDB Local runs in another process);
+- ``worker_poll``: ``get_scheduled_flow_runs`` for one deployment;
+- ``create_flow_run``: a run created through the API's service (flow known, no deployment);
+- ``transitions``: one scheduled run taken SCHEDULED → PENDING → RUNNING → COMPLETED, with a
+  first and a later heartbeat while RUNNING; ``lifecycle`` = insert + the three transitions;
+- ``read_run`` / ``read_history``: reading the completed run and its state history;
+- ``item_bytes``: DynamoDB's size of the run item when fresh and when completed (attribute names
+  plus values, AWS's rules), and of the largest item its history adds.
+
+Write units are AWS's: DynamoDB Local reports a one-item transaction at twice AWS's rate (4 units
+per KB, for the table and each index, instead of 2), so its transactional figures are divided by
+2 (``instrumentation.LOCAL_TRANSACTION_FACTOR``); ``*_local`` fields carry the raw figures. Its
+figures for larger transactions are not the sum of their items: they are not used.
+``--deployments`` sets D (default 1,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from bench.scheduler import populate  # noqa: E402
+from chalicelib.config import Settings  # noqa: E402
+from chalicelib.domain.identity import deployment_id, flow_id  # noqa: E402
+from chalicelib.schemas.deployments import GetScheduledFlowRunsBody  # noqa: E402
+from chalicelib.schemas.flow_runs import FlowRunCreate  # noqa: E402
+from chalicelib.schemas.states import SetStateBody, StateType  # noqa: E402
+from chalicelib.services import deployment_runs, flow_runs  # noqa: E402
+from chalicelib.services.scheduler import schedule_due  # noqa: E402
+from chalicelib.storage import Repositories, open_repositories  # noqa: E402
+from chalicelib.storage.instrumentation import LOCAL_TRANSACTION_FACTOR, RequestCounter, count_requests  # noqa: E402
+from chalicelib.storage.models import ALL_MODELS, FlowRunModel  # noqa: E402
+from chalicelib.storage.tables import create_tables, delete_tables  # noqa: E402
+from tests.reliability.factories import T0  # noqa: E402
+
+RUNS_TABLE = "flow_runs"
+
+
+# ---------------------------------------------------------------------------- item sizes
+def attribute_bytes(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one attribute value in wire form (AWS's documented rules)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = Decimal(inner).normalize().as_tuple().digits
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_bytes({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_bytes(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + attribute_bytes(v) for k, v in inner.items())
+    raise ValueError(kind)
+
+
+def item_bytes(raw: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_bytes(value) for name, value in raw.items())
+
+
+def raw_run(run_id: Any) -> dict[str, Any]:
+    return FlowRunModel._get_connection().get_item(str(run_id), consistent_read=True)["Item"]
+
+
+def insert_units(run_id: Any) -> dict[str, Any]:
+    """What inserting the run's item costs, put back exactly as the scheduler wrote it: as a plain
+    PutItem and as a one-item TransactWriteItems Put (DynamoDB Local sums a transaction's items
+    wrongly, so a one-item transaction is its only faithful transactional figure)."""
+    client = FlowRunModel._get_connection().connection.client
+    table = FlowRunModel.Meta.table_name
+    key = {"id": {"S": str(run_id)}}
+    raw = raw_run(run_id)
+
+    def units(consumed: Any) -> float:
+        return sum(float(c.get("CapacityUnits", 0)) for c in (consumed if isinstance(consumed, list) else [consumed]))
+
+    client.delete_item(TableName=table, Key=key)
+    plain = units(client.put_item(TableName=table, Item=raw, ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"])
+    client.delete_item(TableName=table, Key=key)
+    put = {"Put": {"TableName": table, "Item": raw, "ConditionExpression": "attribute_not_exists(id)"}}
+    response = client.transact_write_items(TransactItems=[put], ReturnConsumedCapacity="INDEXES")
+    local = units(response["ConsumedCapacity"])
+    return {"wcu": local / LOCAL_TRANSACTION_FACTOR, "wcu_local": local, "plain_put_wcu": plain}
+
+
+def history_item_bytes(run_id: Any) -> int:
+    """The largest item a run's state history keeps outside the run item (0 when none does)."""
+    model = next((m for m in ALL_MODELS if m.Meta.table_name.endswith("flow_run_states")), None)
+    if model is None:
+        return 0
+    items = model._get_connection().query(str(run_id), consistent_read=True).get("Items", [])
+    return max((item_bytes(i) for i in items), default=0)
+
+
+# ---------------------------------------------------------------------------- measuring
+def figures(counter: RequestCounter, per: int = 1, table: str | None = None) -> dict[str, Any]:
+    cap = counter.capacity
+    name = None if table is None else next(m.Meta.table_name for m in ALL_MODELS if m.Meta.table_name.endswith(table))
+    per = max(per, 1)
+    return {
+        "wcu": round(cap.write_units(name, transaction_factor=LOCAL_TRANSACTION_FACTOR) / per, 2),
+        "wcu_local": round(cap.write_units(name) / per, 2),
+        "rcu": round(cap.read_units(name) / per, 2),
+        "requests": round(counter.total / per, 2),
+    }
+
+
+@contextmanager
+def measured() -> Iterator[dict[str, Any]]:
+    """Capacity, requests and process CPU of the block, filled into the yielded dict on exit."""
+    out: dict[str, Any] = {}
+    with count_requests(capacity=True) as counter:
+        started = time.process_time()
+        yield out
+        cpu = time.process_time() - started
+    out["_counter"] = counter
+    out["_cpu_s"] = cpu
+
+
+def clean(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def scheduler_pass(repos: Repositories, settings: Settings, minutes: int) -> dict[str, Any]:
+    with measured() as m:
+        report = schedule_due(repos, now=T0 + timedelta(minutes=minutes), settings=settings)
+    runs = report.runs_inserted
+    counter = m["_counter"]
+    return {
+        "runs_inserted": runs,
+        "requests": counter.total,
+        "errors": report.errors,
+        "cpu_ms_per_run": round(m["_cpu_s"] * 1000 / runs, 3) if runs else None,
+        "runs_table": figures(counter, runs, RUNS_TABLE),
+        "all_tables": figures(counter, runs),
+        "by_index": counter.capacity.by_index(),
+    }
+
+
+def step(action: Callable[[], Any]) -> dict[str, Any]:
+    with measured() as m:
+        action()
+    return {**figures(m["_counter"]), "by_index": m["_counter"].capacity.by_index()}
+
+
+def lifecycle(repos: Repositories, dep: Any) -> dict[str, Any]:
+    """Poll, then take the deployment's first scheduled run through its lifecycle."""
+    out: dict[str, Any] = {}
+    poll = GetScheduledFlowRunsBody(deployment_ids=[dep], scheduled_before=T0 + timedelta(hours=1), limit=10)
+    polled: list[Any] = []
+    out["worker_poll"] = step(lambda: polled.extend(deployment_runs.get_scheduled_flow_runs(repos, poll, T0)))
+    out["worker_poll"]["runs"] = len(polled)
+    run = polled[0]
+    fresh = item_bytes(raw_run(run.id))
+    out["insert"] = insert_units(run.id)
+    now = run.next_scheduled_start_time or T0
+
+    def set_state(kind: StateType, at: Any) -> Callable[[], Any]:
+        body = SetStateBody.model_validate({"state": {"type": kind.value}})
+        return lambda: flow_runs.set_flow_run_state(repos, run.id, body, at)
+
+    transitions = {
+        "pending": step(set_state(StateType.PENDING, now + timedelta(seconds=1))),
+        "running": step(set_state(StateType.RUNNING, now + timedelta(seconds=2))),
+        "heartbeat_first": step(lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=3))),
+        "heartbeat": step(lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=33))),
+        "completed": step(set_state(StateType.COMPLETED, now + timedelta(seconds=60))),
+    }
+    out["transitions"] = transitions
+    out["read_run"] = step(lambda: flow_runs.read_flow_run(repos, run.id))
+    history: list[Any] = []
+    out["read_history"] = step(lambda: history.extend(flow_runs.read_flow_run_states(repos, run.id)))
+    out["read_history"]["states"] = len(history)
+    out["item_bytes"] = {
+        "fresh": fresh,
+        "completed": item_bytes(raw_run(run.id)),
+        "history_item_max": history_item_bytes(run.id),
+    }
+    return out
+
+
+def create_run(repos: Repositories) -> dict[str, Any]:
+    body = FlowRunCreate(flow_id=flow_id("bench-flow"), name="created", tags=["bench"])
+    return step(lambda: flow_runs.create_flow_run(repos, body, T0))
+
+
+def run(endpoint: str, deployments: int) -> dict[str, Any]:
+    # T0 is in 2025: keep its completed run readable (reads hide runs past retention).
+    settings = Settings(stage="capbench", dynamodb_endpoint=endpoint, region="us-east-1", retention_days=36500)
+    delete_tables(settings)
+    create_tables(settings)
+    repos = open_repositories(settings)
+    populate(deployments)
+    first = scheduler_pass(repos, settings, 0)
+    idle = scheduler_pass(repos, settings, 0)
+    later = scheduler_pass(repos, settings, 5)
+    life = lifecycle(repos, deployment_id(flow_id("bench-flow"), "deployment-0"))
+    created = create_run(repos)
+    moves = life["transitions"]
+    insert = life["insert"]["wcu"]
+    steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
+    result = {
+        "endpoint": "dynamodb-local",
+        "deployments": deployments,
+        "scheduled_run_insert": life["insert"],
+        "transition_max": {"wcu": max(steps)},
+        "heartbeat": {"wcu": moves["heartbeat"]["wcu"], "first_wcu": moves["heartbeat_first"]["wcu"]},
+        "lifecycle": {"wcu": round(insert + sum(steps), 2)},
+        "item_bytes": life["item_bytes"],
+        "scheduler_cpu_ms_per_run": {
+            "first_pass": first["cpu_ms_per_run"],
+            "five_minute_pass": later["cpu_ms_per_run"],
+        },
+        "idle_tick": {k: idle[k] for k in ("requests", "runs_inserted")} | {"rcu": idle["all_tables"]["rcu"]},
+        "first_pass": {k: first[k] for k in ("runs_inserted", "requests", "errors")},
+        "five_minute_pass": {k: later[k] for k in ("runs_inserted", "requests", "errors")},
+        "worker_poll": life["worker_poll"],
+        "create_flow_run": created,
+        "transitions": moves,
+        "read_run": life["read_run"],
+        "read_history": life["read_history"],
+        "log_batch": None,  # no log storage in this tree yet
+    }
+    delete_tables(settings)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default=os.environ.get("CIRRUS_DYNAMODB_ENDPOINT"), help="DynamoDB Local URL")
+    parser.add_argument("--deployments", type=int, default=1000)
+    args = parser.parse_args()
+    if not args.endpoint:
+        parser.error("--endpoint (or CIRRUS_DYNAMODB_ENDPOINT) must name a running DynamoDB Local")
+    print(json.dumps(run(args.endpoint, args.deployments)))
+
+
+if __name__ == "__main__":
+    main()
