@@ -24,7 +24,8 @@ Write units are AWS's: DynamoDB Local reports a one-item transaction at twice AW
 per KB, for the table and each index, instead of 2), so its transactional figures are divided by
 2 (``instrumentation.LOCAL_TRANSACTION_FACTOR``); ``*_local`` fields carry the raw figures. Its
 figures for larger transactions are not the sum of their items: they are not used.
-``--deployments`` sets D (default 1,000).
+``--deployments`` sets D (default 1,000); ``--endpoint`` names a running DynamoDB Local, else the
+project's (``make dynamodb-local``) is started on a free port and stopped after.
 """
 
 from __future__ import annotations
@@ -263,12 +264,25 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", default=os.environ.get("CIRRUS_DYNAMODB_ENDPOINT"), help="DynamoDB Local URL")
+    parser.add_argument(
+        "--endpoint",
+        default=os.environ.get("CIRRUS_DYNAMODB_ENDPOINT"),
+        help="a running DynamoDB Local; without it one is started (make dynamodb-local installs it)",
+    )
     parser.add_argument("--deployments", type=int, default=1000)
     args = parser.parse_args()
-    if not args.endpoint:
-        parser.error("--endpoint (or CIRRUS_DYNAMODB_ENDPOINT) must name a running DynamoDB Local")
-    print(json.dumps(run(args.endpoint, args.deployments)))
+    if args.endpoint:
+        print(json.dumps(run(args.endpoint, args.deployments)))
+        return
+    from chalicelib.local import dynamodb_local
+
+    reason = dynamodb_local.unavailable_reason()
+    if reason:
+        parser.error(f"DynamoDB Local is not available ({reason}): run make dynamodb-local, or pass --endpoint")
+    for name, value in dynamodb_local.DUMMY_CREDENTIALS.items():
+        os.environ[name] = value
+    with dynamodb_local.DynamoDBLocal() as ddb:
+        print(json.dumps(run(ddb.endpoint, args.deployments)))
 
 
 if __name__ == "__main__":
