@@ -40,6 +40,13 @@ class Settings:
     cancelling_timeout_s: float = 300.0
     lazarus_max_attempts: int = 3
     retention_days: int = 90
+    # Workers, pools and queues (Prefect's foreman thresholds).
+    #: A worker is OFFLINE after this many of its heartbeat intervals without one.
+    worker_heartbeat_multiple: int = 3
+    #: The interval assumed for a worker that did not say its own.
+    worker_fallback_heartbeat_s: float = 30.0
+    #: A work queue (and a deployment) is READY while a worker polled it at most this long ago.
+    poll_ready_window_s: float = 60.0
     # Auth.
     auth_required: bool = False
 

@@ -68,3 +68,35 @@ class ConcurrentUpdateError(CirrusError):
         self.kind = kind
         self.key = key
         super().__init__(f"{kind} {key} changed concurrently")
+
+
+class WorkPoolNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__("Work pool", name)
+
+    def __str__(self) -> str:  # Prefect's wording
+        return f'Work pool "{self.key}" not found.'
+
+
+class WorkQueueNotFoundError(NotFoundError):
+    def __init__(self, pool: str, name: str) -> None:
+        super().__init__("Work queue", f"{pool}/{name}")
+
+    def __str__(self) -> str:  # Prefect's wording
+        return f"Work pool queue '{self.key}' not found."
+
+
+class WorkerNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Worker", key)
+
+    def __str__(self) -> str:  # Prefect's wording
+        return "Worker not found."
+
+
+class ForbiddenError(CirrusError):
+    """A request Prefect refuses with 403 (e.g. writing a reserved ``prefect…`` work pool)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)

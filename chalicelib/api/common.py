@@ -19,6 +19,7 @@ from chalicelib.config import get_settings
 from chalicelib.errors import (
     ConcurrentUpdateError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
 )
@@ -129,6 +130,8 @@ def _error_response(exc: Exception, bp: Blueprint) -> Response:
         return json_response({"detail": exc.message, **_jsonable_data(exc.data)}, 409)
     if isinstance(exc, ConcurrentUpdateError):
         return json_response({"detail": str(exc)}, 409)
+    if isinstance(exc, ForbiddenError):
+        return json_response({"detail": exc.message}, 403)
     raise exc
 
 
@@ -136,7 +139,10 @@ def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in data.items()}
 
 
-_HANDLED = (RequestInvalid, InvalidRequestError, PathNotFound, NotFoundError, ConflictError, ConcurrentUpdateError)
+_HANDLED = (
+    RequestInvalid, InvalidRequestError, PathNotFound, NotFoundError, ConflictError, ConcurrentUpdateError,
+    ForbiddenError,
+)
 
 
 def route_options() -> dict[str, Any]:

@@ -116,7 +116,7 @@ def get_scheduled_flow_runs() -> object:
 
 @route(bp, "/deployments/{id}/work_queue_check")
 def work_queue_check(id: str) -> object:
-    return deployment_runs.work_queue_check(repositories(), path_uuid(id))
+    return deployment_runs.work_queue_check(repositories(), path_uuid(id), now())
 
 
 # ------------------------------------------------------------------- schedules sub-resource

@@ -53,6 +53,13 @@ def update_flow_run(id: str) -> None:
     flow_runs.update_flow_run(repositories(), run_id, parse_body(bp, schemas.FlowRunUpdate), now())
 
 
+@route(bp, "/flow_runs/{id}/labels", methods=("PATCH",), status=204)
+def update_flow_run_labels(id: str) -> None:
+    run_id = path_uuid(id)
+    labels = parse_body(bp, schemas.FlowRunLabels)
+    flow_runs.update_flow_run_labels(repositories(), run_id, labels.root, now())
+
+
 @route(bp, "/flow_runs/{id}", methods=("DELETE",), status=204)
 def delete_flow_run(id: str) -> None:
     flow_runs.delete_flow_run(repositories(), path_uuid(id))

@@ -21,6 +21,14 @@ _FLOW_NS = uuid.uuid5(_NAMESPACE, "flow")
 _DEPLOYMENT_NS = uuid.uuid5(_NAMESPACE, "deployment")
 _FLOW_RUN_NS = uuid.uuid5(_NAMESPACE, "flow-run")
 _WORK_QUEUE_NS = uuid.uuid5(_NAMESPACE, "work-queue")
+_WORK_POOL_NS = uuid.uuid5(_NAMESPACE, "work-pool")
+_WORKER_NS = uuid.uuid5(_NAMESPACE, "worker")
+
+#: Prefect's pool of queues named without a pool (legacy ``/work_queues``, deployments naming
+#: only a queue): ``work_queue_id(None, q) == work_queue_id(DEFAULT_AGENT_POOL, q)``.
+DEFAULT_AGENT_POOL = "default-agent-pool"
+#: The queue every pool is created with.
+DEFAULT_QUEUE = "default"
 
 
 def flow_id(name: str) -> uuid.UUID:
@@ -38,9 +46,20 @@ def flow_run_id(flow: uuid.UUID, idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(_FLOW_RUN_NS, f"{flow}/{idempotency_key}")
 
 
+def work_pool_id(name: str) -> uuid.UUID:
+    """The id of the work pool called ``name`` (pool names are unique and immutable)."""
+    return uuid.uuid5(_WORK_POOL_NS, name)
+
+
 def work_queue_id(work_pool_name: str | None, work_queue_name: str) -> uuid.UUID:
-    """The id of a work queue, named within its work pool (or none)."""
-    return uuid.uuid5(_WORK_QUEUE_NS, f"{work_pool_name or ''}/{work_queue_name}")
+    """The id of a work queue, named within its work pool (none: the default agent pool). Queue
+    names are unique per pool and immutable, so runs get their queue's id without a read."""
+    return uuid.uuid5(_WORK_QUEUE_NS, f"{work_pool_name or DEFAULT_AGENT_POOL}/{work_queue_name}")
+
+
+def worker_id(pool: uuid.UUID, name: str) -> uuid.UUID:
+    """The id of worker ``name`` of pool ``pool``: a heartbeat upserts it."""
+    return uuid.uuid5(_WORKER_NS, f"{pool}/{name}")
 
 
 def utc_key(instant: datetime) -> str:

@@ -158,17 +158,3 @@ class GetScheduledFlowRunsBody(ActionModel):
     deployment_ids: list[uuid.UUID]
     scheduled_before: UtcDateTime | None = None
     limit: int | None = Field(default=None, ge=0)
-
-
-class WorkQueue(ResponseModel):
-    """Prefect's WorkQueue shape, as ``work_queue_check`` answers it."""
-
-    name: str
-    description: str | None = ""
-    is_paused: bool = False
-    concurrency_limit: int | None = None
-    priority: int = 1
-    work_pool_id: uuid.UUID | None = None
-    filter: dict[str, Any] | None = None
-    last_polled: UtcDateTime | None = None
-    status: Literal["READY", "NOT_READY", "PAUSED"] | None = "NOT_READY"

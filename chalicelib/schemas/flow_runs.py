@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
 from chalicelib.schemas.states import State, StateCreate, StateType
@@ -61,6 +61,10 @@ class FlowRunUpdate(ActionModel):
     labels: dict[str, Any] | None = None
     infrastructure_pid: str | None = None
     job_variables: dict[str, Any] | None = None
+
+
+class FlowRunLabels(RootModel[dict[str, str | bool | int | float]]):
+    """The body of ``PATCH /flow_runs/{id}/labels``: labels merged into the run's."""
 
 
 class FlowRun(ResponseModel):

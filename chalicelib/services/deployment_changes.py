@@ -13,7 +13,7 @@ document it should become, schedules included (ids assigned by the caller). :fun
 3. commits everything in one transaction conditioned on the deployment's ``rev`` and on each
    re-planned/removed schedule being exactly as read (a scheduler tick that planned more runs in
    between cancels the commit). A lost condition re-runs the whole loop on fresh reads;
-4. after the commit: the work queue it names is created if new (put-if-absent); a deployment
+4. after the commit: a deployment
    that became paused leaves the due index and loses its future auto-scheduled runs; one that
    became unpaused is due again from now; an unpaused deployment is then planned inline
    (``scheduler.schedule_deployment``), so its runs exist when the call returns.
@@ -97,7 +97,6 @@ def save(
         except ConcurrentUpdateError:
             time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # de-synchronise racing writers
             continue
-        _ensure_work_queue(repos, old, new, now)
         _after_commit(repos, settings, old, new, writes, now)
         return Saved(new, created=stored is None)
     raise ConcurrentUpdateError("Deployment", deployment_id)
@@ -170,15 +169,6 @@ def _retire(repos: Repositories, deployment_id: uuid.UUID, write: ScheduleWrite,
         old_planned_through=write.expected.planned_through,
         since=since,
     )
-
-
-def _ensure_work_queue(repos: Repositories, old: Deployment | None, new: Deployment, now: datetime) -> None:
-    """Create the work queue ``new`` names unless the stored deployment named it already."""
-    if new.work_queue_name is None:
-        return
-    if old is not None and (old.work_queue_name, old.work_pool_name) == (new.work_queue_name, new.work_pool_name):
-        return
-    repos.work_queues.ensure(new.work_queue_name, new.work_pool_name, now)
 
 
 def queue_id_of(deployment: Deployment) -> uuid.UUID | None:

@@ -25,7 +25,7 @@ from chalicelib.schemas.filters import (
     PaginateBody,
     WorkQueueFilter,
 )
-from chalicelib.services.deployments import present
+from chalicelib.services.deployments import present_all
 from chalicelib.services.paging import Page, apply_sort, paginate
 from chalicelib.storage import Repositories
 from chalicelib.storage.deployment_items import filter_view
@@ -41,7 +41,7 @@ _DEFAULT_SORT = "NAME_ASC"
 
 def filter_deployments(repos: Repositories, body: FilterBody, now: datetime) -> list[Deployment]:
     rows = apply_sort(_matching(repos, body), _SORTS, body.sort, _DEFAULT_SORT)
-    return [present(d, now) for d in rows[body.offset : body.offset + body.limit]]
+    return present_all(repos, rows[body.offset : body.offset + body.limit], now)
 
 
 def count_deployments(repos: Repositories, body: CountBody) -> int:
@@ -51,7 +51,7 @@ def count_deployments(repos: Repositories, body: CountBody) -> int:
 def paginate_deployments(repos: Repositories, body: PaginateBody, now: datetime) -> Page[Deployment]:
     page = paginate(apply_sort(_matching(repos, body), _SORTS, body.sort, _DEFAULT_SORT), body.page, body.limit)
     return Page(
-        results=[present(d, now) for d in page.results],
+        results=present_all(repos, page.results, now),
         count=page.count,
         limit=page.limit,
         pages=page.pages,

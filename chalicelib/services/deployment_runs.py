@@ -17,11 +17,13 @@ from datetime import datetime
 from chalicelib.config import Settings
 from chalicelib.domain import identity
 from chalicelib.domain.run_bookkeeping import with_initial_state
-from chalicelib.schemas.deployments import BackfillBody, DeploymentFlowRunCreate, GetScheduledFlowRunsBody, WorkQueue
+from chalicelib.schemas.deployments import BackfillBody, DeploymentFlowRunCreate, GetScheduledFlowRunsBody
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
+from chalicelib.schemas.work_pools import WorkQueue
 from chalicelib.services import scheduler
 from chalicelib.services.run_builder import run_name
+from chalicelib.services.work_pools import present_queue
 from chalicelib.storage import Repositories
 
 #: Runs returned by get_scheduled_flow_runs when the body names no limit (Prefect's default).
@@ -59,6 +61,7 @@ def create_flow_run(
         work_queue_name=queue,
         work_queue_id=identity.work_queue_id(deployment.work_pool_name, queue) if queue else None,
         work_pool_name=deployment.work_pool_name,
+        work_pool_id=identity.work_pool_id(deployment.work_pool_name) if deployment.work_pool_name else None,
         infrastructure_document_id=body.infrastructure_document_id or deployment.infrastructure_document_id,
         job_variables=body.job_variables if body.job_variables is not None else {},
         auto_scheduled=False,
@@ -115,10 +118,11 @@ def backfill(
     )
 
 
-def work_queue_check(repos: Repositories, deployment_id: uuid.UUID) -> list[WorkQueue]:
-    """The work queues that would pick the deployment's runs up: the queue it names (if any)."""
+def work_queue_check(repos: Repositories, deployment_id: uuid.UUID, now: datetime) -> list[WorkQueue]:
+    """The work queues that would pick the deployment's runs up: the queue it names in its pool."""
     deployment = repos.deployments.get(deployment_id)
     if deployment.work_queue_name is None:
         return []
-    queue = repos.work_queues.get(deployment.work_queue_name, deployment.work_pool_name)
-    return [queue] if queue is not None else []
+    pool = repos.work_pools.find_named(deployment.work_pool_name or identity.DEFAULT_AGENT_POOL)
+    queue = pool.queue_named(deployment.work_queue_name) if pool is not None else None
+    return [present_queue(None, repos.settings, pool, queue, now)] if queue is not None else []

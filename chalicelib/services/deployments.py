@@ -31,7 +31,8 @@ from chalicelib.schemas.deployments import (
     DeploymentScheduleCreate,
     DeploymentUpdate,
 )
-from chalicelib.services import scheduler
+from chalicelib.schemas.work_pools import StoredWorkPool
+from chalicelib.services import scheduler, work_pools
 from chalicelib.services.deployment_changes import MAX_ATTEMPTS, Saved, queue_id_of, save, schedule_key, stop_schedules
 from chalicelib.storage import Repositories
 
@@ -41,11 +42,23 @@ READY_WINDOW = timedelta(seconds=60)
 _IDENTITY = {"name", "flow_id"}
 
 
-def present(deployment: Deployment, now: datetime) -> Deployment:
-    """The deployment as the API shows it at ``now``: ``status`` derived from ``last_polled``."""
-    polled = deployment.last_polled
+def present(deployment: Deployment, now: datetime, pool: StoredWorkPool | None = None) -> Deployment:
+    """The deployment as the API shows it at ``now``: READY while a worker polled it (``/deployments/
+    get_scheduled_flow_runs``) or its work queue (``pool``'s) within the window, as Prefect's foreman."""
+    marks = [deployment.last_polled]
+    queue = pool.queue_named(deployment.work_queue_name) if pool and deployment.work_queue_name else None
+    if queue is not None and pool is not None:
+        marks.append(pool.queue_last_polled(queue))
+    polled = max((m for m in marks if m is not None), default=None)
     ready = polled is not None and now - polled <= READY_WINDOW
-    return deployment.model_copy(update={"status": "READY" if ready else "NOT_READY"})
+    return deployment.model_copy(update={"status": "READY" if ready else "NOT_READY", "last_polled": polled})
+
+
+def present_all(repos: Repositories, deployments: list[Deployment], now: datetime) -> list[Deployment]:
+    """:func:`present` for each, reading each work pool named once (a GetItem per distinct pool)."""
+    names = {d.work_pool_name for d in deployments if d.work_pool_name}
+    pools = {name: repos.work_pools.find_named(name) for name in names}
+    return [present(d, now, pools.get(d.work_pool_name) if d.work_pool_name else None) for d in deployments]
 
 
 def upsert_deployment(repos: Repositories, settings: Settings, body: DeploymentCreate, now: datetime) -> Saved:
@@ -62,18 +75,18 @@ def upsert_deployment(repos: Repositories, settings: Settings, body: DeploymentC
         if old is None:
             data = body.model_dump(exclude={"schedules"})
             data.update(id=deployment_id, created=now, updated=now, work_queue_name=body.work_queue_name or "default")
-            return _with_queue_id(_validated(data), body.schedules, [])
-        return _apply(old, body, sent - _IDENTITY, now)
+            return _placed(repos, old, _with_queue_id(_validated(data), body.schedules, []), now)
+        return _placed(repos, old, _apply(old, body, sent - _IDENTITY, now), now)
 
     try:
         saved = save(repos, settings, deployment_id, edit, now=now, may_create=True)
     except FlowNotFoundError as exc:
         raise ConflictError(f"Flow {body.flow_id} not found", flow_id=str(body.flow_id)) from exc
-    return Saved(present(saved.deployment, now), saved.created)
+    return Saved(present_all(repos, [saved.deployment], now)[0], saved.created)
 
 
 def read_deployment(repos: Repositories, id_: uuid.UUID, now: datetime) -> Deployment:
-    return present(repos.deployments.get(id_), now)
+    return present_all(repos, [repos.deployments.get(id_)], now)[0]
 
 
 def read_deployment_by_name(repos: Repositories, flow_name: str, name: str, now: datetime) -> Deployment:
@@ -90,7 +103,11 @@ def update_deployment(
     also retires every schedule's *future* auto-scheduled runs, ``paused: false`` resumes.
     """
     sent = set(body.model_fields_set)
-    save(repos, settings, id_, lambda old: _apply(_required(old, id_), body, sent, now), now=now)
+
+    def edit(old: Deployment | None) -> Deployment:
+        return _placed(repos, old, _apply(_required(old, id_), body, sent, now), now)
+
+    save(repos, settings, id_, edit, now=now)
 
 
 def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
@@ -142,6 +159,20 @@ def resume_deployment(repos: Repositories, settings: Settings, id_: uuid.UUID, n
 
 
 # ---------------------------------------------------------------------------------------- edits
+def _placed(repos: Repositories, old: Deployment | None, new: Deployment, now: datetime) -> Deployment:
+    """``new`` with its work queue settled, as Prefect does: a pool that does not exist is a 404;
+    a pool without a queue name means its ``default`` queue; a queue the pool lacks is created.
+    Reads (and writes) only when the pool or queue changed."""
+    if new.work_pool_name is None:
+        return new
+    if new.work_queue_name is None:
+        new = new.model_copy(update={"work_queue_name": identity.DEFAULT_QUEUE})
+    if old is not None and (old.work_pool_name, old.work_queue_name) == (new.work_pool_name, new.work_queue_name):
+        return new
+    work_pools.ensure_queue(repos, new.work_pool_name, new.work_queue_name, now)
+    return new.model_copy(update={"work_queue_id": queue_id_of(new)})
+
+
 def _required(old: Deployment | None, id_: uuid.UUID) -> Deployment:
     if old is None:
         raise DeploymentNotFoundError(id_)

@@ -1,7 +1,7 @@
 """``/flow_runs/filter|count|paginate``: every group of Prefect's filter body, applied exactly.
 
 The groups narrow each other: the ``flows`` and ``deployments`` groups become sets of ids, the
-``work_pool_queues`` group a set of queue names, and the storage planner reads the fewest runs that
+``work_pool_queues`` group a set of queue ids, and the storage planner reads the fewest runs that
 can match (keys or an index; a Scan only when no criterion is indexable). The whole filter is then
 applied to what was read, so the answer never depends on the path chosen.
 """
@@ -114,22 +114,27 @@ def _index_keys(ids: set[uuid.UUID] | None) -> set[uuid.UUID] | None:
     return ids if ids is not None and len(ids) <= MAX_INDEX_QUERIES else None
 
 
+def _queue_ids(body: FilterBody) -> set[uuid.UUID] | None:
+    """Ids of the queues every match must be in, when a queue group lists them (a queue's name
+    alone does not name it: names repeat across pools, so those filters read another way)."""
+    ids: set[uuid.UUID] | None = None
+    for queue in (body.work_pool_queues, body.work_queues):
+        if queue is not None and is_conjunctive(queue) and queue.id is not None and queue.id.any_ is not None:
+            ids = set(queue.id.any_) if ids is None else ids & set(queue.id.any_)
+    return ids
+
+
 def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
     _check_task_runs(body)
     pools = _name_group(body, "work_pools")
     queues = [q for q in (body.work_pool_queues, body.work_queues) if q is not None]
     flow_ids = _flow_ids(repos, body.flows)
     deployment_ids = _deployment_ids(repos, body.deployments)
-    queue_names = None
-    for queue in queues:
-        if queue.name is not None and queue.name.any_ is not None and is_conjunctive(queue):
-            names = set(queue.name.any_)
-            queue_names = names if queue_names is None else queue_names & names
     paths = plan(
         body.flow_runs,
         flow_ids=_index_keys(flow_ids),
         deployment_ids=_index_keys(deployment_ids),
-        work_queue_names=queue_names,
+        work_queue_ids=_queue_ids(body),
     )
     runs = [r for r in repos.flow_runs.find(paths) if body.flow_runs is None or body.flow_runs.matches(r)]
     if flow_ids is not None:
@@ -137,7 +142,7 @@ def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
     if deployment_ids is not None:
         runs = [r for r in runs if r.deployment_id in deployment_ids]
     for queue in queues:
-        runs = [r for r in runs if queue.matches({"name": r.work_queue_name})]
+        runs = [r for r in runs if queue.matches({"name": r.work_queue_name, "id": r.work_queue_id})]
     if pools is not None:
         runs = [r for r in runs if pools.matches({"name": r.work_pool_name})]
     return sorted(runs, key=lambda r: r.id)

@@ -109,10 +109,20 @@ def read_flow_run(repos: Repositories, run_id: uuid.UUID) -> FlowRun:
 def update_flow_run(repos: Repositories, run_id: uuid.UUID, body: FlowRunUpdate, now: datetime) -> None:
     """Change the fields ``body`` names (and only those), conditionally on the run being unchanged."""
     changes = {name: getattr(body, name) for name in body.model_fields_set if getattr(body, name) is not None}
+    _patch(repos, run_id, lambda run: changes, now)
+
+
+def update_flow_run_labels(repos: Repositories, run_id: uuid.UUID, labels: dict[str, Any], now: datetime) -> None:
+    """Merge ``labels`` into the run's (the worker sends its own), conditionally as any PATCH."""
+    _patch(repos, run_id, lambda run: {"labels": {**run.labels, **labels}}, now)
+
+
+def _patch(repos: Repositories, run_id: uuid.UUID, changes: Callable[[FlowRun], dict[str, Any]], now: datetime) -> None:
+    """Write ``changes(run)`` over the run, conditionally on it being unchanged since read."""
 
     def attempt() -> None:
         run, history = repos.flow_runs.get_with_history(run_id)
-        updated = run.model_copy(update={**changes, "updated": _stamp(run, now)})
+        updated = run.model_copy(update={**changes(run), "updated": _stamp(run, now)})
         state_id = run.state.id if run.state else None
         repos.flow_runs.replace(updated, history, state_id, expected_updated=run.updated)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.identity import scheduled_run_id, scheduled_run_idempotency_key, work_queue_id
+from chalicelib.domain.identity import scheduled_run_id, scheduled_run_idempotency_key, work_pool_id, work_queue_id
 from chalicelib.domain.run_bookkeeping import initial_run_fields
 from chalicelib.schemas.flow_runs import CreatedBy, FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
@@ -100,6 +100,7 @@ def build_scheduled_run(
         work_queue_name=deployment.work_queue_name,
         work_queue_id=queue_id,
         work_pool_name=deployment.work_pool_name,
+        work_pool_id=work_pool_id(deployment.work_pool_name) if deployment.work_pool_name else None,
         parameters={**deployment.parameters, **schedule_parameters},
         idempotency_key=scheduled_run_idempotency_key(deployment.id, schedule_id, instant),
         tags=["auto-scheduled", *deployment.tags],

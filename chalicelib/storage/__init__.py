@@ -48,10 +48,16 @@ class Repositories:
         return FlowRunRepository(self.settings)
 
     @cached_property
-    def work_queues(self) -> Any:
-        from chalicelib.storage.work_queues import WorkQueueRepository
+    def work_pools(self) -> Any:
+        from chalicelib.storage.work_pools import WorkPoolRepository
 
-        return WorkQueueRepository()
+        return WorkPoolRepository()
+
+    @cached_property
+    def workers(self) -> Any:
+        from chalicelib.storage.workers import WorkerRepository
+
+        return WorkerRepository()
 
     @cached_property
     def variables(self) -> Any:

@@ -81,11 +81,16 @@ class DocumentRepository(Generic[R]):
         """A response field's value as its top-level attribute stores it (ids become text)."""
         return str(value) if isinstance(value, uuid.UUID) else value
 
+    def response_value(self, name: str, value: Any) -> Any:
+        """A top-level attribute's stored value as the response field reads it (the inverse of
+        :meth:`attribute_value`; e.g. a map attribute as a plain dict)."""
+        return value.as_dict() if hasattr(value, "as_dict") else value
+
     def from_item(self, item: DocumentModel) -> R:
         data: dict[str, Any] = dict(item.doc or {})
         data.update(id=item.id, created=item.created, updated=item.updated)
         for name in self.top_level:
-            data[name] = getattr(item, name)
+            data[name] = self.response_value(name, getattr(item, name))
         return self.schema.model_validate(data)  # type: ignore[no-any-return]
 
     def not_found(self, key: object) -> NotFoundError:

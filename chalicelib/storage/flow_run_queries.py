@@ -10,7 +10,7 @@ criterion (plus ids handed in from other filter groups)  access path
 ``idempotency_key.any_`` with known flow ids            BatchGetItem (id = uuid5(flow, key))
 ``deployment_id.any_`` [+ ``state.type.any_``           Query by-deployment per deployment (and per
 [+ ``next_scheduled_start_time`` for SCHEDULED]]        state type: ``state_sort`` range)
-``work_queue_name.any_`` [+ ``state.type.any_`` …]      Query by-work-queue, same ranges
+work queue ids [+ ``state.type.any_`` …]                Query by-work-queue (keyed on the queue id)
 flow ids (``flows`` group)                              Query by-flow per flow
 ``next_scheduled_start_time`` / type SCHEDULED          Query by-next-scheduled (sparse: SCHEDULED only)
 ``state.type.any_`` = CANCELLING                        Query by-sweep ``cancelling``
@@ -70,7 +70,7 @@ class _Bounds:
     ids: set[str] | None = None
     idempotency_keys: set[str] | None = None
     deployment_ids: set[str] | None = None
-    work_queue_names: set[str] | None = None
+    work_queue_ids: set[str] | None = None
     state_types: set[str] | None = None
     next_after: datetime | None = None
     next_before: datetime | None = None
@@ -112,8 +112,6 @@ def _bounds(flt: FlowRunFilter | None) -> _Bounds:
         bounds.idempotency_keys = _narrow(None, flt.idempotency_key.any_)
     if flt.deployment_id is not None:
         bounds.deployment_ids = _narrow(None, flt.deployment_id.any_)
-    if flt.work_queue_name is not None:
-        bounds.work_queue_names = _narrow(None, flt.work_queue_name.any_)
     if flt.state is not None and flt.state.type is not None and is_conjunctive(flt.state):
         bounds.state_types = _narrow(None, flt.state.type.any_)
     window = flt.next_scheduled_start_time
@@ -145,13 +143,13 @@ def plan(
     *,
     flow_ids: Iterable[uuid.UUID] | None = None,
     deployment_ids: Iterable[uuid.UUID] | None = None,
-    work_queue_names: Iterable[str] | None = None,
+    work_queue_ids: Iterable[uuid.UUID] | None = None,
 ) -> list[AccessPath]:
     """The access paths whose union holds every run matching ``flt`` and the given id sets (each set
     being a criterion of another filter group that every match must also satisfy)."""
     bounds = _bounds(flt)
     bounds.deployment_ids = _narrow(bounds.deployment_ids, deployment_ids)
-    bounds.work_queue_names = _narrow(bounds.work_queue_names, work_queue_names)
+    bounds.work_queue_ids = _narrow(bounds.work_queue_ids, work_queue_ids)
     flows = _narrow(None, flow_ids)
     if bounds.ids is not None and len(bounds.ids) <= _MAX_KEYS:
         return [AccessPath(KEYS, tuple(sorted(bounds.ids)))]
@@ -161,8 +159,8 @@ def plan(
             return [AccessPath(KEYS, tuple(sorted(keys)))]
     if bounds.deployment_ids is not None:
         return [AccessPath(BY_DEPLOYMENT, tuple(sorted(bounds.deployment_ids)), _state_ranges(bounds))]
-    if bounds.work_queue_names is not None:
-        return [AccessPath(BY_WORK_QUEUE, tuple(sorted(bounds.work_queue_names)), _state_ranges(bounds))]
+    if bounds.work_queue_ids is not None:
+        return [AccessPath(BY_WORK_QUEUE, tuple(sorted(bounds.work_queue_ids)), _state_ranges(bounds))]
     if flows is not None:
         return [AccessPath(BY_FLOW, tuple(sorted(flows)))]
     scheduled = StateType.SCHEDULED.value

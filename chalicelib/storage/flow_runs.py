@@ -32,7 +32,7 @@ from chalicelib.storage.models import FlowRunModel
 # both: ordered in ``doc``, as a string set on the item for filter expressions).
 _TOP_LEVEL = {
     "id", "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "auto_scheduled", "state_id",
-    "state_type", "state_name", "run_count", "work_queue_name", "next_scheduled_start_time",
+    "state_type", "state_name", "run_count", "work_queue_name", "work_queue_id", "next_scheduled_start_time",
     "expected_start_time", "start_time", "end_time", "heartbeat", "lazarus_attempts", "created", "updated",
 }  # fmt: skip
 
@@ -72,6 +72,7 @@ class FlowRunRepository:
             state_sort=state_sort_key(run),
             run_count=run.run_count,
             work_queue_name=run.work_queue_name,
+            work_queue_id=str(run.work_queue_id) if run.work_queue_id else None,
             tags=set(run.tags) or None,
             next_scheduled_start_time=run.next_scheduled_start_time,
             expected_start_time=run.expected_start_time,
@@ -177,10 +178,32 @@ class FlowRunRepository:
         """A flow's runs (by-flow index, by creation time)."""
         return self.find([AccessPath(flow_run_queries.BY_FLOW, (str(flow_id),))])
 
-    def by_work_queue(self, work_queue_name: str, state_type: StateType | None = None) -> Iterator[FlowRun]:
+    def by_work_queue(self, work_queue_id: uuid.UUID, state_type: StateType | None = None) -> Iterator[FlowRun]:
         """A work queue's runs (by-work-queue index), optionally only those of ``state_type``."""
         flt = FlowRunFilter.model_validate({"state": {"type": {"any_": [state_type.value]}}}) if state_type else None
-        return self.find(flow_run_queries.plan(flt, work_queue_names=[work_queue_name]))
+        return self.find(flow_run_queries.plan(flt, work_queue_ids=[work_queue_id]))
+
+    def scheduled_in_queue(
+        self, work_queue_id: uuid.UUID, *, after: datetime | None, before: datetime | None, limit: int
+    ) -> list[FlowRun]:
+        """A worker's poll of one queue: its SCHEDULED runs with next_scheduled_start_time in
+        [after, before], earliest first, at most ``limit`` (one Query of by-work-queue)."""
+        if limit <= 0:
+            return []
+        low = f"{StateType.SCHEDULED.value}#{utc_key(after) if after else ''}"
+        high = f"{StateType.SCHEDULED.value}#{utc_key(before) if before else '~'}"
+        items = FlowRunModel.by_work_queue.query(
+            str(work_queue_id), FlowRunModel.state_sort.between(low, high), limit=limit, page_size=limit
+        )
+        return list(self.live(items))
+
+    @staticmethod
+    def count_active_in_queue(work_queue_id: uuid.UUID) -> int:
+        """How many of the queue's runs are PENDING or RUNNING (the slots its concurrency limit
+        counts): one Query with Select COUNT of by-work-queue (``PENDING#`` … ``RUNNING#~`` holds
+        exactly those two state types)."""
+        condition = FlowRunModel.state_sort.between(f"{StateType.PENDING.value}#", f"{StateType.RUNNING.value}#~")
+        return FlowRunModel.by_work_queue.count(str(work_queue_id), condition)
 
     def by_next_scheduled(self, after: datetime | None = None, before: datetime | None = None) -> Iterator[FlowRun]:
         """SCHEDULED runs whose next scheduled start is in [after, before], ascending (sparse index)."""

@@ -153,8 +153,11 @@ class RunsByFlow(GlobalSecondaryIndex["FlowRunModel"]):
 
 
 class RunsByWorkQueue(GlobalSecondaryIndex["FlowRunModel"]):
+    """A work queue's runs by ``<STATE_TYPE>#<time>``, keyed on the queue's id (queue names repeat
+    across pools): a worker's poll is one Query per queue, its ``SCHEDULED#`` range."""
+
     Meta = _index_meta("by-work-queue", AllProjection())
-    work_queue_name = UnicodeAttribute(hash_key=True)
+    work_queue_id = UnicodeAttribute(hash_key=True)
     state_sort = UnicodeAttribute(range_key=True)
 
 
@@ -199,6 +202,8 @@ class FlowRunModel(Model):
     state_sort = UnicodeAttribute()
     run_count = NumberAttribute(default=0)
     work_queue_name = UnicodeAttribute(null=True)
+    #: The hash key of ``by-work-queue`` (the worker's poll).
+    work_queue_id = UnicodeAttribute(null=True)
     tags = UnicodeSetAttribute(null=True)
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
@@ -221,21 +226,6 @@ class FlowRunModel(Model):
     by_sweep = RunsBySweep()
 
 
-# --------------------------------------------------------------------------- work queues
-class WorkQueueModel(Model):
-    """A work queue, created the first time a deployment names it. ``id`` = uuid5(pool, name)."""
-
-    class Meta(_Meta):
-        table_name = "work_queues"
-
-    id = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute()
-    work_pool_name = UnicodeAttribute(null=True)
-    created = TimestampAttribute()
-    updated = TimestampAttribute()
-    doc = JSONAttribute(default=dict)
-
-
 # --------------------------------------------------------------------------- api keys
 class ApiKeyModel(Model):
     """An API key, stored only as its SHA-256 hash."""
@@ -255,7 +245,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ScheduleModel,
     UniqueModel,
     FlowRunModel,
-    WorkQueueModel,
     ApiKeyModel,
     *RESOURCE_MODELS,
 )

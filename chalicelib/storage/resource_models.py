@@ -6,7 +6,11 @@ top-level attributes its keys and indexes need. The README's access-pattern tabl
 
 from __future__ import annotations
 
-from chalicelib.storage.model_meta import DocumentModel, TableMeta
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.model_meta import DocumentModel, TableMeta, index_meta
 
 
 class VariableModel(DocumentModel):
@@ -16,4 +20,40 @@ class VariableModel(DocumentModel):
         table_name = "variables"
 
 
-RESOURCE_MODELS: tuple[type[DocumentModel], ...] = (VariableModel,)
+class WorkPoolModel(DocumentModel):
+    """A work pool with its queues (in ``doc``). ``id`` = uuid5(name): a create is a put on a new id.
+
+    ``queue_polls`` (queue id → instant) and ``all_polled`` record workers' polls: a poll is one
+    UpdateItem of them that returns the whole pool (the queues it must read)."""
+
+    class Meta(TableMeta):
+        table_name = "work_pools"
+
+    name = UnicodeAttribute()
+    queue_polls = MapAttribute(default=dict)
+    all_polled = TimestampAttribute(null=True)
+
+
+class WorkersByPool(GlobalSecondaryIndex["WorkerModel"]):
+    """A pool's workers by name (workers/filter, the pool's status)."""
+
+    Meta = index_meta("by-pool", AllProjection())
+    work_pool_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
+class WorkerModel(DocumentModel):
+    """A worker of a pool. ``id`` = uuid5(pool id, name): a heartbeat is one upsert."""
+
+    class Meta(TableMeta):
+        table_name = "workers"
+
+    work_pool_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    last_heartbeat_time = TimestampAttribute(null=True)
+    heartbeat_interval_seconds = NumberAttribute(null=True)
+
+    by_pool = WorkersByPool()
+
+
+RESOURCE_MODELS: tuple[type[DocumentModel], ...] = (VariableModel, WorkPoolModel, WorkerModel)

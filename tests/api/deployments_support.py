@@ -25,6 +25,12 @@ def make_flow(client: Any, name: str = "etl") -> str:
     return flow["id"]
 
 
+def make_pool(client: Any, name: str = "pool") -> dict:
+    status, pool = call(client, "POST", "/work_pools/", {"name": name, "type": "process"})
+    assert status == 201, pool
+    return pool
+
+
 def deploy(client: Any, flow_id: str, name: str = "prod", expect: int | None = None, **fields: Any) -> dict:
     status, body = call(client, "POST", "/deployments/", {"name": name, "flow_id": flow_id, **fields})
     assert status in (200, 201), body

@@ -3,7 +3,7 @@
 import uuid
 
 from chalicelib.domain.identity import deployment_id
-from tests.api.deployments_support import DAILY_9, HOURLY, auto_runs, deploy, ids, make_flow, runs_of
+from tests.api.deployments_support import DAILY_9, HOURLY, auto_runs, deploy, ids, make_flow, make_pool, runs_of
 from tests.helpers import call
 
 
@@ -47,6 +47,7 @@ def test_read_by_id_and_by_names(client):
 
 def test_patch_changes_only_the_fields_it_carries(client):
     flow_id = make_flow(client)
+    make_pool(client)
     dep = deploy(client, flow_id, tags=["t"], parameters={"a": 1}, version="1", work_pool_name="pool")
     patch = {"description": "new", "parameters": {"b": 2}}
     assert call(client, "PATCH", f"/deployments/{dep['id']}", patch) == (204, None)
@@ -131,6 +132,7 @@ def test_deleting_the_flow_deletes_its_deployments(client, repos):
 
 def test_work_queue_check_answers_the_queue_in_prefects_shape(client):
     flow_id = make_flow(client)
+    make_pool(client, "k8s")
     dep = deploy(client, flow_id, work_queue_name="critical", work_pool_name="k8s")
     status, queues = call(client, "GET", f"/deployments/{dep['id']}/work_queue_check")
     assert status == 200 and len(queues) == 1

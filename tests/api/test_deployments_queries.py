@@ -4,13 +4,14 @@ import time
 
 import pytest
 
-from tests.api.deployments_support import deploy, make_flow
+from tests.api.deployments_support import deploy, make_flow, make_pool
 from tests.helpers import call
 
 
 @pytest.fixture
 def catalogue(client):
     etl, ml = make_flow(client, "etl"), make_flow(client, "ml")
+    make_pool(client, "k8s")
     rows = {}
     for flow_id, name, fields in [
         (etl, "beta", {"tags": ["x"], "work_queue_name": "fast"}),

@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 from chalicelib.domain.identity import flow_run_id
 from chalicelib.schemas.common import iso_z
 from chalicelib.services import scheduler
-from tests.api.deployments_support import HOURLY, auto_runs, deploy, ids, make_flow, runs_of, utcnow
+from tests.api.deployments_support import HOURLY, auto_runs, deploy, ids, make_flow, make_pool, runs_of, utcnow
 from tests.helpers import call
 
 
 def test_create_flow_run_merges_the_deployment(client):
     flow_id = make_flow(client)
+    make_pool(client)
     dep = deploy(client, flow_id, parameters={"a": 1, "b": 2}, tags=["x", "y"], version="7", work_pool_name="pool")
     body = {"parameters": {"b": 3}, "tags": ["y", "z"], "name": "manual"}
     status, run = call(client, "POST", f"/deployments/{dep['id']}/create_flow_run", body)

@@ -17,6 +17,7 @@ from chalicelib.storage.instrumentation import count_requests
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 FLOW_A, FLOW_B = identity.flow_id("a"), identity.flow_id("b")
 DEP_1, DEP_2 = uuid.UUID(int=1), uuid.UUID(int=2)
+Q1, Q2 = identity.work_queue_id(None, "q1"), identity.work_queue_id(None, "q2")
 
 
 def make(state_type: StateType, name=None, *, minutes=0, flow=FLOW_A, key=None, **fields) -> FlowRun:
@@ -25,6 +26,8 @@ def make(state_type: StateType, name=None, *, minutes=0, flow=FLOW_A, key=None, 
     )
     state = State(type=state_type, name=name, timestamp=T0, state_details=details or StateDetails())
     run_id = identity.flow_run_id(flow, key) if key else uuid.uuid4()
+    if fields.get("work_queue_name"):
+        fields["work_queue_id"] = identity.work_queue_id(None, fields["work_queue_name"])
     return with_initial_state(
         FlowRun(
             id=run_id, name=f"run-{state_type.value.lower()}-{minutes}", flow_id=flow, idempotency_key=key, **fields
@@ -69,8 +72,8 @@ def test_plans():
     assert scheduled_before == [
         q.AccessPath(q.BY_DEPLOYMENT, (str(DEP_1),), (("SCHEDULED#", f"SCHEDULED#{identity.utc_key(before)}"),))
     ]
-    cancelling = q.plan(flt(state={"type": {"any_": ["CANCELLING"]}}), work_queue_names=["q1"])
-    assert cancelling == [q.AccessPath(q.BY_WORK_QUEUE, ("q1",), (("CANCELLING#", "CANCELLING#~"),))]
+    cancelling = q.plan(flt(state={"type": {"any_": ["CANCELLING"]}}), work_queue_ids=[Q1])
+    assert cancelling == [q.AccessPath(q.BY_WORK_QUEUE, (str(Q1),), (("CANCELLING#", "CANCELLING#~"),))]
     assert q.plan(None, flow_ids=[FLOW_A]) == [q.AccessPath(q.BY_FLOW, (str(FLOW_A),))]
     assert q.plan(flt(state={"type": {"any_": ["CANCELLING"]}})) == [q.AccessPath(q.BY_SWEEP, ("cancelling",))]
     both = q.plan(flt(state={"type": {"any_": ["SCHEDULED", "CANCELLING"]}}))
@@ -124,7 +127,7 @@ def test_a_planned_read_finds_what_a_scan_finds(repos, runs, name):
 def test_the_flows_and_queues_groups_narrow_by_index(repos, runs):
     with count_requests() as counter:
         by_flow = {r.id for r in repos.flow_runs.find(q.plan(None, flow_ids=[FLOW_B]))}
-        by_queue = {r.id for r in repos.flow_runs.find(q.plan(None, work_queue_names=["q2"]))}
+        by_queue = {r.id for r in repos.flow_runs.find(q.plan(None, work_queue_ids=[Q2]))}
     assert by_flow == {r.id for r in runs if r.flow_id == FLOW_B}
     assert by_queue == {r.id for r in runs if r.work_queue_name == "q2"}
     assert "Scan" not in counter.by_operation
@@ -132,7 +135,7 @@ def test_the_flows_and_queues_groups_narrow_by_index(repos, runs):
 
 def test_query_methods(repos, runs):
     assert {r.id for r in repos.flow_runs.by_flow(FLOW_B)} == {r.id for r in runs if r.flow_id == FLOW_B}
-    cancelling = list(repos.flow_runs.by_work_queue("q1", StateType.CANCELLING))
+    cancelling = list(repos.flow_runs.by_work_queue(Q1, StateType.CANCELLING))
     assert [r.id for r in cancelling] == [runs[6].id]
     window = list(repos.flow_runs.by_next_scheduled(before=T0 + timedelta(minutes=20)))
     assert [r.next_scheduled_start_time for r in window] == [
