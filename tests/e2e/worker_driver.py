@@ -1,0 +1,106 @@
+"""Run under .venv-e2e (real Prefect 3.9.1) against ``PREFECT_API_URL``: a new user's worker flow.
+
+1. ``prefect work-pool create e2e-pool --type process``
+2. a deployment from local source into that pool, with an interval schedule due in 20 seconds
+   (Cirrus plans its first run inline: an auto-scheduled run)
+3. ``prefect deployment run hello/nightly`` (a manual run)
+4. ``prefect worker start --pool e2e-pool --run-once`` (prefetching a minute): runs both
+5. both runs are COMPLETED with the worker's pid and labels; ``prefect work-pool inspect`` shows the
+   pool READY and the worker is listed ONLINE.
+
+Every CLI call is a subprocess in its own process group with a hard timeout; the group is killed
+on timeout. Prints ``e2e-worker: ok`` at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+FLOW_SOURCE = '''
+from prefect import flow
+
+
+@flow(log_prints=True)
+def hello(name: str = "cirrus"):
+    print(f"hello {name}")
+    return 42
+'''
+DEPLOY = '''
+import sys
+from datetime import datetime, timedelta, timezone
+
+from prefect import flow
+from prefect.schedules import Interval
+
+anchor = datetime.fromisoformat(sys.argv[2])
+flow.from_source(source=sys.argv[1], entrypoint="flows.py:hello").deploy(
+    name="nightly", work_pool_name="e2e-pool", schedule=Interval(3600, anchor_date=anchor),
+    print_next_steps=False, ignore_warnings=True,
+)
+'''
+
+
+def run(args: list[str], timeout: float) -> str:
+    """Run ``args`` in a new session; kill its whole process group on timeout; fail on non-zero."""
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        raise SystemExit(f"timed out after {timeout}s: {args}\n{out[-4000:]}") from None
+    if process.returncode != 0:
+        raise SystemExit(f"exit {process.returncode}: {args}\n{out[-4000:]}")
+    return out
+
+
+async def check(anchor: datetime) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    async with get_client() as client:
+        pool = await client.read_work_pool("e2e-pool")
+        assert pool.status is not None and pool.status.value == "READY", pool.status
+        workers = await client.read_workers_for_work_pool("e2e-pool")
+        assert [w.status.value for w in workers] == ["ONLINE"], workers
+        named = DeploymentFilter(name=DeploymentFilterName(any_=["nightly"]))
+        (deployment,) = await client.read_deployments(deployment_filter=named)
+        assert deployment.work_pool_name == "e2e-pool" and deployment.work_queue_name == "default"
+        runs = await client.read_flow_runs()
+        done = [r for r in runs if r.state_type and r.state_type.value == "COMPLETED"]
+        manual = [r for r in done if not r.auto_scheduled]
+        auto = [r for r in done if r.auto_scheduled and r.expected_start_time == anchor]
+        assert len(manual) == 1 and len(auto) == 1, [(r.name, r.state_type, r.auto_scheduled) for r in runs]
+        for flow_run in manual + auto:
+            assert flow_run.infrastructure_pid, flow_run
+            assert flow_run.work_queue_id == deployment.work_queue_id and flow_run.work_pool_name == "e2e-pool"
+            assert any(key.startswith("prefect.worker") for key in flow_run.labels), flow_run.labels
+
+
+def main() -> None:
+    prefect = str(BIN / "prefect")
+    with tempfile.TemporaryDirectory() as source:
+        Path(source, "flows.py").write_text(FLOW_SOURCE)
+        run([prefect, "work-pool", "create", "e2e-pool", "--type", "process"], 60)
+        anchor = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
+        run([sys.executable, "-c", DEPLOY, source, anchor.isoformat()], 90)
+        run([prefect, "deployment", "run", "hello/nightly"], 60)
+        run([prefect, "worker", "start", "--pool", "e2e-pool", "--run-once"], 120)
+    inspected = run([prefect, "work-pool", "inspect", "e2e-pool"], 60)
+    assert "WorkPoolStatus.READY" in inspected, inspected
+    asyncio.run(check(anchor))
+    print("e2e-worker: ok")
+
+
+if __name__ == "__main__":
+    main()
