@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean e2e-venv dynamodb-local dynamodb-local-optional reset
+.PHONY: run test lint bench clean e2e-venv dynamodb-local dynamodb-local-optional reset ui browser
 
 include infra/Makefile.include
 
@@ -39,7 +39,17 @@ dynamodb-local: $(STAMP)
 dynamodb-local-optional: $(STAMP)
 	$(BIN)/python -m chalicelib.local.dynamodb_local install --optional
 
-run: $(STAMP) dynamodb-local-optional
+# Prefect's web UI: the static files of the pinned prefect wheel (pip download, SHA-256 checked),
+# extracted into the git-ignored .cache/prefect-ui (chalicelib/local/ui_bundle.py); never committed.
+ui: $(STAMP)
+	$(BIN)/python -m chalicelib.local.ui_bundle install
+
+# Debian's Chromium for the browser test (tests/ui), driven by Playwright (executable_path; Playwright's
+# own browser download is never used). Needs root or an existing chromium.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+run: $(STAMP) dynamodb-local-optional ui
 	$(BIN)/python -m chalicelib.local
 
 # Wipes make run's persistent DynamoDB Local data (.local-stack/dynamodb).
@@ -50,7 +60,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint infra-venv e2e-venv dynamodb-local
+test: lint infra-venv e2e-venv dynamodb-local ui browser
 	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest
 
 bench: $(STAMP)

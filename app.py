@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows, variables, work_pools
+from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows, ui, variables, work_pools
 from chalicelib.api.fallbacks import declare_missing_methods
 from chalicelib.jobs import maintenance, scheduler
 
@@ -16,6 +16,7 @@ for blueprint in (
     flow_runs.bp,
     variables.bp,
     work_pools.bp,
+    ui.bp,
     scheduler.bp,
     maintenance.bp,
 ):

@@ -19,11 +19,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 
 from chalicelib.local.gateway import create_local_server
+from chalicelib.local.ui import UiSettings, UiSite
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--keep", action="append", default=[], metavar="NAME", help="variable that beats the stage's")
+    parser.add_argument("--ui-dir", type=Path, default=None, help="serve Prefect's UI from this folder at /")
     args = parser.parse_args(argv)
 
     project_dir = os.path.abspath(args.project_dir)
@@ -50,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(kept)
     app = config.chalice_app
     validate_routes(app.routes)
-    server = create_local_server(app, config, args.host, args.port)
+    server = create_local_server(app, config, args.host, args.port, ui_site=ui_site(args.ui_dir))
 
     def shut_down(*_: object) -> None:
         # LocalDevServer.shutdown() deadlocks when called from the serving thread.
@@ -61,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     server.serve_forever()
     return 0
+
+
+def ui_site(folder: Path | None) -> UiSite | None:
+    """Prefect's UI from ``folder`` (None: the API alone); it asks for a key when the API wants one."""
+    if folder is None:
+        return None
+    from chalicelib.config import get_settings
+
+    return UiSite(folder, UiSettings(auth="BASIC" if get_settings().auth_required else None))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from chalice.local import (
     LocalGatewayException,
 )
 
+from chalicelib.local.ui import Static, UiSite
+
 
 class RouteNotFound(LocalGatewayException):
     CODE = 404
@@ -40,6 +42,9 @@ class CirrusLocalGateway(LocalGateway):
 
 
 class CirrusRequestHandler(ChaliceRequestHandler):
+    #: Prefect's UI beside the API (:mod:`chalicelib.local.ui`), when the stack serves it.
+    ui_site: UiSite | None = None
+
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
         self._gateway = CirrusLocalGateway(app_object, config)
         super().__init__(request, client_address, server, app_object, config)
@@ -52,6 +57,29 @@ class CirrusRequestHandler(ChaliceRequestHandler):
     def local_gateway(self, _: LocalGateway) -> None:
         pass
 
+    def _generic_handle(self) -> None:
+        if self.ui_site is not None:
+            path, mark, query = self.path.partition("?")
+            decision = self.ui_site.route(self.command, path, dict(self.headers))
+            if isinstance(decision, Static):
+                self._send_static(decision)
+                return
+            self.path = decision.path + mark + query
+        super()._generic_handle()
+
+    # ChaliceRequestHandler binds its own _generic_handle to every verb: rebind ours.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _send_static(self, static: Static) -> None:
+        body = static.file.read_bytes() if static.file is not None else static.body or b""
+        self.send_response(static.status)
+        for name, value in static.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _send_http_response_with_body(self, code: int, headers: Any, body: Any) -> None:
         if self.command != "HEAD":
             super()._send_http_response_with_body(code, headers, body)
@@ -63,8 +91,11 @@ class CirrusRequestHandler(ChaliceRequestHandler):
         self._send_headers(headers)
 
 
-def create_local_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+def create_local_server(
+    app: Chalice, config: Config, host: str, port: int, ui_site: UiSite | None = None
+) -> LocalDevServer:
     """Chalice's threaded dev server (``chalice.local.create_local_server``) with our handler."""
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # a thread-local current_request
     app.__class__ = CustomLocalChalice
-    return LocalDevServer(app, config, host, port, handler_cls=CirrusRequestHandler)
+    handler = type("CirrusUiRequestHandler", (CirrusRequestHandler,), {"ui_site": ui_site})
+    return LocalDevServer(app, config, host, port, handler_cls=handler)

@@ -17,6 +17,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.config import Settings
+from chalicelib.local import ui_bundle
 from chalicelib.local.processes import Child, StartupError, port_is_free, wait_for_http
 from chalicelib.local.schedule_emulator import ScheduleEmulator, discover_jobs
 from chalicelib.local.settings import CHALICE_STAGE, ENDPOINT_VARIABLE, LocalSettings
@@ -113,6 +114,9 @@ class LocalStack:
 
         keep = [arg for name in self._kept for arg in ("--keep", name)]
         args = ["--stage", CHALICE_STAGE, "--port", str(self.local.api_port), "--project-dir", str(self.project_dir)]
+        ui = self._ui_dir()
+        if ui is not None:
+            args += ["--ui-dir", str(ui)]
         api = self._spawn("chalice local", "chalicelib.local.api_server", *args, *keep)
         wait_for_http(f"{self.local.api_url}/health", child=api, deadline=deadline, stop=self.stop, body="true")
         if self._emulator is not None:
@@ -136,6 +140,14 @@ class LocalStack:
         while self._children:
             self._children.pop().stop()
 
+    def _ui_dir(self) -> Path | None:
+        """Prefect's UI (``make ui``), or None with a warning: the API runs without it."""
+        try:
+            return ui_bundle.ui_dir(self.environment)
+        except ui_bundle.NotInstalled as exc:
+            LOG.warning("serving the API without Prefect's UI: %s", exc)
+            return None
+
     def _check_ports(self) -> None:
         wanted = {"CIRRUS_LOCAL_API_PORT": self.local.api_port}
         if self.local.external_endpoint is None:
@@ -156,7 +168,8 @@ class LocalStack:
         lines = [
             "",
             f"  Cirrus local stack is up ({elapsed_s:.1f} s)",
-            f"    API         {self.local.api_url}",
+            f"    API         {self.local.api_url} (and {self.local.api_url}/api)",
+            f"    UI          {self.local.api_url}/",
             f"    DynamoDB    {self.local.dynamodb_endpoint} ({where}), tables {self.settings.tables_prefix}*",
             f"    schedules   {schedules}",
             "  Point Prefect at it:",

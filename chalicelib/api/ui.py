@@ -1,0 +1,92 @@
+"""Routes Prefect's UI calls beyond the resource routes (``/ui/...``, ``/admin/settings``, the graph),
+and the empty answers of features Cirrus does not have, so their pages show the UI's empty state
+(blocks, saved searches, collections, stored events) instead of an error banner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.api.common import parse_body, path_uuid, repositories, route
+from chalicelib.config import get_settings
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.ui as schemas
+    from chalicelib.services import ui
+else:
+    schemas = lazy_module("chalicelib.schemas.ui")
+    ui = lazy_module("chalicelib.services.ui")
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/admin/settings")
+def read_settings() -> object:
+    return ui.admin_settings(get_settings())
+
+
+@route(bp, "/ui/flows/count-deployments", methods=("POST",))
+def count_deployments_by_flow() -> object:
+    return ui.count_deployments_by_flow(repositories(), parse_body(bp, schemas.FlowIdsBody).flow_ids)
+
+
+@route(bp, "/ui/flows/next-runs", methods=("POST",))
+def next_runs_by_flow() -> object:
+    runs = ui.next_runs_by_flow(repositories(), parse_body(bp, schemas.FlowIdsBody).flow_ids)
+    return {k: v.model_dump(mode="json") if v is not None else None for k, v in runs.items()}
+
+
+@route(bp, "/ui/flow_runs/history", methods=("POST",))
+def flow_run_history() -> object:
+    return ui.flow_run_history(repositories(), parse_body(bp, schemas.HistoryBody))
+
+
+@route(bp, "/ui/schemas/validate", methods=("POST",))
+def validate_schema_values() -> object:
+    return ui.validate_parameters(parse_body(bp, schemas.SchemaValidateBody))
+
+
+@route(bp, "/flow_runs/{id}/graph-v2")
+def flow_run_graph(id: str) -> object:
+    return ui.flow_run_graph(repositories(), path_uuid(id))
+
+
+# ------------------------------------------------------------------ features Cirrus does not have
+# Blocks, saved searches, the integrations catalogue and stored events: always empty.
+def _empty_list(name: str) -> object:
+    def view() -> object:
+        return []
+
+    view.__name__ = name  # Chalice names views after their function
+    return view
+
+
+for _path in ("/block_types/filter", "/block_schemas/filter", "/block_documents/filter", "/saved_searches/filter"):
+    route(bp, _path, methods=("POST",))(_empty_list(_path.strip("/").replace("/", "_")))
+
+
+@route(bp, "/block_documents/count", methods=("POST",))
+def count_block_documents() -> object:
+    return 0
+
+
+@route(bp, "/block_capabilities")
+def read_block_capabilities() -> object:
+    return []
+
+
+@route(bp, "/collections/views/{view}")
+def read_collection_view(view: str) -> object:
+    return {}
+
+
+@route(bp, "/events/filter", methods=("POST",))
+def read_events() -> object:
+    return {"events": [], "total": 0, "next_page": None}
+
+
+@route(bp, "/events/count-by/{countable}", methods=("POST",))
+def count_events(countable: str) -> object:
+    return []

@@ -1,0 +1,75 @@
+"""Bodies and replies of the routes Prefect's UI calls (``/ui/...``; prefect/server/api/ui/*.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, field_serializer
+
+from chalicelib.schemas.common import ActionModel, UtcDateTime
+from chalicelib.schemas.filters import FilterBody
+from chalicelib.schemas.states import StateType
+
+#: Prefect's bound on the id lists of the ``/ui`` aggregation routes.
+MAX_IDS = 200
+
+
+class FlowIdsBody(ActionModel):
+    flow_ids: list[uuid.UUID] = Field(max_length=MAX_IDS)
+
+
+class FlowRunIdsBody(ActionModel):
+    flow_run_ids: list[uuid.UUID] = Field(max_length=MAX_IDS)
+
+
+class HistoryBody(FilterBody):
+    """``/ui/flow_runs/history``: a flow-run filter with Prefect's larger limit and default sort."""
+
+    limit: int = Field(default=1000, ge=0, le=1000)
+    sort: str | None = "EXPECTED_START_TIME_DESC"
+
+
+class SimpleFlowRun(BaseModel):
+    id: uuid.UUID
+    state_type: StateType | None
+    timestamp: UtcDateTime | None
+    duration: timedelta
+    lateness: timedelta
+
+    @field_serializer("duration", "lateness")
+    def _seconds(self, value: timedelta) -> float:
+        return value.total_seconds()
+
+
+class SimpleNextFlowRun(BaseModel):
+    id: uuid.UUID
+    flow_id: uuid.UUID
+    name: str
+    state_name: str | None
+    state_type: StateType | None
+    next_scheduled_start_time: UtcDateTime | None
+
+
+class SchemaValidateBody(ActionModel):
+    schema_: dict[str, Any] = Field(alias="schema")
+    values: dict[str, Any]
+
+
+class GraphState(BaseModel):
+    id: uuid.UUID
+    timestamp: UtcDateTime | None
+    type: StateType
+    name: str | None
+
+
+class FlowRunGraph(BaseModel):
+    """Prefect's ``Graph`` (prefect/server/schemas/graph.py); nodes are ``[id, node]`` pairs."""
+
+    start_time: UtcDateTime | None
+    end_time: UtcDateTime | None
+    root_node_ids: list[uuid.UUID] = Field(default_factory=list)
+    nodes: list[tuple[uuid.UUID, dict[str, Any]]] = Field(default_factory=list)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    states: list[GraphState] = Field(default_factory=list)

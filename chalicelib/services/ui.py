@@ -1,0 +1,116 @@
+"""What Prefect's UI asks beyond the resource routes: its aggregations (prefect/server/api/ui/*.py),
+``/admin/settings``, and parameter validation for the run forms.
+
+Every answer reads by key or index with a bounded cost:
+
+- deployments per flow: one by-flow Query of ``deployments`` per flow id (≤ 200 ids);
+- next run per flow: the flow's deployments (one Query), then per deployment one by-deployment Query
+  of its SCHEDULED range, ``Limit 1`` (the earliest). A SCHEDULED run of no deployment (an ad hoc
+  run created in the future) is not shown there; the Runs page lists it;
+- flow-run history: the ``/flow_runs/filter`` planner (:mod:`chalicelib.services.flow_run_queries`),
+  so the same paths and costs as that route.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.domain.parameter_schema import validate_values
+from chalicelib.schemas.flow_runs import FlowRun
+from chalicelib.schemas.states import StateType
+from chalicelib.schemas.ui import (
+    FlowRunGraph,
+    GraphState,
+    HistoryBody,
+    SchemaValidateBody,
+    SimpleFlowRun,
+    SimpleNextFlowRun,
+)
+from chalicelib.services import flow_run_queries
+from chalicelib.storage import Repositories
+
+#: Settings that describe this deployment of Cirrus, nested as Prefect's ``/admin/settings`` is.
+_PUBLIC_SETTINGS = (
+    "stage", "region", "scheduler_min_runs", "scheduler_max_runs", "scheduler_min_scheduled_time_s",
+    "scheduler_max_scheduled_time_s", "late_runs_after_s", "zombie_threshold_s", "cancelling_timeout_s",
+    "lazarus_max_attempts", "retention_days", "auth_required",
+)  # fmt: skip
+
+
+def admin_settings(settings: Settings) -> dict[str, Any]:
+    """Prefect's shape (nested, no secrets); the UI reads only ``server.ui`` of it."""
+    values = dataclasses.asdict(settings)
+    return {
+        "server": {"ui": {"enabled": True, "show_promotional_content": False}},
+        "cirrus": {name: values[name] for name in _PUBLIC_SETTINGS if name in values},
+    }
+
+
+def count_deployments_by_flow(repos: Repositories, flow_ids: list[uuid.UUID]) -> dict[str, int]:
+    return {str(fid): len(repos.deployments.for_flow(fid)) for fid in dict.fromkeys(flow_ids)}
+
+
+def _earliest_scheduled(repos: Repositories, flow_id: uuid.UUID) -> FlowRun | None:
+    best: FlowRun | None = None
+    for deployment in repos.deployments.for_flow(flow_id):
+        for run in repos.flow_runs.by_deployment(deployment.id, StateType.SCHEDULED, limit=1):
+            key = run.next_scheduled_start_time or run.expected_start_time
+            best_key = best and (best.next_scheduled_start_time or best.expected_start_time)
+            if best is None or (key is not None and best_key is not None and key < best_key):
+                best = run
+            break
+    return best
+
+
+def next_runs_by_flow(repos: Repositories, flow_ids: list[uuid.UUID]) -> dict[str, SimpleNextFlowRun | None]:
+    out: dict[str, SimpleNextFlowRun | None] = {}
+    for fid in dict.fromkeys(flow_ids):
+        run = _earliest_scheduled(repos, fid)
+        out[str(fid)] = (
+            None
+            if run is None
+            else SimpleNextFlowRun(
+                id=run.id,
+                flow_id=run.flow_id,
+                name=run.name,
+                state_name=run.state_name,
+                state_type=run.state_type,
+                next_scheduled_start_time=run.next_scheduled_start_time or run.expected_start_time,
+            )
+        )
+    return out
+
+
+def flow_run_history(repos: Repositories, body: HistoryBody) -> list[SimpleFlowRun]:
+    return [
+        SimpleFlowRun(
+            id=run.id,
+            state_type=run.state_type,
+            timestamp=run.start_time or run.expected_start_time,
+            duration=timedelta(seconds=run.estimated_run_time or run.total_run_time),
+            lateness=timedelta(seconds=run.estimated_start_time_delta),
+        )
+        for run in flow_run_queries.filter_flow_runs(repos, body)
+    ]
+
+
+def validate_parameters(body: SchemaValidateBody) -> dict[str, Any]:
+    return validate_values(body.schema_, body.values)
+
+
+def flow_run_graph(repos: Repositories, run_id: uuid.UUID) -> FlowRunGraph:
+    """``/flow_runs/{id}/graph-v2`` (Prefect's ``Graph``): the run's span and its state changes.
+
+    One GetItem. Cirrus records no task-run dependencies, so the graph has no nodes; the UI draws
+    the run's timeline with its states. An unknown run is a 404.
+    """
+    run, history = repos.flow_runs.get_with_history(run_id)
+    return FlowRunGraph(
+        start_time=run.start_time or run.expected_start_time,
+        end_time=run.end_time,
+        states=[GraphState(id=s.id, timestamp=s.timestamp, type=s.type, name=s.name) for s in history],
+    )

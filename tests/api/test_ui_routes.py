@@ -1,0 +1,96 @@
+"""Routes Prefect's UI calls: /ui aggregations, /admin/settings, the graph, empty features."""
+
+import uuid
+
+from tests.api.deployments_support import HOURLY, deploy, make_flow
+from tests.helpers import call
+
+
+def _finished_run(client, deployment_id):
+    _, run = call(client, "POST", f"/deployments/{deployment_id}/create_flow_run", {})
+    for state in ("PENDING", "RUNNING", "COMPLETED"):
+        assert call(client, "POST", f"/flow_runs/{run['id']}/set_state", {"state": {"type": state}})[0] in (200, 201)
+    return run
+
+
+def test_admin_settings_is_prefects_nested_shape_without_secrets(client):
+    status, body = call(client, "GET", "/admin/settings")
+    assert status == 200
+    assert body["server"]["ui"]["enabled"] is True
+    assert body["cirrus"]["stage"] and "table_prefix" not in body["cirrus"]
+
+
+def test_count_deployments_and_next_runs_by_flow(client):
+    etl, idle = make_flow(client, "etl"), make_flow(client, "idle")
+    deploy(client, etl, "hourly", schedules=[{"schedule": HOURLY, "active": True}])
+    deploy(client, etl, "manual")
+    unknown = str(uuid.uuid4())
+    body = {"flow_ids": [etl, idle, unknown]}
+    assert call(client, "POST", "/ui/flows/count-deployments", body) == (200, {etl: 2, idle: 0, unknown: 0})
+    status, nexts = call(client, "POST", "/ui/flows/next-runs", body)
+    assert status == 200 and nexts[idle] is None and nexts[unknown] is None
+    _, scheduled = call(client, "POST", "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+    earliest = min(scheduled, key=lambda r: r["next_scheduled_start_time"])
+    assert nexts[etl]["id"] == earliest["id"] and nexts[etl]["state_type"] == "SCHEDULED"
+    assert nexts[etl]["next_scheduled_start_time"] == earliest["next_scheduled_start_time"]
+
+
+def test_id_lists_are_bounded_and_typed(client):
+    status, body = call(client, "POST", "/ui/flows/count-deployments", {"flow_ids": [str(uuid.uuid4())] * 201})
+    assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "flow_ids"]
+    status, body = call(client, "POST", "/ui/flows/next-runs", {"flow_ids": ["nope"]})
+    assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "flow_ids", 0]
+    assert call(client, "POST", "/ui/flows/next-runs", {})[0] == 422
+
+
+def test_flow_run_history_shapes(client):
+    flow = make_flow(client)
+    deployment = deploy(client, flow, "d")
+    run = _finished_run(client, deployment["id"])
+    status, history = call(client, "POST", "/ui/flow_runs/history", {"flows": {"id": {"any_": [flow]}}})
+    assert status == 200
+    assert [h["id"] for h in history] == [run["id"]]
+    entry = history[0]
+    assert entry["state_type"] == "COMPLETED" and entry["timestamp"].endswith("Z")
+    assert isinstance(entry["duration"], float) and isinstance(entry["lateness"], float)
+    assert call(client, "POST", "/ui/flow_runs/history", {"limit": 1001})[0] == 422
+    assert call(client, "POST", "/ui/flow_runs/history", {"sort": "NOPE"})[0] == 422
+
+
+def test_graph_v2_has_the_runs_states(client):
+    flow = make_flow(client)
+    run = _finished_run(client, deploy(client, flow, "d")["id"])
+    status, graph = call(client, "GET", f"/flow_runs/{run['id']}/graph-v2")
+    assert status == 200
+    assert [s["type"] for s in graph["states"]] == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+    assert graph["nodes"] == [] and graph["root_node_ids"] == [] and graph["artifacts"] == []
+    assert graph["start_time"] and graph["end_time"]
+    assert call(client, "GET", f"/flow_runs/{uuid.uuid4()}/graph-v2")[0] == 404
+    assert call(client, "GET", "/flow_runs/nope/graph-v2")[0] == 404
+
+
+def test_schema_validation_reply(client):
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "names": {"type": "array", "items": {"type": "string"}}},
+        "required": ["n"],
+    }
+    ok = call(client, "POST", "/ui/schemas/validate", {"schema": schema, "values": {"n": 3, "names": ["a"]}})
+    assert ok == (200, {"errors": [], "valid": True})
+    status, bad = call(client, "POST", "/ui/schemas/validate", {"schema": schema, "values": {"names": ["a", 2]}})
+    assert status == 200 and bad["valid"] is False
+    assert {"property": "n", "errors": ["'n' is a required property"]} in bad["errors"]
+    assert {"property": "names", "errors": [{"index": 1, "errors": ["2 is not of type 'string'"]}]} in bad["errors"]
+    placeholder = {"n": {"__prefect_kind": "json", "value": "3"}}
+    assert call(client, "POST", "/ui/schemas/validate", {"schema": schema, "values": placeholder})[1]["valid"]
+    assert call(client, "POST", "/ui/schemas/validate", {"values": {}})[0] == 422
+
+
+def test_features_cirrus_does_not_have_answer_empty(client):
+    for path in ("/block_types/filter", "/block_schemas/filter", "/block_documents/filter", "/saved_searches/filter"):
+        assert call(client, "POST", path, {}) == (200, []), path
+    assert call(client, "POST", "/block_documents/count", {}) == (200, 0)
+    assert call(client, "GET", "/block_capabilities") == (200, [])
+    assert call(client, "GET", "/collections/views/aggregate-worker-metadata") == (200, {})
+    assert call(client, "POST", "/events/filter", {"limit": 1}) == (200, {"events": [], "total": 0, "next_page": None})
+    assert call(client, "POST", "/events/count-by/event", {}) == (200, [])
