@@ -14,6 +14,10 @@ hook, ``storage.instrumentation.count_requests``), ``median_ms`` the median wall
 - ``filter_deployments``: ``POST /deployments/filter`` selecting the 50 of 1,000 deployments that
   carry a tag (a Scan; measured last, after the 1,000 are bulk-written, because moto copies a
   table on every transaction that touches it).
+- ``ui_page_loads``: the API calls Prefect's UI (3.9.1) makes when it opens each main page, as
+  recorded from a headless Chromium (``bench/ui_page_calls.json``, ids replaced by the seeded
+  ones), replayed through the app: DynamoDB requests per page load, and the calls that Cirrus does
+  not answer with a 2xx (features it does not have yet). Seeded before the 1,000 deployments.
 """
 
 from __future__ import annotations
@@ -100,6 +104,37 @@ def bulk_deployments(flow_id: str, count: int, tagged: int) -> None:
             batch.save(to_item(dep, rev=1))
 
 
+UI_PAGE_CALLS = Path(__file__).resolve().parent / "ui_page_calls.json"
+
+
+def ui_page_loads(client: Client, ids: dict[str, str]) -> dict[str, Any]:
+    """DynamoDB requests of one load of each main UI page (its recorded API calls, replayed)."""
+    pages = json.loads(UI_PAGE_CALLS.read_text())
+    out: dict[str, Any] = {}
+    for page, calls in pages.items():
+        unanswered: list[str] = []
+        with count_requests() as counter:
+            for method, path, body in calls:
+                for name, value in ids.items():
+                    path = path.replace("{" + name + "}", value)
+                send = getattr(client.http, method.lower())
+                kwargs: dict[str, Any] = {"headers": {"Content-Type": "application/json"}}
+                if body is not None:
+                    text = json.dumps(body)
+                    for name, value in ids.items():
+                        text = text.replace("{" + name + "}", value)
+                    kwargs["body"] = text
+                if send(path, **kwargs).status_code >= 300:
+                    unanswered.append(f"{method} {path}")
+        out[page] = {
+            "calls": len(calls),
+            "requests": counter.total,
+            "by_operation": counter.snapshot(),
+            "unanswered": sorted(set(unanswered)),
+        }
+    return out
+
+
 def run() -> dict[str, Any]:
     from app import app
 
@@ -122,6 +157,11 @@ def run() -> dict[str, Any]:
         }
         url = f"/deployments/{main['id']}/create_flow_run"
         results["create_flow_run"] = measure(lambda: _call(client, "POST", url, {}))
+        done = _call(client, "POST", url, {})
+        for state in ("PENDING", "RUNNING", "COMPLETED"):
+            _call(client, "POST", f"/flow_runs/{done['id']}/set_state", {"state": {"type": state}})
+        ids = {"flow": flow_id, "deployment": main["id"], "run": done["id"]}
+        results["ui_page_loads"] = ui_page_loads(client, ids)
         bulk_deployments(flow_id, TOTAL_DEPLOYMENTS - POLLED, TAGGED)
         query = {"deployments": {"tags": {"any_": ["bench"]}}, "limit": 200}
         matched = len(_call(client, "POST", "/deployments/filter", query))
