@@ -29,7 +29,9 @@ def test_count_deployments_and_next_runs_by_flow(client):
     assert call(client, "POST", "/ui/flows/count-deployments", body) == (200, {etl: 2, idle: 0, unknown: 0})
     status, nexts = call(client, "POST", "/ui/flows/next-runs", body)
     assert status == 200 and nexts[idle] is None and nexts[unknown] is None
-    _, scheduled = call(client, "POST", "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+    _, scheduled = call(
+        client, "POST", "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
+    )
     earliest = min(scheduled, key=lambda r: r["next_scheduled_start_time"])
     assert nexts[etl]["id"] == earliest["id"] and nexts[etl]["state_type"] == "SCHEDULED"
     assert nexts[etl]["next_scheduled_start_time"] == earliest["next_scheduled_start_time"]

@@ -78,7 +78,9 @@ def test_html_navigation_test_is_prefects():
 def _wheel(tmp_path: Path) -> Path:
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as archive:
-        archive.writestr("prefect/server/ui/index.html", '<script src="/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER/a.js">')
+        archive.writestr(
+            "prefect/server/ui/index.html", '<script src="/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER/a.js">'
+        )
         archive.writestr("prefect/server/ui/assets/a.js", 'x="/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER/b"')
         archive.writestr("prefect/server/ui/ico/i.png", b"\x89PNG/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER")
         archive.writestr("prefect/__init__.py", "")
