@@ -11,6 +11,10 @@ hook, ``storage.instrumentation.count_requests``), ``median_ms`` the median wall
 - ``read_deployment``: ``GET /deployments/{id}`` of a deployment with two schedules;
 - ``upsert_deployment``: a redeploy of that deployment with identical schedules (including the
   inline scheduler call, which finds nothing new to plan);
+- ``worker_poll``: ``POST /work_pools/{pool}/get_scheduled_flow_runs`` of a worker polling every
+  queue of a pool with 3 queues, each holding scheduled runs (one UpdateItem that stamps the poll
+  and returns the pool with its queues, then one by-work-queue Query per queue);
+- ``worker_heartbeat``: ``POST /work_pools/{pool}/workers/heartbeat`` (one TransactWriteItems);
 - ``filter_deployments``: ``POST /deployments/filter`` selecting the 50 of 1,000 deployments that
   carry a tag (a Scan; measured last, after the 1,000 are bulk-written, because moto copies a
   table on every transaction that touches it).
@@ -135,6 +139,27 @@ def ui_page_loads(client: Client, ids: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def bench_workers(client: Client, flow_id: str) -> dict[str, Any]:
+    """A pool with 3 queues, a deployment in each with 5 runs due; a worker's poll and heartbeat."""
+    _call(client, "POST", "/work_pools/", {"name": "bench-pool", "type": "process"})
+    queues = ["default", "fast", "slow"]
+    for queue in queues[1:]:
+        _call(client, "POST", "/work_pools/bench-pool/queues/", {"name": queue})
+    for queue in queues:
+        body = {"name": f"pooled-{queue}", "flow_id": flow_id, "work_pool_name": "bench-pool", "work_queue_name": queue}
+        dep = _call(client, "POST", "/deployments/", body)
+        for _ in range(5):
+            _call(client, "POST", f"/deployments/{dep['id']}/create_flow_run", {})
+    poll = {"work_queue_names": [], "limit": 10}
+    url = "/work_pools/bench-pool/get_scheduled_flow_runs"
+    returned = len(_call(client, "POST", url, poll))
+    beat = {"name": "bench-worker", "heartbeat_interval_seconds": 30}
+    return {
+        "worker_poll": {**measure(lambda: _call(client, "POST", url, poll)), "queues": 3, "runs_returned": returned},
+        "worker_heartbeat": measure(lambda: _call(client, "POST", "/work_pools/bench-pool/workers/heartbeat", beat)),
+    }
+
+
 def run() -> dict[str, Any]:
     from app import app
 
@@ -162,6 +187,7 @@ def run() -> dict[str, Any]:
             _call(client, "POST", f"/flow_runs/{done['id']}/set_state", {"state": {"type": state}})
         ids = {"flow": flow_id, "deployment": main["id"], "run": done["id"]}
         results["ui_page_loads"] = ui_page_loads(client, ids)
+        results.update(bench_workers(client, flow_id))
         bulk_deployments(flow_id, TOTAL_DEPLOYMENTS - POLLED, TAGGED)
         query = {"deployments": {"tags": {"any_": ["bench"]}}, "limit": 200}
         matched = len(_call(client, "POST", "/deployments/filter", query))
