@@ -82,6 +82,7 @@ def raw_body(bp: Blueprint) -> Any:
 def parse_body(bp: Blueprint, model: type[M], *, default: Any = None) -> M:
     """Validate the request body against ``model``; failures become Prefect's 422."""
     from pydantic import ValidationError
+
     body = raw_body(bp)
     if body is None:
         body = {} if default is None else default
@@ -140,7 +141,12 @@ def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _HANDLED = (
-    RequestInvalid, InvalidRequestError, PathNotFound, NotFoundError, ConflictError, ConcurrentUpdateError,
+    RequestInvalid,
+    InvalidRequestError,
+    PathNotFound,
+    NotFoundError,
+    ConflictError,
+    ConcurrentUpdateError,
     ForbiddenError,
 )
 

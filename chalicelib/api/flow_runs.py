@@ -36,6 +36,7 @@ else:
 
 bp = Blueprint(__name__)
 
+
 @route(bp, "/flow_runs", methods=("POST",))
 def create_flow_run() -> object:
     run, created = flow_runs.create_flow_run(repositories(), parse_body(bp, schemas.FlowRunCreate), now())

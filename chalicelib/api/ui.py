@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api.common import parse_body, path_uuid, repositories, route
+from chalicelib.api.common import now, parse_body, path_uuid, repositories, route
 from chalicelib.config import get_settings
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.filters as filters
     import chalicelib.schemas.ui as schemas
     from chalicelib.services import ui
 else:
+    filters = lazy_module("chalicelib.schemas.filters")
     schemas = lazy_module("chalicelib.schemas.ui")
     ui = lazy_module("chalicelib.services.ui")
 
@@ -41,6 +43,11 @@ def next_runs_by_flow() -> object:
 @route(bp, "/ui/flow_runs/history", methods=("POST",))
 def flow_run_history() -> object:
     return ui.flow_run_history(repositories(), parse_body(bp, schemas.HistoryBody))
+
+
+@route(bp, "/flow_runs/lateness", methods=("POST",))
+def average_flow_run_lateness() -> object:
+    return ui.average_lateness(repositories(), parse_body(bp, filters.CountBody), now())
 
 
 @route(bp, "/ui/schemas/validate", methods=("POST",))

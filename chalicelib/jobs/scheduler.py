@@ -32,6 +32,7 @@ LOGGER_NAME = "cirrus.scheduler"
 #: How far the event's time may be from the clock and still be the tick's clock.
 MAX_EVENT_SKEW = timedelta(minutes=5)
 
+
 def tick_time(event: CloudWatchEvent, now: datetime | None = None) -> datetime:
     """The event's time (ISO 8601) when within :data:`MAX_EVENT_SKEW` of ``now``, else ``now``."""
     now = now or datetime.now(UTC)

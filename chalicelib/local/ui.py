@@ -81,6 +81,8 @@ class UiSite:
         self.settings = settings or UiSettings()
         if not (self.root / INDEX).is_file():
             raise FileNotFoundError(f"no {INDEX} in {self.root}")
+        #: The UI's top-level folders; the API has no path under them.
+        self.folders = frozenset(p.name for p in self.root.iterdir() if p.is_dir())
 
     def route(self, method: str, path: str, headers: Mapping[str, str]) -> Api | Static:
         """Where a request goes; ``path`` without the query string."""
@@ -95,9 +97,16 @@ class UiSite:
         file = self._file(path)
         if file is not None:
             return self._file_response(file)
-        if is_html_navigation(method, headers):
+        if is_html_navigation(method, headers) or self._in_ui_folder(path):
             return self._file_response(self.root / INDEX)
         return Api(path)
+
+    def _in_ui_folder(self, path: str) -> bool:
+        """A path under one of the UI's own folders (``/assets/…``, ``/ico/…``): the UI's, even when
+        no such file exists (Prefect answers those with ``index.html`` too: the UI asks for
+        ``/ico/undefined.svg`` while a run's state is loading)."""
+        first = path.lstrip("/").split("/", 1)[0]
+        return "/" in path.lstrip("/") and first in self.folders
 
     def _file(self, path: str) -> Path | None:
         relative = PurePosixPath(path.lstrip("/"))

@@ -58,16 +58,16 @@ def _given(group: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _name_group(body: FilterBody, field: str) -> WorkQueueFilter | None:
-    """``work_pools`` as a name filter (its only criterion Cirrus can evaluate); others are a 422."""
+    """``work_pools`` as a name and id filter (the criteria Cirrus can evaluate); others are a 422."""
     raw = getattr(body, field)
     criteria = _given(raw)
     if not criteria:
         return None
-    if set(criteria) != {"name"}:
-        unsupported = sorted(set(criteria) - {"name"})[0]
+    if not set(criteria) <= {"name", "id"}:
+        unsupported = sorted(set(criteria) - {"name", "id"})[0]
         raise InvalidRequestError(("body", field, unsupported), f"Filtering on {field}.{unsupported} is not supported")
     try:
-        return WorkQueueFilter.model_validate({"operator": raw.get("operator") or "and_", "name": raw["name"]})
+        return WorkQueueFilter.model_validate({"operator": raw.get("operator") or "and_", **criteria})
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise InvalidRequestError(("body", field, *error["loc"]), error["msg"], error["type"]) from exc
@@ -144,8 +144,13 @@ def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
     for queue in queues:
         runs = [r for r in runs if queue.matches({"name": r.work_queue_name, "id": r.work_queue_id})]
     if pools is not None:
-        runs = [r for r in runs if pools.matches({"name": r.work_pool_name})]
+        runs = [r for r in runs if pools.matches({"name": r.work_pool_name, "id": r.work_pool_id})]
     return sorted(runs, key=lambda r: r.id)
+
+
+def matching_flow_runs(repos: Repositories, body: FilterBody) -> list[FlowRun]:
+    """Every run the body's groups match (its limit and sort ignored), by the same access paths."""
+    return _matching(repos, body)
 
 
 def filter_flow_runs(repos: Repositories, body: FilterBody) -> list[FlowRun]:

@@ -44,9 +44,7 @@ def revive_crashed_runs(
             return None
         state = sweeps.lazarus_state(run, now, max_attempts)
         if state.type is StateType.SCHEDULED:
-            return transition(
-                candidate, state, now=now, outcome=RESCHEDULED, lazarus_attempts=run.lazarus_attempts + 1
-            )
+            return transition(candidate, state, now=now, outcome=RESCHEDULED, lazarus_attempts=run.lazarus_attempts + 1)
         return transition(candidate, state, now=now, outcome=GAVE_UP)
 
     # Eligible from the crash itself: the crash's time is its entry's sort key.

@@ -43,9 +43,7 @@ class Change:
     outcome: str
 
 
-def transition(
-    candidate: Candidate, state: State, *, now: datetime, outcome: str, **fields: Any
-) -> Change | None:
+def transition(candidate: Candidate, state: State, *, now: datetime, outcome: str, **fields: Any) -> Change | None:
     """``candidate``'s run after ``state``, or ``None`` when the orchestration rules do not accept it.
 
     The job's proposal goes through the same rules and bookkeeping as a set_state call (so a job's

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain.parameter_schema import validate_values
+from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.schemas.states import StateType
+from chalicelib.schemas.states import TERMINAL_STATES, StateType
 from chalicelib.schemas.ui import (
     FlowRunGraph,
     GraphState,
@@ -96,6 +97,27 @@ def flow_run_history(repos: Repositories, body: HistoryBody) -> list[SimpleFlowR
         )
         for run in flow_run_queries.filter_flow_runs(repos, body)
     ]
+
+
+def _lateness_s(run: FlowRun, now: datetime) -> float:
+    """Prefect's ``estimated_start_time_delta`` as its ``/flow_runs/lateness`` computes it."""
+    expected = run.expected_start_time
+    if expected is None:
+        return 0.0
+    if run.start_time is not None:
+        return max((run.start_time - expected).total_seconds(), 0.0)
+    if run.state_type not in TERMINAL_STATES and expected < now:
+        return (now - expected).total_seconds()
+    return 0.0
+
+
+def average_lateness(repos: Repositories, body: FilterBody, now: datetime) -> float | None:
+    """Mean lateness in seconds of the runs the body matches (None when none does); the
+    ``/flow_runs/filter`` planner reads them."""
+    runs = flow_run_queries.matching_flow_runs(repos, body)
+    if not runs:
+        return None
+    return sum(_lateness_s(run, now) for run in runs) / len(runs)
 
 
 def validate_parameters(body: SchemaValidateBody) -> dict[str, Any]:

@@ -262,9 +262,7 @@ def filter_queues(
     return shown[body.offset : body.offset + body.limit]
 
 
-def update_queue(
-    repos: Repositories, pool_name: str, name: str, body: schemas.WorkQueueUpdate, now: datetime
-) -> None:
+def update_queue(repos: Repositories, pool_name: str, name: str, body: schemas.WorkQueueUpdate, now: datetime) -> None:
     """PATCH a queue: the fields ``body`` sets. Names are identities here (runs carry the id
     derived from pool and queue name), so a rename is a 422."""
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in _NULLABLE}

@@ -51,4 +51,3 @@ def kill_zombies(
     zombies = run_sweep(store, sweeps.ZOMBIE, now - threshold, crash, now=now, budget=budget)
     stuck = run_sweep(store, sweeps.CANCELLING, now - timeout, cancel, now=now, budget=budget)
     return zombies.merge(stuck)
-

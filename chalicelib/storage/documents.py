@@ -125,13 +125,25 @@ class DocumentRepository(Generic[R]):
         for item in self.model.scan():
             yield self.from_item(item)
 
-    def query(self, index: Any, hash_key: str, range_condition: Any = None, *, limit: int | None = None,
-              descending: bool = False, filter_condition: Any = None) -> Iterator[R]:
+    def query(
+        self,
+        index: Any,
+        hash_key: str,
+        range_condition: Any = None,
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+        filter_condition: Any = None,
+    ) -> Iterator[R]:
         """Objects of one partition of ``index`` (or of the table when ``index`` is the model) in
         range-key order, reading pages lazily and stopping after ``limit`` objects."""
         results = index.query(
-            hash_key, range_condition, filter_condition=filter_condition, scan_index_forward=not descending,
-            limit=limit, page_size=min(limit, 1000) if limit else None,
+            hash_key,
+            range_condition,
+            filter_condition=filter_condition,
+            scan_index_forward=not descending,
+            limit=limit,
+            page_size=min(limit, 1000) if limit else None,
         )
         for item in results:
             yield self.from_item(item)
@@ -153,8 +165,11 @@ class DocumentRepository(Generic[R]):
         for _ in range(UPDATE_ATTEMPTS):
             tx = LabelledTransaction(self.model)
             tx.put("item", item, condition=self.model.id.does_not_exist())
-            tx.put("claim", UniqueModel(self.unique.claim_key(value), owner=item.id),
-                   condition=UniqueModel.key.does_not_exist())
+            tx.put(
+                "claim",
+                UniqueModel(self.unique.claim_key(value), owner=item.id),
+                condition=UniqueModel.key.does_not_exist(),
+            )
             try:
                 self._commit(tx, value)
             except ConcurrentUpdateError:
@@ -178,10 +193,14 @@ class DocumentRepository(Generic[R]):
             if self.unique is not None:
                 old, value = getattr(current, self.unique.field), getattr(new, self.unique.field)
                 if old != value:
-                    tx.delete("old-claim", UniqueModel(self.unique.claim_key(old)),
-                              condition=UniqueModel.owner == item.id)
-                    tx.put("claim", UniqueModel(self.unique.claim_key(value), owner=item.id),
-                           condition=UniqueModel.key.does_not_exist())
+                    tx.delete(
+                        "old-claim", UniqueModel(self.unique.claim_key(old)), condition=UniqueModel.owner == item.id
+                    )
+                    tx.put(
+                        "claim",
+                        UniqueModel(self.unique.claim_key(value), owner=item.id),
+                        condition=UniqueModel.key.does_not_exist(),
+                    )
             try:
                 self._commit(tx, value)
             except ConcurrentUpdateError:

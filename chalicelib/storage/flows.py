@@ -34,9 +34,7 @@ class FlowRepository:
 
         One conditional put: concurrent creators of one name all get the same flow.
         """
-        item = FlowModel(
-            str(flow_id(name)), name=name, tags=list(tags), labels=labels, created=now, updated=now
-        )
+        item = FlowModel(str(flow_id(name)), name=name, tags=list(tags), labels=labels, created=now, updated=now)
         try:
             item.save(condition=FlowModel.id.does_not_exist())
         except PutError as exc:

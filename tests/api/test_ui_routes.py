@@ -96,3 +96,26 @@ def test_features_cirrus_does_not_have_answer_empty(client):
     assert call(client, "GET", "/collections/views/aggregate-worker-metadata") == (200, {})
     assert call(client, "POST", "/events/filter", {"limit": 1}) == (200, {"events": [], "total": 0, "next_page": None})
     assert call(client, "POST", "/events/count-by/event", {}) == (200, [])
+
+
+def test_average_lateness_of_matching_runs(client):
+    flow = make_flow(client)
+    deployment = deploy(client, flow, "d")
+    body = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+    assert call(client, "POST", "/flow_runs/lateness", body) == (200, None)
+    _finished_run(client, deployment["id"])
+    status, lateness = call(client, "POST", "/flow_runs/lateness", body)
+    assert status == 200 and isinstance(lateness, float) and lateness >= 0
+    assert call(client, "POST", "/flow_runs/lateness", {"flows": {"id": {"any_": ["x"]}}})[0] == 422
+
+
+def test_flow_runs_filter_by_work_pool_id(client):
+    assert call(client, "POST", "/work_pools/", {"name": "pool", "type": "process"})[0] == 201
+    _, pool = call(client, "GET", "/work_pools/pool")
+    flow = make_flow(client)
+    deployment = deploy(client, flow, "d", work_pool_name="pool")
+    run = _finished_run(client, deployment["id"])
+    _, runs = call(client, "POST", "/flow_runs/filter", {"work_pools": {"id": {"any_": [pool["id"]]}}})
+    assert [r["id"] for r in runs] == [run["id"]]
+    other = {"work_pools": {"id": {"any_": [str(uuid.uuid4())]}, "name": {"any_": ["pool"]}}}
+    assert call(client, "POST", "/flow_runs/count", other) == (200, 0)

@@ -55,7 +55,8 @@ def test_files_and_their_cache_headers(site):
 
 def test_never_outside_the_root(site):
     assert site.route("GET", "/../secret.txt", SCRIPT) == Api("/../secret.txt")
-    assert site.route("GET", "/assets/../../secret.txt", SCRIPT) == Api("/assets/../../secret.txt")
+    escaped = site.route("GET", "/assets/../../secret.txt", SCRIPT)
+    assert isinstance(escaped, Static) and escaped.file == site.root / "index.html"
 
 
 def test_ui_settings_point_the_ui_at_the_api_prefix(site):
@@ -109,3 +110,9 @@ def test_extract_refuses_a_wheel_that_is_not_the_pinned_one(tmp_path):
 def test_missing_ui_says_what_to_run(tmp_path):
     with pytest.raises(ui_bundle.NotInstalled, match="make ui"):
         ui_bundle.ui_dir({}, cache=tmp_path)
+
+
+def test_missing_files_under_the_ui_folders_are_the_uis(site):
+    answer = site.route("GET", "/assets/gone.js", SCRIPT)
+    assert isinstance(answer, Static) and answer.file == site.root / "index.html"
+    assert site.route("GET", "/assets", SCRIPT) == Api("/assets")  # the folder itself is not a UI path
