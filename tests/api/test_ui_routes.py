@@ -119,3 +119,19 @@ def test_flow_runs_filter_by_work_pool_id(client):
     assert [r["id"] for r in runs] == [run["id"]]
     other = {"work_pools": {"id": {"any_": [str(uuid.uuid4())]}, "name": {"any_": ["pool"]}}}
     assert call(client, "POST", "/flow_runs/count", other) == (200, 0)
+
+
+def test_work_queues_of_every_pool(client):
+    for pool in ("b-pool", "a-pool"):
+        assert call(client, "POST", "/work_pools/", {"name": pool, "type": "process"})[0] == 201
+    assert call(client, "POST", "/work_pools/a-pool/queues", {"name": "high", "priority": 2})[0] == 201
+    status, queues = call(client, "POST", "/work_queues/filter", {})
+    assert status == 200
+    assert [(q["work_pool_name"], q["name"]) for q in queues] == [
+        ("a-pool", "default"),
+        ("a-pool", "high"),
+        ("b-pool", "default"),
+    ]
+    _, named = call(client, "POST", "/work_queues/filter", {"work_queues": {"name": {"any_": ["high"]}}})
+    assert [q["name"] for q in named] == ["high"]
+    assert call(client, "POST", "/work_queues/filter", {"limit": 1})[1][0]["name"] == "default"
