@@ -7,7 +7,7 @@ cron schedule then needs one more run; no interval schedule does). ``requests`` 
 DynamoDB API call, ``write_requests`` the write calls.
 
 moto 5.2.5 deep-copies every table a transaction touches (O(table size) per transaction) and is
-not thread-safe; the benchmark runs with ``tests/reliability/moto_shim.py``, which applies
+not thread-safe; the benchmark runs with ``chalicelib/local/moto_shim.py``, which applies
 transactions item by item with DynamoDB's all-or-nothing semantics. Without it the first pass at
 D = 1,000 takes hours, which says nothing about the scheduler.
 """
@@ -39,12 +39,12 @@ from moto import mock_aws  # noqa: E402
 
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.identity import deployment_id, flow_id  # noqa: E402
+from chalicelib.local.moto_shim import installed  # noqa: E402
 from chalicelib.services.scheduler import schedule_due  # noqa: E402
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel, FlowModel, ScheduleModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402
-from tests.moto_shim import installed  # noqa: E402
 from tests.reliability.factories import CRON_5, HOURLY, T0  # noqa: E402
 
 

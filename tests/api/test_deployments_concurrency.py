@@ -1,8 +1,10 @@
 """Races settled by DynamoDB conditions: concurrent upserts, concurrent PATCHes, pause vs a tick.
 
-moto's backend is not thread-safe (a failed transaction's rollback restores a table snapshot,
-erasing other threads' writes), so these tests run under the reliability suite's shim, which
-serialises requests the way DynamoDB serialises writes to an item.
+They run on both backends (``--dynamodb both``). DynamoDB Local models AWS here: its writes are
+atomic per item and its transactions all-or-nothing under concurrency. moto's backend is not
+thread-safe (a failed transaction's rollback restores a table snapshot, erasing other threads'
+writes), so on moto the ``aws`` fixture applies :mod:`chalicelib.local.moto_shim`, which serialises
+requests (stricter than DynamoDB, which serialises writes per item).
 """
 
 import threading
@@ -10,19 +12,10 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
-
 from chalicelib.schemas.deployments import DeploymentUpdate
 from chalicelib.services import deployments, scheduler
 from tests.api.deployments_support import HOURLY, auto_runs, deploy, make_flow, utcnow
 from tests.helpers import call
-from tests.moto_shim import installed
-
-
-@pytest.fixture(autouse=True)
-def _serialised_moto(aws):
-    with installed():
-        yield
 
 
 def _race(*actions: Callable[[], object]) -> list[object]:

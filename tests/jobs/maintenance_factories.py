@@ -94,11 +94,9 @@ class InterleavingStore(SweepStore):
 class BarrierStore(SweepStore):
     """Every sweep reads its page, then waits for the others: all read before anyone writes.
 
-    DynamoDB applies a conditional put atomically; in-process moto checks and writes without a
-    lock, so the writes themselves are serialised here (the reads and decisions stay concurrent).
+    The conditional puts that follow race for real: DynamoDB (and DynamoDB Local) applies each
+    atomically; on moto, the ``aws`` fixture's shim serialises requests to the same effect.
     """
-
-    _moto_write_lock = threading.Lock()
 
     def __init__(self, runs: Any, barrier: threading.Barrier) -> None:
         super().__init__(runs)
@@ -109,7 +107,3 @@ class BarrierStore(SweepStore):
         if page.candidates:
             self.barrier.wait(timeout=10)
         return page
-
-    def write(self, candidate: Any, run: FlowRun, history: list[State]) -> bool:
-        with self._moto_write_lock:
-            return super().write(candidate, run, history)

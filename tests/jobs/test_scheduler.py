@@ -6,17 +6,13 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.schemas.states import StateType
 from chalicelib.services.scheduler import Deadline, schedule_deployment, schedule_due
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel, ScheduleModel
-from tests.moto_shim import installed
 from tests.reliability.factories import (
     CRON_5,
     HOURLY,
@@ -32,11 +28,6 @@ from tests.reliability.factories import (
 
 MINUTE = timedelta(minutes=1)
 
-
-@pytest.fixture(autouse=True)
-def _moto_shim() -> Iterator[None]:
-    with installed():
-        yield
 
 
 def ids(items) -> set[uuid.UUID]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,6 @@ from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.scheduler import backfill, retire_runs, schedule_due
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel
-from tests.moto_shim import installed
 from tests.reliability.factories import (
     CRON_5,
     HOURLY,
@@ -28,11 +26,6 @@ from tests.reliability.factories import (
 
 MINUTE = timedelta(minutes=1)
 
-
-@pytest.fixture(autouse=True)
-def _moto_shim() -> Iterator[None]:
-    with installed():
-        yield
 
 
 def instants(deployment_id: uuid.UUID | None = None) -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from chalicelib.config import override_settings
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.storage.models import DeploymentModel, ScheduleModel
-from tests.moto_shim import installed
 from tests.reliability.factories import CRON_5, auto_runs, make_deployment, schedule_item
 
 JOBS = ("schedule_deployments", "schedule_recent_deployments")
@@ -20,11 +18,6 @@ REPORT_KEYS = {
     "duration_s", "stopped_early",
 }  # fmt: skip
 
-
-@pytest.fixture(autouse=True)
-def _moto_shim() -> Iterator[None]:
-    with installed():
-        yield
 
 
 @pytest.fixture

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from chalicelib.services.scheduler import schedule_due
 from chalicelib.storage.models import ScheduleModel
-from tests.moto_shim import installed
 from tests.reliability.factories import T0, auto_runs, expected_run_ids, make_deployment
 
 SPECS = st.one_of(
@@ -33,11 +30,6 @@ SPECS = st.one_of(
 #: Gaps between ticks: often shorter than a minute, sometimes hours.
 GAPS = st.lists(st.integers(min_value=0, max_value=4 * 3600), min_size=1, max_size=6)
 
-
-@pytest.fixture(autouse=True)
-def _moto_shim() -> Iterator[None]:
-    with installed():
-        yield
 
 
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

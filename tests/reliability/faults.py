@@ -1,8 +1,8 @@
 """Fault injection: a botocore ``before-send`` hook on the models' DynamoDB clients.
 
-Registered first, the hook sees each HTTP attempt before moto's stubber does and, at ``rate``
-(drawn from a seeded generator), replaces it with the next of these faults in turn (whether the
-write happened is what makes them hard):
+Registered first, the hook sees each HTTP attempt before it is sent (before moto's stubber, on
+moto) and, at ``rate`` (drawn from a seeded generator), replaces it with the next of these faults
+in turn (whether the write happened is what makes them hard):
 
 - ``throttled``: a 400 ThrottlingException, the request not applied (botocore retries it);
 - ``server_error``: a 500 InternalServerError *after* the request was applied (retried: the
@@ -12,6 +12,9 @@ write happened is what makes them hard):
 - ``exhausted``: a ThrottlingException raised as if retries had run out: not applied, and
   the caller sees the error;
 - ``lost_reply``: the request applied, then an error the caller sees (it cannot know it wrote).
+
+"Applied" means sent to the backend by the hook itself: to moto's stubber in process, or over HTTP
+to DynamoDB Local. The attempt botocore would send is then pointed nowhere and answered by the hook.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 from moto.core.models import botocore_stubber
 
 from chalicelib.storage.models import ALL_MODELS
@@ -49,6 +53,20 @@ def _response(url: str, status: int, code: str) -> AWSResponse:
     return AWSResponse(url, status, headers, _Raw(body))
 
 
+_HTTP = URLLib3Session()
+
+
+def _apply(event_name: str, request: Any) -> None:
+    """Let the backend apply ``request`` now (its reply is dropped), then make sure nothing else does:
+    moto's stubber passes a request to ``_NOWHERE`` through, and botocore sends nothing when a hook
+    answers or raises."""
+    if botocore_stubber.enabled:  # in-process moto
+        botocore_stubber(event_name, request)
+    else:  # a real endpoint (DynamoDB Local)
+        _HTTP.send(request)
+    request.url = _NOWHERE
+
+
 class FaultInjector:
     """Fails a fraction of DynamoDB attempts (see the module docstring); counts what it did."""
 
@@ -70,12 +88,13 @@ class FaultInjector:
         self.operations[operation] += 1
         url = request.url
         if mode == "throttled":
-            request.url = _NOWHERE  # moto, the next handler, passes it through: never applied
+            request.url = _NOWHERE  # never applied (moto passes it through; botocore sends nothing)
             return _response(url, 400, "ThrottlingException")
         if mode == "server_error":
-            return _response(url, 500, "InternalServerError")  # moto, the next handler, applies it
+            _apply(event_name, request)
+            return _response(url, 500, "InternalServerError")
         if mode in ("late_timeout", "lost_reply"):
-            botocore_stubber(event_name, request)  # applied; the raise below stops the other handlers
+            _apply(event_name, request)  # applied; the raise below stops the other handlers
         if mode in ("timeout", "late_timeout"):
             raise ReadTimeoutError(endpoint_url=url)
         code = "ThrottlingException" if mode == "exhausted" else "InternalServerError"

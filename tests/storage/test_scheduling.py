@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,16 +13,10 @@ from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleMod
 from chalicelib.storage.plan_commits import Outcome, PlanCommit, PlanCommitter
 from chalicelib.storage.scheduled_runs import ScheduledRunStore
 from chalicelib.storage.scheduling import SchedulingStore, schedule_record
-from tests.moto_shim import installed
 from tests.reliability.factories import CRON_5, HOURLY, T0, Placed, make_deployment, schedule_item, set_paused
 
 MINUTE = timedelta(minutes=1)
 
-
-@pytest.fixture(autouse=True)
-def _moto_shim() -> Iterator[None]:
-    with installed():
-        yield
 
 
 @pytest.fixture

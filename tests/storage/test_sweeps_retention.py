@@ -23,7 +23,7 @@ T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def test_the_runs_table_has_ttl_on_expires_at(settings):
-    client = boto3.client("dynamodb", region_name=settings.region)
+    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
     ttl = client.describe_time_to_live(TableName=FlowRunModel.Meta.table_name)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
 
