@@ -2,11 +2,12 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, bootstrap, deployments, flow_runs, flows, ui, variables, work_pools
+from chalicelib.api import auth, bootstrap, deployments, events, flow_runs, flows, ui, variables, work_pools
 from chalicelib.api.fallbacks import declare_missing_methods
 from chalicelib.jobs import maintenance, scheduler
 
 app = Chalice(app_name="cirrus")
+app.experimental_feature_flags.update(["WEBSOCKETS"])  # /events/in (chalicelib/api/events.py)
 
 for blueprint in (
     bootstrap.bp,
@@ -17,6 +18,7 @@ for blueprint in (
     variables.bp,
     work_pools.bp,
     ui.bp,
+    events.bp,
     scheduler.bp,
     maintenance.bp,
 ):
@@ -24,3 +26,7 @@ for blueprint in (
 
 # Last: every known path answers its other methods with 405 (on API Gateway too).
 declare_missing_methods(app)
+
+# The /events/in websocket Lambdas: Chalice wraps websocket handlers only when the app registers them.
+events_connect = app.on_ws_connect()(events.events_connect)
+events_message = app.on_ws_message()(events.events_message)

@@ -36,7 +36,14 @@ class Settings:
     job_time_margin_s: float = 10.0
     # Maintenance.
     late_runs_after_s: float = 15.0
-    zombie_threshold_s: float = 600.0
+    #: How often the clients send a flow run's heartbeat: Prefect's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
+    #: (180 s by default, 30 s at least). Set it to what the runners use.
+    heartbeat_frequency_s: float = 180.0
+    #: Heartbeats a RUNNING run may miss before the zombie killer crashes it.
+    zombie_missed_heartbeats: int = 3
+    #: Silence (seconds since the last heartbeat) after which a RUNNING run is a zombie; unset, it is
+    #: ``zombie_missed_heartbeats`` x ``heartbeat_frequency_s`` (540 s with Prefect's defaults).
+    zombie_threshold_s: float = None  # type: ignore[assignment]  # always a float after __post_init__
     cancelling_timeout_s: float = 300.0
     lazarus_max_attempts: int = 3
     retention_days: int = 90
@@ -49,6 +56,11 @@ class Settings:
     poll_ready_window_s: float = 60.0
     # Auth.
     auth_required: bool = False
+
+    def __post_init__(self) -> None:
+        if self.zombie_threshold_s is None:
+            threshold = self.zombie_missed_heartbeats * self.heartbeat_frequency_s
+            object.__setattr__(self, "zombie_threshold_s", float(threshold))
 
     @property
     def tables_prefix(self) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from chalice.cdk import Chalice
@@ -46,6 +48,19 @@ INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
 AUTHORIZER_ACTIONS = ("dynamodb:GetItem",)
 
 AUTHORIZER_FUNCTION = "ApiKeyAuthorizer"  # the SAM resource of chalicelib.api.auth.api_key_authorizer
+#: The SAM resources of the /events/in websocket (app.py's events_connect / events_message).
+WEBSOCKET_CONNECT_FUNCTION = "WebsocketConnect"
+WEBSOCKET_MESSAGE_FUNCTION = "WebsocketMessage"
+#: What the message Lambda does to its connection: answer it (POST) and close it (DELETE).
+MANAGE_CONNECTIONS = "execute-api:ManageConnections"
+#: Where Prefect's client opens its events websocket: <PREFECT_API_URL>/events/in.
+EVENTS_IN_PATH = "/api/events/in"
+#: API Gateway serves a WebSocket API only at its stage's root: CloudFront rewrites the path.
+EVENTS_IN_REWRITE = """function handler(event) {
+    var request = event.request;
+    request.uri = '/api';
+    return request;
+}"""
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -123,13 +138,21 @@ class CirrusStack(Stack):
         # settings from config.json only): give the authorizer its narrower role here.
         self.chalice.get_resource(AUTHORIZER_FUNCTION).add_property_override("Role", authorizer_role.role_arn)
         self._gateway_responses()
+        self._events_websocket(authorizer_role)
+        self.distribution = self._front_door()
 
-        api = self.chalice.get_resource("RestAPI")
         CfnOutput(
             self,
             "PrefectApiUrl",
-            description="PREFECT_API_URL for this stage (send PREFECT_API_KEY from `cirrus api-key create`)",
-            value=Fn.sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": api.ref}),
+            description="PREFECT_API_URL for this stage: REST and the /events/in websocket behind one CloudFront "
+            "host (send PREFECT_API_KEY, and PREFECT_API_AUTH_STRING for the websocket, from `cirrus api-key create`)",
+            value=Fn.sub("https://${Host}/api", {"Host": self.distribution.distribution_domain_name}),
+        )
+        CfnOutput(
+            self,
+            "RestApiUrl",
+            description="The REST API's own API Gateway URL (no /events/in)",
+            value=Fn.sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": self._api_id()}),
         )
 
     # ------------------------------------------------------------------ tables
@@ -195,6 +218,83 @@ class CirrusStack(Stack):
         role.add_to_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=tables))
         if indexes:
             role.add_to_policy(iam.PolicyStatement(actions=list(INDEX_ACTIONS), resources=indexes))
+
+    # ------------------------------------------------------------------ /events/in
+    def _api_id(self, resource: str = "RestAPI") -> str:
+        return self.chalice.get_resource(resource).ref
+
+    def _events_websocket(self, authorizer_role: iam.Role) -> None:
+        """The websocket Lambdas' roles: ``$connect`` only checks an API key (the authorizer's role);
+        a message may write what the API writes and answer or close its own API's connections."""
+        self.chalice.get_resource(WEBSOCKET_CONNECT_FUNCTION).add_property_override("Role", authorizer_role.role_arn)
+        events_role = self._role("EventsRole", "Cirrus /events/in websocket: its tables, its connections")
+        self._grant_tables(events_role)
+        connections = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/%s/@connections/*"
+        api = {"Api": self._api_id("WebsocketAPI")}
+        events_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections % verb, api) for verb in ("POST", "DELETE")]
+            )
+        )
+        self.chalice.get_resource(WEBSOCKET_MESSAGE_FUNCTION).add_property_override("Role", events_role.role_arn)
+
+    def _front_door(self) -> cloudfront.Distribution:
+        """One host for both APIs, since the client derives the websocket URL from PREFECT_API_URL and
+        API Gateway cannot put a REST and a WebSocket API under one custom domain: CloudFront sends
+        ``/api/events/in`` to the WebSocket API (path rewritten to its stage, ``/api``) and the rest to
+        the REST API. Nothing is cached (TTL 0); the Authorization header is forwarded (CloudFront
+        forwards it only as part of a cache key, hence the 1-second maximum TTL that allows one)."""
+
+        def origin(api: str) -> origins.HttpOrigin:
+            domain = Fn.sub("${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}", {"Api": self._api_id(api)})
+            return origins.HttpOrigin(domain, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY)
+
+        no_cache = cloudfront.CachePolicy(
+            self,
+            "ApiNoCache",
+            cache_policy_name=Fn.sub("${AWS::StackName}-${AWS::Region}-api-no-cache"),
+            comment="Cirrus API: never cached; Authorization forwarded",
+            default_ttl=Duration.seconds(0),
+            min_ttl=Duration.seconds(0),
+            max_ttl=Duration.seconds(1),
+            header_behavior=cloudfront.CacheHeaderBehavior.allow_list("Authorization"),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.all(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+        )
+        common: dict[str, Any] = {
+            "cache_policy": no_cache,
+            "origin_request_policy": cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            "viewer_protocol_policy": cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        }
+        rewrite = cloudfront.Function(
+            self,
+            "EventsInPath",
+            function_name=Fn.sub("${AWS::StackName}-${AWS::Region}-events-in-path"),
+            code=cloudfront.FunctionCode.from_inline(EVENTS_IN_REWRITE),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment="/api/events/in -> the WebSocket API stage /api",
+        )
+        return cloudfront.Distribution(
+            self,
+            "Api",
+            comment=f"Cirrus {self.stage}: REST API and /events/in",
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origin("RestAPI"), allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, **common
+            ),
+            additional_behaviors={
+                EVENTS_IN_PATH: cloudfront.BehaviorOptions(
+                    origin=origin("WebsocketAPI"),
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                    function_associations=[
+                        cloudfront.FunctionAssociation(
+                            function=rewrite, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                        )
+                    ],
+                    **common,
+                )
+            },
+        )
 
     # ------------------------------------------------------------------ API Gateway
     def _gateway_responses(self) -> None:

@@ -11,12 +11,15 @@ Two gates share one check (:func:`chalicelib.services.api_keys.authenticate`):
   no authorizer ran, e.g. under ``chalice.test.Client`` or ``chalice local`` with auth switched on
   after import. Requests the gateway authorizer already let through are not checked twice.
 
-Missing header → 401; a malformed header, an unknown or a revoked key → 403. Both gates answer
-before the view runs, so a rejected request has no side effect.
+``Basic <base64 of the key>`` is accepted too (what Prefect sends when the key is given as
+``PREFECT_API_AUTH_STRING``). Missing header → 401; a malformed header, an unknown or a revoked
+key → 403. Both gates answer before the view runs, so a rejected request has no side effect.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from chalice import AuthResponse, Blueprint, Response
@@ -43,10 +46,32 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
+def header_api_key(header: str | None) -> str | None:
+    """The API key an ``Authorization`` header carries: ``Bearer <key>`` (``PREFECT_API_KEY``), or
+    ``Basic <base64 of the key>``, which Prefect's clients send when ``PREFECT_API_AUTH_STRING`` is
+    set (the only credential its events websocket sends to a self-hosted server)."""
+    token = bearer_token(header)
+    if token is not None or not header:
+        return token
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded or None
+
+
+def key_is_valid(key: str | None) -> bool:
+    """``key`` names a live API key."""
+    return bool(key) and authenticate(repositories(), key) is not None
+
+
 @bp.authorizer(ttl_seconds=0)
 def api_key_authorizer(auth_request: AuthRequest) -> Any:
     """API Gateway's gate: allow every route to a valid key's holder, deny anyone else."""
-    token = bearer_token(auth_request.token)
+    token = header_api_key(auth_request.token)
     record = authenticate(repositories(), token) if token else None
     if record is None:
         deny = {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [auth_request.method_arn]}
@@ -83,7 +108,6 @@ def deny_unauthenticated(request: Request) -> Response | None:
         response = json_response({"detail": NOT_AUTHENTICATED}, 401)
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    token = bearer_token(header)
-    if token is None or authenticate(repositories(), token) is None:
+    if not key_is_valid(header_api_key(header)):
         return json_response({"detail": INVALID_KEY}, 403)
     return None

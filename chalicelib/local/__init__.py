@@ -1,1 +1,1 @@
-"""The embedded dev stack (`make run`): moto server, tables, `chalice local`, and the schedule emulator."""
+"""The embedded dev stack (`make run`): moto server, tables, the API front (REST + websocket), the jobs."""

@@ -1,11 +1,12 @@
-"""``chalice local --stage <stage> --no-autoreload``, except that chosen variables of the process
-environment win over the stage's ``environment_variables``.
+"""The API process of the local stack: the app of stage ``<stage>`` behind the local front
+(:mod:`chalicelib.local.front`: REST through Chalice's gateway, the ``/events/in`` websocket, and
+Prefect's UI at ``/`` with ``--ui-dir``).
 
-Chalice applies ``.chalice/config.json``'s stage environment over the process environment, so plain
-``chalice local --stage local`` always talks to the DynamoDB endpoint written there. The stack runs
-DynamoDB on a port it chooses (or uses an external endpoint), so it starts the API with this module:
-the steps of ``chalice local`` (config, app, route validation, Chalice's own dev server), with the
-variables named by ``--keep`` put back over the stage's before the app is imported.
+As ``chalice local --stage <stage> --no-autoreload`` would, it reads ``.chalice/config.json``, applies
+the stage's ``environment_variables`` before importing the app and validates the routes; except that
+the variables named by ``--keep`` are put back over the stage's (the stack runs DynamoDB on a port it
+chooses, or uses an external endpoint). SIGTERM or SIGINT stops it cleanly: open websockets are
+closed with 1001, in-flight requests get ``shutdown_timeout`` to finish.
 
 Run as ``python -m chalicelib.local.api_server --stage local --port 8000 --keep CIRRUS_DYNAMODB_ENDPOINT``.
 """
@@ -13,18 +14,17 @@ Run as ``python -m chalicelib.local.api_server --stage local --port 8000 --keep 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 
-from chalicelib.local.gateway import create_local_server
 from chalicelib.local.ui import UiSettings, UiSite
 
 
@@ -38,11 +38,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ui-dir", type=Path, default=None, help="serve Prefect's UI from this folder at /")
     args = parser.parse_args(argv)
 
+    stop = asyncio.Event()
+    loop = asyncio.new_event_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # first, before the imports below take seconds
+        loop.add_signal_handler(signum, stop.set)
+
     project_dir = os.path.abspath(args.project_dir)
     kept = {name: os.environ[name] for name in args.keep if name in os.environ}
     os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # as the chalice CLI does
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # as `chalice local` does
-    for chatty in ("botocore", "pynamodb"):
+    for chatty in ("botocore", "pynamodb", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     os.chdir(project_dir)
 
@@ -53,16 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(kept)
     app = config.chalice_app
     validate_routes(app.routes)
-    server = create_local_server(app, config, args.host, args.port, ui_site=ui_site(args.ui_dir))
 
-    def shut_down(*_: object) -> None:
-        # LocalDevServer.shutdown() deadlocks when called from the serving thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
+    from chalicelib.local.front import Front, serve
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, shut_down)
-    sys.stdout.flush()
-    server.serve_forever()
+    front = Front(app, config, ui_site=ui_site(args.ui_dir))
+    try:
+        loop.run_until_complete(serve(front, args.host, args.port, stop))
+    finally:
+        loop.close()
     return 0
 
 

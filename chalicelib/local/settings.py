@@ -23,7 +23,7 @@ class LocalSettings:
 
     #: Interface the API and the embedded DynamoDB bind to.
     host: str = "127.0.0.1"
-    #: Port of the API (``chalice local``).
+    #: Port of the API (REST and the ``/events/in`` websocket).
     api_port: int = 8000
     #: Port of the embedded DynamoDB (moto server); unused with an external endpoint.
     dynamodb_port: int = 5005

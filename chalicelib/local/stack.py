@@ -1,4 +1,4 @@
-"""The local stack: embedded DynamoDB, tables, ``chalice local``, the schedule emulator, in that order.
+"""The local stack: embedded DynamoDB, tables, the API front (Chalice app + ``/events/in``), the schedule emulator.
 
 :class:`LocalStack` owns the child processes and stops them in reverse order; the entry point
 (``python -m chalicelib.local``) owns signals and the process environment.
@@ -117,7 +117,7 @@ class LocalStack:
         ui = self._ui_dir()
         if ui is not None:
             args += ["--ui-dir", str(ui)]
-        api = self._spawn("chalice local", "chalicelib.local.api_server", *args, *keep)
+        api = self._spawn("api", "chalicelib.local.api_server", *args, *keep)
         wait_for_http(f"{self.local.api_url}/health", child=api, deadline=deadline, stop=self.stop, body="true")
         if self._emulator is not None:
             self._emulator.start()

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from chalicelib.domain import identity
@@ -177,18 +178,45 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
     return _retrying(attempt)
 
 
-def record_heartbeat(repos: Repositories, run_id: uuid.UUID, now: datetime) -> None:
-    """Record that the run's process is alive at ``now``.
+class Heartbeat(StrEnum):
+    """What became of one heartbeat."""
 
-    A run in a terminal state is a conflict carrying that state: its worker learns that the run was
-    crashed (or cancelled) and stops. The write is conditional on the state read, so a heartbeat
-    never resurrects a deleted run nor lands on one that was just crashed.
+    #: Stored: the run's heartbeat moved forward to it.
+    RECORDED = "recorded"
+    #: Not stored: the run already holds this heartbeat or a newer one (a late or repeated delivery).
+    STALE = "stale"
+    #: Not stored: the run is in a terminal state, and a heartbeat never revives it.
+    TERMINAL = "terminal"
+
+
+def beat(repos: Repositories, run_id: uuid.UUID, at: datetime) -> tuple[Heartbeat, FlowRun]:
+    """Record that the run's process was alive at ``at``; the one path every heartbeat takes
+    (``POST /flow_runs/{id}/heartbeat`` and the ``prefect.flow-run.heartbeat`` event).
+
+    The heartbeat only moves forward and never touches a terminal run. The write is one UpdateItem
+    conditioned on the run being as it was read (state and ``updated``), so it never resurrects a
+    deleted run nor lands on one that was just crashed; a lost race re-reads and is judged again.
+    Returns the outcome and the run as read. Raises :class:`FlowRunNotFoundError`.
     """
 
-    def attempt() -> None:
+    def attempt() -> tuple[Heartbeat, FlowRun]:
         run = repos.flow_runs.get(run_id)
         if run.state is not None and run.state.is_terminal:
-            raise ConflictError(f"Flow run is in terminal state {run.state.type.value}.", state=run.state)
-        repos.flow_runs.record_heartbeat(run, max(now, run.heartbeat or now))
+            return Heartbeat.TERMINAL, run
+        if run.heartbeat is not None and run.heartbeat >= at:
+            return Heartbeat.STALE, run
+        repos.flow_runs.record_heartbeat(run, at)
+        return Heartbeat.RECORDED, run
 
-    _retrying(attempt)
+    return _retrying(attempt)
+
+
+def record_heartbeat(repos: Repositories, run_id: uuid.UUID, now: datetime) -> None:
+    """``POST /flow_runs/{id}/heartbeat``: :func:`beat` at ``now``.
+
+    A run in a terminal state is a conflict carrying that state: its worker learns that the run was
+    crashed (or cancelled) and stops.
+    """
+    outcome, run = beat(repos, run_id, now)
+    if outcome is Heartbeat.TERMINAL and run.state is not None:
+        raise ConflictError(f"Flow run is in terminal state {run.state.type.value}.", state=run.state)

@@ -229,8 +229,49 @@ def test_functions_get_the_stage_environment(templates, stage):
         assert env["CIRRUS_REGION"] == {"Ref": "AWS::Region"}, name
         assert env["CIRRUS_AUTH_REQUIRED"] == "true", name
         assert "CIRRUS_DYNAMODB_ENDPOINT" not in env, name
-    url = templates[stage]["Outputs"]["PrefectApiUrl"]["Value"]["Fn::Sub"]
+    url = templates[stage]["Outputs"]["RestApiUrl"]["Value"]["Fn::Sub"]
     assert url == ["https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": {"Ref": "RestAPI"}}]
+
+
+# --------------------------------------------------------------------------- /events/in
+@pytest.mark.parametrize("stage", STAGES)
+def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, stage):
+    template = templates[stage]
+    (distribution_id, distribution), = resources(template, "AWS::CloudFront::Distribution").items()
+    config = distribution["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+
+    def api_of(origin_id: str) -> str:
+        pattern, variables = origins[origin_id]["DomainName"]["Fn::Sub"]
+        assert pattern == "${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+        assert origins[origin_id]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+        return variables["Api"]["Ref"]
+
+    default = config["DefaultCacheBehavior"]
+    assert api_of(default["TargetOriginId"]) == "RestAPI"
+    assert set(default["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+    (events_in,) = config["CacheBehaviors"]
+    assert events_in["PathPattern"] == "/api/events/in"  # <PREFECT_API_URL>/events/in
+    assert api_of(events_in["TargetOriginId"]) == "WebsocketAPI"
+    (association,) = events_in["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    function = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
+    assert "request.uri = '/api'" in function["FunctionCode"]  # the WebSocket API's stage root
+
+    for behavior in (default, events_in):
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+        policy = template["Resources"][behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
+        assert (policy["DefaultTTL"], policy["MinTTL"]) == (0, 0)  # never cached
+        assert policy["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]["Headers"] == ["Authorization"]
+        # AllViewerExceptHostHeader: the websocket handshake headers reach API Gateway, its Host does not.
+        assert behavior["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+    url = template["Outputs"]["PrefectApiUrl"]["Value"]["Fn::Sub"]
+    assert url == ["https://${Host}/api", {"Host": {"Fn::GetAtt": [distribution_id, "DomainName"]}}]
+    stage_resource = resources(template, "AWS::ApiGatewayV2::Stage")["WebsocketAPIStage"]["Properties"]
+    assert stage_resource["StageName"] == "api"
+    handlers = {f["Properties"]["Handler"] for f in functions(template).values()}
+    assert {"app.events_connect", "app.events_message"} <= handlers
 
 
 # --------------------------------------------------------------------------- IAM
@@ -273,6 +314,7 @@ def test_iam_is_least_privilege(templates, stage):
     assert roles == set(resources(template, "AWS::IAM::Role")) == set(statements)  # only our roles, all used
 
     grants: dict[str, dict[tuple[str, str], set[str]]] = {}
+    manages: dict[str, list[Any]] = {}
     for role, role_statements in statements.items():
         for statement in role_statements:
             assert statement["Effect"] == "Allow"
@@ -284,6 +326,8 @@ def test_iam_is_least_privilege(templates, stage):
                 assert all(a.startswith("dynamodb:") for a in actions), statement
                 for resource in _as_list(statement["Resource"]):
                     grants.setdefault(role, {}).setdefault(_arn_table(resource, tables), set()).update(actions)
+            elif actions == {"execute-api:ManageConnections"}:
+                manages.setdefault(role, []).extend(_as_list(statement["Resource"]))
             else:
                 assert actions <= {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, statement
                 for resource in _as_list(statement["Resource"]):
@@ -299,6 +343,20 @@ def test_iam_is_least_privilege(templates, stage):
     assert grants[authorizer_role] == {(f"cirrus-{stage}-api_keys", "table"): {"dynamodb:GetItem"}}
     authorizer = next(f for f in functions(template).values() if f["Properties"]["Handler"].endswith(AUTHORIZER))
     assert authorizer["Properties"]["Role"] == {"Fn::GetAtt": [authorizer_role, "Arn"]}
+
+    # /events/in: $connect only checks a key; a message writes as the API does and answers (POST) or
+    # closes (DELETE) connections of this stage's WebSocket API only.
+    events_role = next(r for r in roles if r.startswith("EventsRole"))
+    by_handler = {f["Properties"]["Handler"]: f["Properties"]["Role"]["Fn::GetAtt"][0]
+                  for f in functions(template).values()}
+    assert by_handler["app.events_connect"] == authorizer_role
+    assert by_handler["app.events_message"] == events_role
+    assert grants[events_role] == grants[api_role]
+    assert set(manages) == {events_role}
+    connections = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/%s/@connections/*"
+    assert sorted(manages[events_role], key=str) == [
+        {"Fn::Sub": [connections % verb, {"Api": {"Ref": "WebsocketAPI"}}]} for verb in ("DELETE", "POST")
+    ]
 
 
 # --------------------------------------------------------------------------- cfn-lint

@@ -230,7 +230,7 @@ def test_stack_serves_flows_over_http_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     assert_http_answers_like_prefect(stack.api_port)
 
     children = stack.child_pids()
-    assert set(children) == {"moto server", "chalice local"}
+    assert set(children) == {"moto server", "api"}
     seconds = stop_stack(stack)
     assert stack.process.returncode == 0, stack.output()
     assert seconds < 10, f"took {seconds:.1f} s to stop"
@@ -253,7 +253,7 @@ def test_stack_uses_an_external_endpoint_instead_of_moto(
 
         status, _ = stack.request("POST", "/flows/", {"name": "external-flow"})
         assert status == 201
-        assert set(stack.child_pids()) == {"chalice local"}
+        assert set(stack.child_pids()) == {"api"}
         assert f"using the external DynamoDB at {endpoint}" in stack.output()
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
         assert "cirrus-local-flows" in dynamodb.list_tables()["TableNames"]

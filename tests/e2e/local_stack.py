@@ -1,0 +1,134 @@
+"""The local stack (``python -m chalicelib.local``) and Prefect processes as subprocesses of an e2e test:
+free ports, hard timeouts, and every process group reaped, whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# `make test` names the interpreter (and builds it): then a missing one is a failure, not a skip.
+REQUIRED_E2E_PYTHON = os.environ.get("CIRRUS_E2E_PYTHON")
+E2E_PYTHON = Path(REQUIRED_E2E_PYTHON) if REQUIRED_E2E_PYTHON else ROOT / ".venv-e2e" / "bin" / "python"
+STARTUP_TIMEOUT_S = 90.0
+
+
+def missing_prefect() -> str | None:
+    """Why an e2e test cannot run here, or None."""
+    if REQUIRED_E2E_PYTHON or E2E_PYTHON.exists():
+        return None
+    return "no .venv-e2e with prefect 3.9.1 (build it with the Makefile's e2e venv recipe)"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api(url: str, method: str, path: str, body: Any = None, timeout_s: float = 10.0) -> tuple[int, Any]:
+    """One JSON request; ``(status, decoded body)``, error statuses included; ``(0, None)`` if nothing answers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (loopback only)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+    except (OSError, urllib.error.URLError):
+        return 0, None
+
+
+class Processes:
+    """Started process groups; :meth:`reap` SIGKILLs every one still alive (and waits for it)."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.groups: set[int] = set()
+
+    def start(self, argv: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as sink:
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=dict(env), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started.append(process)
+        self.groups.add(process.pid)
+        return process
+
+    def kill_group(self, pid: int) -> None:
+        """SIGKILL the process group led by ``pid`` (a lost node: nothing gets to say goodbye)."""
+        self.groups.add(pid)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def reap(self) -> None:
+        for pid in self.groups:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for process in self.started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@contextmanager
+def local_stack(log_dir: Path, extra_env: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """The stack on free ports: ``(API URL, DynamoDB endpoint)`` once ``/health`` answers; SIGTERM
+    (then SIGKILL) after."""
+    port, dynamodb_port = free_port(), free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CIRRUS_")}
+    env.update(
+        {
+            "CIRRUS_LOCAL_API_PORT": str(port),
+            "CIRRUS_LOCAL_DYNAMODB_PORT": str(dynamodb_port),
+            "PYTHONUNBUFFERED": "1",
+            **extra_env,
+        }
+    )
+    log = log_dir / "stack.log"
+    processes = Processes()
+    process = processes.start([sys.executable, "-m", "chalicelib.local"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while api(url, "GET", "/health", timeout_s=2) != (200, True):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the local stack did not start:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield url, f"http://127.0.0.1:{dynamodb_port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        processes.reap()
+
+
+def prefect_env(api_url: str, prefect_home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Prefect client process pointed at the stack (no ephemeral server)."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(prefect_home),
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
