@@ -79,20 +79,8 @@ def test_a_killed_run_is_crashed_rescheduled_and_run_again_while_a_live_one_is_l
             return str(body["id"])
 
         def start_run(deployment_id: str, first_s: float, again_s: float) -> str:
-            # Created as a bare run of the deployment, due now, in no work queue: Prefect's engine reads
-            # the run's work queue (GET /work_queues/{id}) to decorate every event it sends, and drops
-            # the event when that fails; until the work-pools routes serve it (issue 12), a run in a
-            # queue would send no heartbeat at all.
-            _, found = api(url, "GET", f"/deployments/{deployment_id}")
             parameters = {"marker_dir": str(markers), "first_s": first_s, "again_s": again_s}
-            now = datetime.now(UTC).isoformat()
-            body = {
-                "flow_id": found["flow_id"],
-                "deployment_id": deployment_id,
-                "parameters": parameters,
-                "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": now}},
-            }
-            status, run = api(url, "POST", "/flow_runs/", body)
+            status, run = api(url, "POST", f"/deployments/{deployment_id}/create_flow_run", {"parameters": parameters})
             assert status == 201, run
             return str(run["id"])
 
