@@ -2,7 +2,19 @@
 
 from chalice import Chalice
 
-from chalicelib.api import auth, bootstrap, deployments, events, flow_runs, flows, ui, variables, work_pools
+from chalicelib.api import (
+    auth,
+    automations,
+    bootstrap,
+    deployments,
+    events,
+    flow_runs,
+    flows,
+    task_runs,
+    ui,
+    variables,
+    work_pools,
+)
 from chalicelib.api.fallbacks import declare_missing_methods
 from chalicelib.jobs import maintenance, scheduler
 
@@ -15,10 +27,12 @@ for blueprint in (
     flows.bp,
     deployments.bp,
     flow_runs.bp,
+    task_runs.bp,
     variables.bp,
     work_pools.bp,
     ui.bp,
     events.bp,
+    automations.bp,
     scheduler.bp,
     maintenance.bp,
 ):

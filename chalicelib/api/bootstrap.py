@@ -1,11 +1,19 @@
-"""The routes the Prefect client calls first: health, versions, CSRF."""
+"""The routes the Prefect client calls first: health, readiness, versions, CSRF, hello, storage."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api.common import json_response, route
+from chalicelib.api.common import json_response, repositories, route
 from chalicelib.config import API_VERSION, PREFECT_VERSION
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.services.health as readiness
+else:
+    readiness = lazy_module("chalicelib.services.health")
 
 bp = Blueprint(__name__)
 
@@ -29,3 +37,22 @@ def server_version() -> str:
 def csrf_token() -> object:
     # Prefect's client stops asking for tokens after this answer.
     return json_response({"detail": "CSRF protection is disabled."}, 422)
+
+
+@route(bp, "/hello")
+def hello() -> str:
+    return "👋"
+
+
+@route(bp, "/ready")
+def ready() -> object:
+    """200 ``{"message": "OK"}`` when the tables answer, else 503 (Prefect's readiness check)."""
+    if readiness.tables_reachable(repositories()):
+        return json_response({"message": "OK"})
+    return json_response({"message": "Database is not available"}, 503)
+
+
+@route(bp, "/admin/storage")
+def server_default_result_storage() -> object:
+    # Cirrus has no blocks, so no server default result storage block (Prefect's answer when unset).
+    return {"default_result_storage_block_id": None}

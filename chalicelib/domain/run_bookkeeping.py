@@ -41,26 +41,12 @@ def _is_final(state: State | None) -> bool:
     return state is not None and state.is_terminal
 
 
-def apply_state(run: FlowRun, state: State, *, now: datetime, policy: EmpiricalPolicy | None = None) -> FlowRun:
-    """The run after ``state`` is written over its current state (a new object).
-
-    ``policy`` replaces the run's empirical policy first (rules may change it: pause keys,
-    resuming, retry type). ``now`` becomes ``updated``. A run entering RUNNING from another state
-    forgets its heartbeat: a heartbeat counts for the attempt that sent it, so the zombie killer
-    never judges a new attempt by an old attempt's silence.
-    """
-    state = normalised(state)
+def timing_fields(run: Any, state: State, *, resuming: bool = False) -> dict[str, Any]:
+    """The fields a run (flow or task) derives from ``state`` replacing ``run.state``:
+    ``start_time``, ``end_time``, ``total_run_time``, ``expected_start_time`` (set once),
+    ``next_scheduled_start_time`` and ``run_count`` (not bumped when ``resuming`` a pause)."""
     initial = run.state
-    policy = (policy or run.empirical_policy).model_copy(deep=True)
-    details = state.state_details.model_copy(update={"flow_run_id": run.id})
-    state = state.model_copy(update={"state_details": details})
-    changes: dict[str, Any] = {
-        "state": state,
-        "state_id": state.id,
-        "state_type": state.type,
-        "state_name": state.name,
-        "updated": now,
-    }
+    changes: dict[str, Any] = {}
     start_time = run.start_time
     if state.type is StateType.RUNNING and start_time is None:
         start_time = state.timestamp
@@ -90,9 +76,33 @@ def apply_state(run: FlowRun, state: State, *, now: datetime, policy: EmpiricalP
     changes["next_scheduled_start_time"] = next_scheduled
 
     run_count = run.run_count
-    if state.type is StateType.RUNNING and not policy.resuming:
+    if state.type is StateType.RUNNING and not resuming:
         run_count += 1
     changes["run_count"] = run_count
+    return changes
+
+
+def apply_state(run: FlowRun, state: State, *, now: datetime, policy: EmpiricalPolicy | None = None) -> FlowRun:
+    """The run after ``state`` is written over its current state (a new object).
+
+    ``policy`` replaces the run's empirical policy first (rules may change it: pause keys,
+    resuming, retry type). ``now`` becomes ``updated``. A run entering RUNNING from another state
+    forgets its heartbeat: a heartbeat counts for the attempt that sent it, so the zombie killer
+    never judges a new attempt by an old attempt's silence.
+    """
+    state = normalised(state)
+    initial = run.state
+    policy = (policy or run.empirical_policy).model_copy(deep=True)
+    details = state.state_details.model_copy(update={"flow_run_id": run.id})
+    state = state.model_copy(update={"state_details": details})
+    changes: dict[str, Any] = {
+        "state": state,
+        "state_id": state.id,
+        "state_type": state.type,
+        "state_name": state.name,
+        "updated": now,
+    }
+    changes.update(timing_fields(run, state, resuming=bool(policy.resuming)))
     if (state.type is StateType.RUNNING or state.is_terminal) and policy.resuming:
         policy.resuming = False
     changes["empirical_policy"] = policy

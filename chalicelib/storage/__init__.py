@@ -66,6 +66,18 @@ class Repositories:
         return VariableRepository()
 
     @cached_property
+    def task_runs(self) -> Any:
+        from chalicelib.storage.task_runs import TaskRunRepository
+
+        return TaskRunRepository(self.settings)
+
+    @cached_property
+    def health(self) -> Any:
+        from chalicelib.storage.health import HealthProbe
+
+        return HealthProbe()
+
+    @cached_property
     def api_keys(self) -> Any:
         from chalicelib.storage.api_keys import ApiKeyRepository
 

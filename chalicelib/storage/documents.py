@@ -45,15 +45,20 @@ _BASE_FIELDS = ("id", "created", "updated")
 
 @dataclass(frozen=True)
 class Unique:
-    """A field whose value is unique among a resource's objects, kept by a claim ``<namespace>/<value>``."""
+    """A value unique among a resource's objects, kept by a claim ``<namespace>/<value>``: the
+    object's ``field``, or what ``compute`` derives from the object (a composite key)."""
 
     field: str
     namespace: str
     #: The conflict message for a taken value (Prefect's wording).
     taken: Callable[[str], str]
+    compute: Callable[[Any], str] | None = None
 
     def claim_key(self, value: str) -> str:
         return f"{self.namespace}/{value}"
+
+    def value(self, obj: Any) -> str:
+        return self.compute(obj) if self.compute is not None else getattr(obj, self.field)
 
 
 class DocumentRepository(Generic[R]):
@@ -72,6 +77,9 @@ class DocumentRepository(Generic[R]):
     def to_item(self, obj: R, rev: int = 0) -> DocumentModel:
         data = obj.model_dump(mode="json")  # type: ignore[attr-defined]
         item = self.model(str(obj.id), rev=rev, created=obj.created, updated=obj.updated)  # type: ignore[attr-defined]
+        expires = self.expires_at(obj)
+        if expires is not None:
+            item.expires_at = expires  # type: ignore[attr-defined]
         for name in self.top_level:
             setattr(item, name, self.attribute_value(name, getattr(obj, name)))
         item.doc = {k: v for k, v in data.items() if k not in _BASE_FIELDS and k not in self.top_level}
@@ -92,6 +100,10 @@ class DocumentRepository(Generic[R]):
         for name in self.top_level:
             data[name] = self.response_value(name, getattr(item, name))
         return self.schema.model_validate(data)  # type: ignore[no-any-return]
+
+    def expires_at(self, obj: R) -> datetime | None:
+        """When the object (and its claim) expire through the table's TTL; ``None``: never."""
+        return None
 
     def not_found(self, key: object) -> NotFoundError:
         return NotFoundError(self.kind, key)
@@ -161,15 +173,12 @@ class DocumentRepository(Generic[R]):
                     raise ConflictError(f"{self.kind} {obj.id} already exists.") from exc  # type: ignore[attr-defined]
                 raise
             return obj
-        value = getattr(obj, self.unique.field)
+        value = self.unique.value(obj)
         for _ in range(UPDATE_ATTEMPTS):
             tx = LabelledTransaction(self.model)
-            tx.put("item", item, condition=self.model.id.does_not_exist())
-            tx.put(
-                "claim",
-                UniqueModel(self.unique.claim_key(value), owner=item.id),
-                condition=UniqueModel.key.does_not_exist(),
-            )
+            tx.put("new-item", item, condition=self.model.id.does_not_exist())
+            claim = UniqueModel(self.unique.claim_key(value), owner=item.id, expires_at=self.expires_at(obj))
+            tx.put("claim", claim, condition=UniqueModel.key.does_not_exist())
             try:
                 self._commit(tx, value)
             except ConcurrentUpdateError:
@@ -177,30 +186,46 @@ class DocumentRepository(Generic[R]):
             return obj
         raise ConcurrentUpdateError(self.kind, value)
 
+    def create_or_get(self, obj: R) -> tuple[R, bool]:
+        """Insert ``obj`` unless its id or its unique value is taken; then return the object that
+        holds it. ``True`` when ``obj`` was inserted. Idempotent under races: one writer wins,
+        every other gets the winner's object."""
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                return self.create(obj), True
+            except ConflictError:
+                pass
+            owner = self.owner_of(self.unique.value(obj)) if self.unique is not None else None
+            try:
+                return self.get(owner or obj.id), False  # type: ignore[attr-defined]
+            except NotFoundError:
+                continue  # the holder was deleted meanwhile: try again
+        raise ConcurrentUpdateError(self.kind, obj.id)  # type: ignore[attr-defined]
+
     def update(self, id_: uuid.UUID | str, change: Callable[[R], R], now: datetime) -> R:
         """Replace the object with ``change(current)`` (``updated`` set to ``now``), conditional on
         the ``rev`` read; a concurrent writer makes it re-read and re-apply (``change`` is pure).
-        A new unique value moves the claim in the same transaction."""
+        A new unique value moves the claim in the same transaction. When ``change`` returns its
+        argument itself, nothing is written."""
         for _ in range(UPDATE_ATTEMPTS):
             current_item = self._item(id_)
             current = self.from_item(current_item)
-            new = change(current).model_copy(update={"updated": now})  # type: ignore[attr-defined]
+            changed = change(current)
+            if changed is current:
+                return current  # nothing to write
+            new = changed.model_copy(update={"updated": now})  # type: ignore[attr-defined]
             item = self.to_item(new, rev=current_item.rev + 1)
             locked = self.model.rev == current_item.rev
             tx = LabelledTransaction(self.model)
             tx.put("item", item, condition=locked)
             value = None
             if self.unique is not None:
-                old, value = getattr(current, self.unique.field), getattr(new, self.unique.field)
+                old, value = self.unique.value(current), self.unique.value(new)
                 if old != value:
-                    tx.delete(
-                        "old-claim", UniqueModel(self.unique.claim_key(old)), condition=UniqueModel.owner == item.id
-                    )
-                    tx.put(
-                        "claim",
-                        UniqueModel(self.unique.claim_key(value), owner=item.id),
-                        condition=UniqueModel.key.does_not_exist(),
-                    )
+                    tx.delete("old-claim", UniqueModel(self.unique.claim_key(old)),
+                              condition=UniqueModel.owner == item.id)
+                    claim = UniqueModel(self.unique.claim_key(value), owner=item.id, expires_at=self.expires_at(new))
+                    tx.put("claim", claim, condition=UniqueModel.key.does_not_exist())
             try:
                 self._commit(tx, value)
             except ConcurrentUpdateError:
@@ -222,7 +247,7 @@ class DocumentRepository(Generic[R]):
                 return self.from_item(item)
             tx = LabelledTransaction(self.model)
             tx.delete("item", item, condition=self.model.rev == item.rev)
-            value = getattr(self.from_item(item), self.unique.field)
+            value = self.unique.value(self.from_item(item))
             tx.delete("old-claim", UniqueModel(self.unique.claim_key(value)), condition=UniqueModel.owner == item.id)
             try:
                 self._commit(tx, value)
@@ -242,4 +267,6 @@ class DocumentRepository(Generic[R]):
                 raise
             if failures.get("claim") == REASON_CONDITION_FAILED and self.unique is not None and value is not None:
                 raise ConflictError(self.unique.taken(value)) from exc
+            if failures.get("new-item") == REASON_CONDITION_FAILED:
+                raise ConflictError(f"{self.kind} already exists.") from exc
             raise ConcurrentUpdateError(self.kind, value) from exc

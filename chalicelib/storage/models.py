@@ -134,6 +134,8 @@ class UniqueModel(Model):
 
     key = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute()
+    #: Set on claims of objects that expire (task runs): the claim goes with its object.
+    expires_at = TTLAttribute(null=True)
 
 
 # --------------------------------------------------------------------------- flow runs

@@ -1,4 +1,4 @@
-"""Tables of the simple resources the flow engine and runner use (variables, …).
+"""Tables of the simple resources the flow engine and runner use: variables, task runs, …
 
 Each is a :class:`DocumentModel` (``id``, ``rev``, ``created``, ``updated``, ``doc``) plus the
 top-level attributes its keys and indexes need. The README's access-pattern table mirrors this file.
@@ -6,7 +6,7 @@ top-level attributes its keys and indexes need. The README's access-pattern tabl
 
 from __future__ import annotations
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.storage.attributes import TimestampAttribute
@@ -56,4 +56,26 @@ class WorkerModel(DocumentModel):
     by_pool = WorkersByPool()
 
 
-RESOURCE_MODELS: tuple[type[DocumentModel], ...] = (VariableModel, WorkPoolModel, WorkerModel)
+class TaskRunsByFlowRun(GlobalSecondaryIndex["TaskRunModel"]):
+    """A flow run's task runs, oldest first (filters by ``flow_run_id``). Sparse: task runs
+    without a flow run are not in it."""
+
+    Meta = index_meta("by-flow-run", AllProjection())
+    flow_run_id = UnicodeAttribute(hash_key=True)
+    created = TimestampAttribute(range_key=True)
+
+
+class TaskRunModel(DocumentModel):
+    """A task run. ``(flow_run_id, task_key, dynamic_key)`` is unique through a claim
+    ``task-run/<flow_run_id>/<task_key>/<dynamic_key>`` that expires with the run."""
+
+    class Meta(TableMeta):
+        table_name = "task_runs"
+
+    flow_run_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    by_flow_run = TaskRunsByFlowRun()
+
+
+RESOURCE_MODELS: tuple[type[DocumentModel], ...] = (VariableModel, WorkPoolModel, WorkerModel, TaskRunModel)

@@ -1,0 +1,55 @@
+"""``/task_runs`` routes: create (idempotent on flow run, task key and dynamic key), read,
+set_state under Prefect's task rules, delete, filter, count."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.states as states
+    import chalicelib.schemas.task_runs as schemas
+    from chalicelib.services import task_runs
+else:
+    states = lazy_module("chalicelib.schemas.states")
+    schemas = lazy_module("chalicelib.schemas.task_runs")
+    task_runs = lazy_module("chalicelib.services.task_runs")
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/task_runs", methods=("POST",))
+def create_task_run() -> object:
+    run, created = task_runs.create_task_run(repositories(), parse_body(bp, schemas.TaskRunCreate), now())
+    return json_response(run.to_json(), 201 if created else 200)
+
+
+@route(bp, "/task_runs/{id}")
+def read_task_run(id: str) -> object:
+    return task_runs.read_task_run(repositories(), path_uuid(id))
+
+
+@route(bp, "/task_runs/{id}", methods=("DELETE",), status=204)
+def delete_task_run(id: str) -> None:
+    task_runs.delete_task_run(repositories(), path_uuid(id))
+
+
+@route(bp, "/task_runs/{id}/set_state", methods=("POST",))
+def set_task_run_state(id: str) -> object:
+    run_id = path_uuid(id)
+    result = task_runs.set_task_run_state(repositories(), run_id, parse_body(bp, states.SetStateBody), now())
+    return json_response(result.to_json(), 201 if result.written else 200)
+
+
+@route(bp, "/task_runs/filter", methods=("POST",))
+def filter_task_runs() -> object:
+    return task_runs.filter_task_runs(repositories(), parse_body(bp, schemas.TaskRunFilterBody))
+
+
+@route(bp, "/task_runs/count", methods=("POST",))
+def count_task_runs() -> object:
+    return task_runs.count_task_runs(repositories(), parse_body(bp, schemas.TaskRunCountBody))

@@ -1,0 +1,39 @@
+"""Task runs: one item each, unique per ``(flow_run_id, task_key, dynamic_key)`` through a claim;
+a flow run's task runs through the ``by-flow-run`` index. Items and claims expire (TTL)
+``retention_days`` after creation, like finished flow runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from chalicelib.config import Settings
+from chalicelib.schemas.task_runs import TaskRun
+from chalicelib.storage.documents import DocumentRepository, Unique
+from chalicelib.storage.resource_models import TaskRunModel
+
+
+def upsert_key(run: TaskRun) -> str:
+    return f"{run.flow_run_id or '-'}/{run.task_key}/{run.dynamic_key}"
+
+
+class TaskRunRepository(DocumentRepository[TaskRun]):
+    model = TaskRunModel
+    schema = TaskRun
+    kind = "Task run"
+    top_level = ("flow_run_id",)
+    unique = Unique("task_key", "task-run", lambda key: f"Task run {key} already exists.", compute=upsert_key)
+
+    def __init__(self, settings: Settings) -> None:
+        self.retention = timedelta(days=settings.retention_days)
+
+    def expires_at(self, obj: TaskRun) -> datetime | None:
+        return obj.created + self.retention
+
+    def attribute_value(self, name: str, value: object) -> object:
+        return str(value) if value is not None else None
+
+    def for_flow_run(self, flow_run_id: uuid.UUID) -> Iterator[TaskRun]:
+        """The flow run's task runs, oldest first (one Query per page of the index)."""
+        return self.query(TaskRunModel.by_flow_run, str(flow_run_id))

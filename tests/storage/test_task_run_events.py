@@ -1,0 +1,48 @@
+"""record_task_run_from_event: creates, advances, never moves a task run backwards."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chalicelib.errors import InvalidRequestError
+from chalicelib.services.task_runs import record_task_run_from_event
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _event(run_id, state_type, at, flow_run_id=None):
+    task_run = {"id": str(run_id), "name": "t-1", "task_key": "t", "dynamic_key": "0",
+                "flow_run_id": str(flow_run_id) if flow_run_id else None, "tags": ["a"], "run_count": 1}
+    state = {"id": str(uuid.uuid4()), "type": state_type, "name": state_type.title(), "timestamp": at.isoformat()}
+    return task_run, state
+
+
+def test_creates_then_advances_and_ignores_older_events(repos):
+    run_id = uuid.uuid4()
+    task_run, state = _event(run_id, "RUNNING", T0)
+    run = record_task_run_from_event(repos, task_run=task_run, state=state, now=T0)
+    assert run.id == run_id and run.state_type.value == "RUNNING" and run.tags == ["a"]
+    task_run, done = _event(run_id, "COMPLETED", T0 + timedelta(seconds=5))
+    assert record_task_run_from_event(repos, task_run=task_run, state=done, now=T0).state_type.value == "COMPLETED"
+    # a late Running event and a replay change nothing
+    task_run, late = _event(run_id, "RUNNING", T0 + timedelta(seconds=1))
+    assert record_task_run_from_event(repos, task_run=task_run, state=late, now=T0).state_type.value == "COMPLETED"
+    assert record_task_run_from_event(repos, task_run=task_run, state=done, now=T0).state_type.value == "COMPLETED"
+    assert repos.task_runs.get(run_id).state.id == uuid.UUID(done["id"])
+
+
+def test_same_key_from_the_api_and_an_event_is_one_run(repos):
+    flow_run_id = uuid.uuid4()
+    first, state = _event(uuid.uuid4(), "PENDING", T0, flow_run_id)
+    record_task_run_from_event(repos, task_run=first, state=state, now=T0)
+    other, later = _event(uuid.uuid4(), "RUNNING", T0 + timedelta(seconds=1), flow_run_id)
+    run = record_task_run_from_event(repos, task_run=other, state=later, now=T0)
+    assert str(run.id) == first["id"] and run.state_type.value == "RUNNING"
+    assert len(list(repos.task_runs.for_flow_run(flow_run_id))) == 1
+
+
+def test_a_bad_payload_names_the_field(repos):
+    with pytest.raises(InvalidRequestError) as info:
+        record_task_run_from_event(repos, task_run={"id": str(uuid.uuid4())}, state=None, now=T0)
+    assert info.value.loc[0] == "task_run"
