@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.orchestration import Decision, SetStateStatus
+# The two scheduled-time rules are the flow rules themselves (they read only the states and the clock).
+from chalicelib.domain.orchestration import Decision, SetStateStatus, _copy_scheduled_time, _wait_for_scheduled_time
 from chalicelib.domain.run_bookkeeping import normalised, timing_fields
 from chalicelib.schemas.states import TERMINAL_STATES, State, StateDetails, StateType
 from chalicelib.schemas.task_runs import TaskRun
@@ -85,24 +86,6 @@ def _stopped_flows(t: _Transition) -> Decision | None:
         )
     if flow_run.state.type is not StateType.RUNNING:
         return _abort("The enclosing flow must be running to begin task execution.")
-    return None
-
-
-def _copy_scheduled_time(t: _Transition) -> Decision | None:
-    if t.proposed.state_details.scheduled_time is None:
-        details = t.proposed.state_details.model_copy(update={"scheduled_time": t.initial.state_details.scheduled_time})
-        t.proposed = t.proposed.model_copy(update={"state_details": details})
-    return None
-
-
-def _wait_for_scheduled_time(t: _Transition) -> Decision | None:
-    scheduled = t.initial.state_details.scheduled_time
-    if scheduled is None:
-        return None
-    delay = scheduled - t.now
-    seconds = int(delay.total_seconds() // 1) + round(delay.microseconds / 1e6)
-    if seconds > 0:
-        return Decision(SetStateStatus.WAIT, None, "Scheduled time is in the future", delay_seconds=seconds)
     return None
 
 
