@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.errors import FlowRunNotFoundError
+from chalicelib.errors import FlowRunNotFoundError, InvalidRequestError
 from chalicelib.schemas.events import RESOURCE_ID, RESOURCE_ROLE, Event, object_id
-from chalicelib.services import flow_runs
+from chalicelib.services import flow_runs, task_runs
 from chalicelib.storage import Repositories
 
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
@@ -100,16 +100,17 @@ def record_heartbeat(repos: Repositories, event: Event, now: datetime) -> Outcom
 
 
 def record_task_run(repos: Repositories, event: Event, now: datetime) -> Outcome:
-    """SEAM (task runs): create or advance the task run this event reports.
-
-    Task runs are the ``executors`` work (issue 11: ``/task_runs/``); until their service is on
-    main this records nothing and says so in its outcome. :func:`task_run_from_event` already
-    reads the event the way the service will be called.
-    """
-    del repos, now
-    if task_run_from_event(event) is None:
+    """Create or advance the task run this event reports
+    (:func:`chalicelib.services.task_runs.record_task_run_from_event`: idempotent, never backwards)."""
+    found = task_run_from_event(event)
+    if found is None:
         return Outcome.MALFORMED
-    return Outcome.TASK_RUN_NOT_RECORDED
+    task_run, state = found
+    try:
+        task_runs.record_task_run_from_event(repos, task_run=task_run, state=state, now=now)
+    except InvalidRequestError:
+        return Outcome.MALFORMED
+    return Outcome.TASK_RUN
 
 
 def task_run_from_event(event: Event) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -46,3 +46,16 @@ def test_a_bad_payload_names_the_field(repos):
     with pytest.raises(InvalidRequestError) as info:
         record_task_run_from_event(repos, task_run={"id": str(uuid.uuid4())}, state=None, now=T0)
     assert info.value.loc[0] == "task_run"
+
+
+def test_an_engine_event_records_the_task_run(repos):
+    import json
+
+    from chalicelib.services.events import Outcome, ingest_json
+    from tests.unit.test_task_run_events import EVENT, FLOW_RUN, TASK_RUN
+
+    assert ingest_json(repos, json.dumps(EVENT), T0) == [Outcome.TASK_RUN]
+    run = repos.task_runs.get(uuid.UUID(TASK_RUN))
+    assert str(run.flow_run_id) == FLOW_RUN and run.state_type.value == "COMPLETED" and run.run_count == 1
+    assert ingest_json(repos, json.dumps(EVENT), T0) == [Outcome.TASK_RUN]  # a replay changes nothing
+    assert repos.task_runs.get(uuid.UUID(TASK_RUN)).state == run.state
