@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Blueprint, Response
 
+from chalicelib.api import request_policy
 from chalicelib.config import get_settings
 from chalicelib.errors import (
     ConcurrentUpdateError,
@@ -67,16 +68,18 @@ def _jsonable(result: Any) -> Any:
     return result
 
 
+_PARSED = "_cirrus_body"
+
+
 def raw_body(bp: Blueprint) -> Any:
-    """The request's JSON body (``None`` when empty); malformed JSON is a 422 like Prefect's."""
-    raw = bp.current_request.raw_body
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        detail = [{"loc": ["body"], "msg": f"JSON decode error: {exc}", "type": "json_invalid"}]
-        raise RequestInvalid(detail, raw.decode("utf-8", "replace")) from exc
+    """The request's JSON body (``None`` when empty), read once under the edge policy
+    (:mod:`chalicelib.api.request_policy`): a body it refuses is a 422 (413 when too large)."""
+    request = bp.current_request
+    if not hasattr(request, _PARSED):
+        setattr(request, _PARSED, None)  # a refused body is not parsed twice
+        body = request_policy.parse(request.raw_body, request.headers.get("content-type"))
+        setattr(request, _PARSED, body)
+    return getattr(request, _PARSED)
 
 
 def parse_body(bp: Blueprint, model: type[M], *, default: Any = None) -> M:
@@ -108,16 +111,20 @@ def path_uuid(text: str) -> uuid.UUID:
 
 
 def _error_response(exc: Exception, bp: Blueprint) -> Response:
+    if isinstance(exc, request_policy.BodyTooLarge):
+        return json_response({"detail": str(exc)}, 413)
+    if isinstance(exc, request_policy.BodyRefused):
+        detail = [{"loc": exc.loc, "msg": exc.message, "type": exc.kind}]
+        return json_response(
+            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": exc.body},
+            422,
+        )
     if isinstance(exc, RequestInvalid):
         return json_response(
             {"exception_message": str(exc), "exception_detail": exc.detail, "request_body": exc.body}, 422
         )
     if isinstance(exc, InvalidRequestError):
-        body = None
-        try:
-            body = raw_body(bp)
-        except RequestInvalid:
-            pass
+        body = getattr(bp.current_request, _PARSED, None)
         detail = [{"loc": list(exc.loc), "msg": exc.message, "type": exc.kind}]
         return json_response(
             {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
@@ -141,6 +148,8 @@ def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _HANDLED = (
+    request_policy.BodyTooLarge,
+    request_policy.BodyRefused,
     RequestInvalid,
     InvalidRequestError,
     PathNotFound,
@@ -175,6 +184,7 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status:
             if denied is not None:
                 return denied
             try:
+                raw_body(bp)  # the edge policy, for every route, before the view runs
                 result = fn(*args, **params)
             except _HANDLED as exc:
                 return _error_response(exc, bp)

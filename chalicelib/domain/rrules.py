@@ -69,9 +69,45 @@ def validate(text: str) -> str:
         # The scan happens here once, bounded by dateutil's calendar end (seconds, worst case).
         if any(next(iter(rule), None) is None for rule in ruleset._rrule):
             raise ValueError("an RRULE has no occurrence")
+        _check_start_years(ruleset)
+        _check_fires_soon(ruleset)
     except _PARSE_ERRORS as exc:
         raise ValueError(f'Invalid RRule string "{text}": {exc}') from exc
     return normalised
+
+
+#: Rules start in these years (as every accepted datetime: chalicelib.schemas.common).
+FIRST_YEAR, LAST_YEAR = 1000, 8999
+#: A set must yield an occurrence among the first this-many candidates of each of its rules; an
+#: EXRULE or EXDATE that removes them all (``RRULE:FREQ=DAILY`` + ``EXRULE:FREQ=DAILY`` never
+#: fires) would otherwise make every search for the next occurrence walk to year 9999.
+FIRST_OCCURRENCE_SEARCH_CAP = 20_000
+
+
+def _check_start_years(ruleset: rruleset) -> None:
+    for rule in ruleset._rrule:
+        if not FIRST_YEAR <= rule._dtstart.year <= LAST_YEAR:
+            raise ValueError(f"DTSTART must be between years {FIRST_YEAR} and {LAST_YEAR}")
+
+
+def _check_fires_soon(ruleset: rruleset) -> None:
+    """``ValueError`` unless the set yields an occurrence within the search cap (bounded work)."""
+    if not ruleset._exrule and not ruleset._exdate:
+        return  # every rule occurs (checked before), so the set does
+    capped = rruleset()
+    for rule in ruleset._rrule:
+        capped.rrule(rule.replace(count=min(rule._count or FIRST_OCCURRENCE_SEARCH_CAP, FIRST_OCCURRENCE_SEARCH_CAP)))
+    for rule in ruleset._exrule:
+        capped.exrule(rule)
+    for instant in ruleset._rdate:
+        capped.rdate(instant)
+    for instant in ruleset._exdate:
+        capped.exdate(instant)
+    if next(iter(capped), None) is None:
+        raise ValueError(
+            f"the set has no occurrence among its rules' first {FIRST_OCCURRENCE_SEARCH_CAP}"
+            " (EXRULE/EXDATE remove them)"
+        )
 
 
 @functools.lru_cache(maxsize=1024)

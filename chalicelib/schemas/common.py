@@ -1,16 +1,49 @@
-"""Shared pydantic building blocks for Prefect's wire format.
+"""Shared pydantic building blocks for Prefect's wire format, and every request limit.
 
 Datetimes are timezone-aware UTC and serialise as ISO 8601 with ``Z``; request bodies forbid
 unknown fields (Prefect answers 422 for them); responses carry ``id``, ``created``, ``updated``.
+
+The limits below are the one place where Cirrus bounds what a request may carry (README, "Request
+limits"). They follow from DynamoDB's (an item is at most 400 KB; a partition key at most 2,048
+bytes and a sort key 1,024, in the table and in every index; key values are non-empty; documents
+nest at most 32 levels) and from Prefect's schemas (its name pattern, label value types, limits).
+Request models use the annotated types of this module for every name, key, text, document,
+boolean and integer, so a violation is a 422 naming the field before any storage call; the edge
+(``chalicelib.api.request_policy``) enforces what applies to a whole body.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
+
+# --------------------------------------------------------------------------------------- limits
+#: A request body above this many bytes is a 413 (API Gateway's own limit is 10 MB).
+MAX_BODY_BYTES = 1_048_576
+#: Arrays and objects nest at most this deep in a body (DynamoDB documents nest at most 32 levels).
+MAX_JSON_DEPTH = 32
+#: Integers are signed 64-bit (what Prefect's database and its client's JSON parser hold).
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+#: Names and every value that becomes (part of) a DynamoDB key or an id's input: UTF-8 bytes.
+#: Well under the sort-key limit (1,024) so that prefixes such as ``STATE#time`` or a slug claim's
+#: ``deployment id#`` still fit.
+MAX_KEY_BYTES = 512
+#: Free text (descriptions, versions, paths, entrypoints, run names): UTF-8 bytes.
+MAX_TEXT_BYTES = 16_384
+#: A state message longer than this is cut to it (Prefect's engine sends exception texts here; a
+#: refusal would strand the run, and each message is kept in the run's history).
+MAX_STATE_MESSAGE_CHARS = 4_000
+#: A JSON document field (parameters, job variables, context, labels, pull steps, schemas, state
+#: data) serialised: a run copies its deployment's and its schedule's, and must stay under 400 KB.
+MAX_DOCUMENT_BYTES = 65_536
+#: Ids named in one request where each costs a query (``get_scheduled_flow_runs``).
+MAX_IDS_PER_REQUEST = 500
+#: Prefect's name pattern (``prefect.types.names``): no ``/ % & > <``.
+NAME_PATTERN = r"^[^/%&><]+$"
 
 #: Instants Cirrus accepts: far enough from datetime's limits that adding a schedule horizon (100
 #: days, or a backfill window) can never overflow.
@@ -65,4 +98,66 @@ class ResponseModel(BaseModel):
         return self.model_dump(mode="json")
 
 
-Tags = list[str]
+# ------------------------------------------------------------------------ bounded field types
+def utf8_size(text: str) -> int:
+    """The UTF-8 size of ``text``; a lone surrogate (which cannot be stored) is a ValueError."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+
+
+def _max_bytes(limit: int) -> Any:
+    def check(text: str) -> str:
+        if utf8_size(text) > limit:
+            raise ValueError(f"at most {limit} bytes of UTF-8")
+        return text
+
+    return AfterValidator(check)
+
+
+def document_size(value: Any) -> int:
+    """The size of ``value`` as compact JSON (what storage writes)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise ValueError("must be JSON with finite numbers and valid Unicode") from exc
+
+
+def _document(value: Any) -> Any:
+    if document_size(value) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"at most {MAX_DOCUMENT_BYTES} bytes as JSON")
+    return value
+
+
+#: A value that becomes (part of) a key: non-empty, at most MAX_KEY_BYTES of UTF-8.
+KeyText = Annotated[str, Strict(), Field(min_length=1), _max_bytes(MAX_KEY_BYTES)]
+#: Prefect's ``Name``: a key text without ``/ % & > <`` (flows, deployments, work queues, pools).
+Name = Annotated[str, Strict(), Field(pattern=NAME_PATTERN), _max_bytes(MAX_KEY_BYTES)]
+#: Free text: at most MAX_TEXT_BYTES of UTF-8.
+Text = Annotated[str, Strict(), _max_bytes(MAX_TEXT_BYTES)]
+#: A tag: text short enough to be matched and stored in a set.
+Tag = Annotated[str, Strict(), _max_bytes(MAX_KEY_BYTES)]
+Tags = Annotated[list[Tag], AfterValidator(_document)]
+#: A JSON object field (parameters, job variables, context, …), at most MAX_DOCUMENT_BYTES.
+Document = Annotated[dict[str, Any], AfterValidator(_document)]
+#: A JSON list of objects (pull steps), at most MAX_DOCUMENT_BYTES.
+DocumentList = Annotated[list[dict[str, Any]], AfterValidator(_document)]
+#: Any JSON value (state data), at most MAX_DOCUMENT_BYTES.
+AnyDocument = Annotated[Any, AfterValidator(_document)]
+
+
+def _none_is_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+LabelValue = Annotated[bool, Strict()] | Annotated[int, Strict()] | Annotated[float, Strict()] | Text
+#: Prefect's ``KeyValueLabels``: values are booleans, integers, floats or strings; ``null`` is ``{}``.
+Labels = Annotated[dict[Tag, LabelValue], BeforeValidator(_none_is_empty), AfterValidator(_document)]
+
+#: Strict scalars: ``"yes"`` is not a boolean, ``true`` and ``"1"`` are not integers.
+Flag = Annotated[bool, Strict()]
+Int = Annotated[int, Strict(), Field(ge=MIN_INT, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
+PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]

@@ -7,7 +7,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import (
+    MAX_IDS_PER_REQUEST,
+    ActionModel,
+    Document,
+    DocumentList,
+    Flag,
+    KeyText,
+    Labels,
+    Name,
+    NonNegativeInt,
+    Number,
+    PositiveInt,
+    ResponseModel,
+    Tags,
+    Text,
+    UtcDateTime,
+)
 from chalicelib.schemas.flow_runs import CreatedBy, EmpiricalPolicy
 from chalicelib.schemas.schedules import Schedule
 from chalicelib.schemas.states import StateCreate
@@ -17,17 +33,17 @@ class ConcurrencyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"]
-    grace_period_seconds: int | None = None
+    grace_period_seconds: NonNegativeInt | None = Field(default=None, ge=60, le=86400)
 
 
 class DeploymentScheduleCreate(ActionModel):
     schedule: Schedule
-    active: bool = True
-    max_scheduled_runs: int | None = Field(default=None, gt=0)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    slug: str | None = None
+    active: Flag = True
+    max_scheduled_runs: PositiveInt | None = None
+    parameters: Document = Field(default_factory=dict)
+    slug: KeyText | None = None
     #: Prefect 3.9's client sends this (the slug of a schedule this one replaces); matched by slug here.
-    replaces: str | None = None
+    replaces: KeyText | None = None
 
 
 class DeploymentScheduleCreateList(RootModel[list[DeploymentScheduleCreate]]):
@@ -36,11 +52,11 @@ class DeploymentScheduleCreateList(RootModel[list[DeploymentScheduleCreate]]):
 
 class DeploymentScheduleUpdate(ActionModel):
     schedule: Schedule | None = None
-    active: bool | None = None
-    max_scheduled_runs: int | None = Field(default=None, gt=0)
-    parameters: dict[str, Any] | None = None
-    slug: str | None = None
-    replaces: str | None = None
+    active: Flag | None = None
+    max_scheduled_runs: PositiveInt | None = None
+    parameters: Document | None = None
+    slug: KeyText | None = None
+    replaces: KeyText | None = None
 
 
 class DeploymentSchedule(ResponseModel):
@@ -55,38 +71,38 @@ class DeploymentSchedule(ResponseModel):
 class _DeploymentFields(ActionModel):
     """Fields shared by create and update (all optional here)."""
 
-    version: str | None = None
-    description: str | None = None
-    paused: bool | None = None
-    parameters: dict[str, Any] | None = None
-    tags: list[str] | None = None
-    labels: dict[str, Any] | None = None
-    work_queue_name: str | None = None
-    work_pool_name: str | None = None
-    path: str | None = None
-    job_variables: dict[str, Any] | None = None
-    entrypoint: str | None = None
-    parameter_openapi_schema: dict[str, Any] | None = None
-    enforce_parameter_schema: bool | None = None
-    pull_steps: list[dict[str, Any]] | None = None
-    concurrency_limit: int | None = Field(default=None, gt=0)
+    version: Text | None = None
+    description: Text | None = None
+    paused: Flag | None = None
+    parameters: Document | None = None
+    tags: Tags | None = None
+    labels: Labels | None = None
+    work_queue_name: Name | None = None
+    work_pool_name: Name | None = None
+    path: Text | None = None
+    job_variables: Document | None = None
+    entrypoint: Text | None = None
+    parameter_openapi_schema: Document | None = None
+    enforce_parameter_schema: Flag | None = None
+    pull_steps: DocumentList | None = None
+    concurrency_limit: PositiveInt | None = None
     concurrency_options: ConcurrencyOptions | None = None
     storage_document_id: uuid.UUID | None = None
     infrastructure_document_id: uuid.UUID | None = None
-    version_info: dict[str, Any] | None = None
+    version_info: Document | None = None
     schedules: list[DeploymentScheduleCreate] | None = None
 
 
 class DeploymentCreate(_DeploymentFields):
-    name: str = Field(min_length=1)
+    name: Name
     flow_id: uuid.UUID
-    paused: bool = False
+    paused: Flag = False
     schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    labels: dict[str, Any] = Field(default_factory=dict)
-    job_variables: dict[str, Any] = Field(default_factory=dict)
-    enforce_parameter_schema: bool = True
+    parameters: Document = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+    job_variables: Document = Field(default_factory=dict)
+    enforce_parameter_schema: Flag = True
 
 
 class DeploymentUpdate(_DeploymentFields):
@@ -126,19 +142,19 @@ class Deployment(ResponseModel):
 
 class DeploymentFlowRunCreate(ActionModel):
     state: StateCreate | None = None
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    enforce_parameter_schema: bool | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
+    name: Text | None = None
+    parameters: Document = Field(default_factory=dict)
+    enforce_parameter_schema: Flag | None = None
+    context: Document = Field(default_factory=dict)
     infrastructure_document_id: uuid.UUID | None = None
     empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
-    tags: list[str] = Field(default_factory=list)
-    labels: dict[str, Any] | None = None
-    idempotency_key: str | None = None
+    tags: Tags = Field(default_factory=list)
+    labels: Labels | None = None
+    idempotency_key: KeyText | None = None
     parent_task_run_id: uuid.UUID | None = None
-    work_queue_name: str | None = None
-    job_variables: dict[str, Any] | None = Field(default_factory=dict)
-    job_variables_overrides: dict[str, Any] | None = None
+    work_queue_name: Name | None = None
+    job_variables: Document | None = Field(default_factory=dict)
+    job_variables_overrides: Document | None = None
 
 
 #: Bounds that keep a backfill's work finite (Prefect has none; a century of seconds, 10,000 runs).
@@ -149,12 +165,13 @@ MAX_BACKFILL_RUNS = 10_000
 class BackfillBody(ActionModel):
     start_time: UtcDateTime | None = None
     end_time: UtcDateTime | None = None
-    min_time: float | None = Field(default=None, ge=0, le=MAX_BACKFILL_SECONDS)
-    min_runs: int | None = Field(default=None, ge=0, le=MAX_BACKFILL_RUNS)
-    max_runs: int | None = Field(default=None, ge=0, le=MAX_BACKFILL_RUNS)
+    min_time: Number | None = Field(default=None, ge=0, le=MAX_BACKFILL_SECONDS)
+    min_runs: NonNegativeInt | None = Field(default=None, le=MAX_BACKFILL_RUNS)
+    max_runs: NonNegativeInt | None = Field(default=None, le=MAX_BACKFILL_RUNS)
 
 
 class GetScheduledFlowRunsBody(ActionModel):
-    deployment_ids: list[uuid.UUID]
+    deployment_ids: list[uuid.UUID] = Field(max_length=MAX_IDS_PER_REQUEST)
     scheduled_before: UtcDateTime | None = None
-    limit: int | None = Field(default=None, ge=0)
+    #: Prefect's ``LimitBody``: 0 to 200 (``null`` means 200).
+    limit: NonNegativeInt | None = Field(default=None, le=200)

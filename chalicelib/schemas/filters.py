@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from chalicelib.schemas.common import ActionModel, UtcDateTime
+from chalicelib.schemas.common import MAX_INT, ActionModel, Flag, Int, KeyText, Text, UtcDateTime
 
 
 class Operator(StrEnum):
@@ -106,15 +106,15 @@ class IdFilter(_Criterion):
 
 
 class NameFilter(_Criterion):
-    any_: list[str] | None = None
-    like_: str | None = None
+    any_: list[Text] | None = None
+    like_: Text | None = None
     checks = _crit("name", any_=_any, like_=_like)
 
 
 class TagsFilter(_Criterion):
-    all_: list[str] | None = None
-    any_: list[str] | None = None
-    is_null_: bool | None = None
+    all_: list[Text] | None = None
+    any_: list[Text] | None = None
+    is_null_: Flag | None = None
     checks = _crit("tags", all_=_all_tags, any_=_any_tags, is_null_=_is_null)
 
 
@@ -125,7 +125,7 @@ class FlowFilter(_Group):
 
 
 class _FlowOrDeploymentName(_Criterion):
-    like_: str | None = None
+    like_: Text | None = None
 
     def checks(self, obj: Any) -> list[bool]:
         if self.like_ is None:
@@ -135,20 +135,20 @@ class _FlowOrDeploymentName(_Criterion):
 
 
 class _Paused(_Criterion):
-    eq_: bool | None = None
+    eq_: Flag | None = None
     checks = _crit("paused", eq_=lambda actual, wanted: bool(actual) == wanted)
 
 
 class _WorkQueueName(_Criterion):
-    any_: list[str] | None = None
-    is_null_: bool | None = None
+    any_: list[Text] | None = None
+    is_null_: Flag | None = None
     checks = _crit("work_queue_name", any_=_any, is_null_=_is_null)
 
 
 class _ConcurrencyLimit(_Criterion):
-    ge_: int | None = None
-    le_: int | None = None
-    is_null_: bool | None = None
+    ge_: Int | None = None
+    le_: Int | None = None
+    is_null_: Flag | None = None
     checks = _crit(
         "concurrency_limit",
         ge_=lambda actual, bound: actual is not None and actual >= bound,
@@ -169,19 +169,19 @@ class DeploymentFilter(_Group):
 
 class _DeploymentId(_Criterion):
     any_: list[uuid.UUID] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
     checks = _crit("deployment_id", any_=_any, is_null_=_is_null)
 
 
 class _StateType(_Criterion):
-    any_: list[str] | None = None
-    not_any_: list[str] | None = None
+    any_: list[Text] | None = None
+    not_any_: list[Text] | None = None
     checks = _crit("state_type", any_=_any, not_any_=_not_any)
 
 
 class _StateName(_Criterion):
-    any_: list[str] | None = None
-    not_any_: list[str] | None = None
+    any_: list[Text] | None = None
+    not_any_: list[Text] | None = None
     checks = _crit("state_name", any_=_any, not_any_=_not_any)
 
 
@@ -196,7 +196,7 @@ def _time_criterion(attr: str, with_null: bool) -> type[_Criterion]:
     namespace: dict[str, Any] = {"before_": None, "after_": None}
     if with_null:
         tests["is_null_"] = _is_null
-        annotations["is_null_"] = bool | None
+        annotations["is_null_"] = Flag | None
         namespace["is_null_"] = None
     namespace["__annotations__"] = annotations
     namespace["checks"] = _crit(attr, **tests)
@@ -210,15 +210,15 @@ _NextScheduledStartTime = _time_criterion("next_scheduled_start_time", with_null
 
 
 class _IdempotencyKey(_Criterion):
-    any_: list[str] | None = None
-    not_any_: list[str] | None = None
+    any_: list[KeyText] | None = None
+    not_any_: list[KeyText] | None = None
     checks = _crit("idempotency_key", any_=_any, not_any_=_not_any)
 
 
 class _CreatedBy(_Criterion):
     id_: list[uuid.UUID] | None = None
-    type_: list[str] | None = None
-    is_null_: bool | None = None
+    type_: list[Text] | None = None
+    is_null_: Flag | None = None
 
     def checks(self, obj: Any) -> list[bool]:
         created_by = _field(obj, "created_by")
@@ -236,7 +236,7 @@ class _CreatedBy(_Criterion):
 
 class _ParentTaskRunId(_Criterion):
     any_: list[uuid.UUID] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
     checks = _crit("parent_task_run_id", any_=_any, is_null_=_is_null)
 
 
@@ -267,15 +267,16 @@ class WorkQueueFilter(_Group):
     name: NameFilter | None = None
 
 
-Limit = Field(default=200, ge=0, le=200)
+#: Prefect's bounds: ``limit`` 0 to 200, ``offset`` ≥ 0, ``page`` ≥ 1 (and all within 64 bits).
+Limit = Field(default=200, ge=0, le=200, strict=True)
 
 
 class PagedBody(ActionModel):
     """``limit``/``offset``/``sort`` of a ``/filter`` body (each resource adds its filter groups)."""
 
     limit: int = Limit
-    offset: int = Field(default=0, ge=0)
-    sort: str | None = None
+    offset: int = Field(default=0, ge=0, le=MAX_INT, strict=True)
+    sort: Text | None = None
 
     @field_validator("limit", "offset", mode="before")
     @classmethod
@@ -300,11 +301,11 @@ class FilterBody(PagedBody):
 
 
 class CountBody(FilterBody):
-    limit: int | None = Field(default=None, ge=0, le=200)  # type: ignore[assignment]
+    limit: int | None = Field(default=None, ge=0, le=200, strict=True)  # type: ignore[assignment]
 
 
 class PaginateBody(FilterBody):
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_INT, strict=True)
 
 
 SortOrder = Literal["asc", "desc"]

@@ -5,65 +5,84 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import (
+    ActionModel,
+    Document,
+    Flag,
+    Int,
+    KeyText,
+    Labels,
+    Name,
+    Number,
+    ResponseModel,
+    Tags,
+    Text,
+    UtcDateTime,
+)
 from chalicelib.schemas.states import State, StateCreate, StateType
 
 
 class EmpiricalPolicy(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    max_retries: int = 0
-    retry_delay_seconds: float = 0
-    retries: int | None = None
-    retry_delay: int | float | None = None
-    pause_keys: list[str] | None = Field(default_factory=list)
-    resuming: bool | None = False
+    max_retries: Int = 0
+    retry_delay_seconds: Number = 0
+    retries: Int | None = None
+    retry_delay: Int | None = None
+    pause_keys: list[Text] | None = Field(default_factory=list)
+    resuming: Flag | None = False
     retry_type: Literal["in_process", "reschedule"] | None = None
+
+    @field_validator("pause_keys")
+    @classmethod
+    def _a_set(cls, keys: list[str] | None) -> list[str] | None:
+        """Prefect's ``pause_keys`` is a set: duplicates collapse (first occurrence kept)."""
+        return None if keys is None else list(dict.fromkeys(keys))
 
 
 class CreatedBy(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID | None = None
-    type: str | None = None
-    display_value: str | None = None
+    type: Text | None = None
+    display_value: Text | None = None
 
 
 class FlowRunCreate(ActionModel):
     flow_id: uuid.UUID
-    name: str | None = None
+    name: Text | None = None
     state: StateCreate | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    labels: dict[str, Any] | None = None
-    idempotency_key: str | None = None
+    parameters: Document = Field(default_factory=dict)
+    context: Document = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    labels: Labels | None = None
+    idempotency_key: KeyText | None = None
     parent_task_run_id: uuid.UUID | None = None
     empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
-    work_queue_name: str | None = None
-    work_pool_name: str | None = None
-    job_variables: dict[str, Any] | None = None
+    work_queue_name: Name | None = None
+    work_pool_name: Name | None = None
+    job_variables: Document | None = None
     deployment_id: uuid.UUID | None = None
-    flow_version: str | None = None
+    flow_version: Text | None = None
     infrastructure_document_id: uuid.UUID | None = None
-    deployment_version: str | None = None
+    deployment_version: Text | None = None
     created_by: CreatedBy | None = None
 
 
 class FlowRunUpdate(ActionModel):
-    name: str | None = None
-    flow_version: str | None = None
-    parameters: dict[str, Any] | None = None
+    name: Text | None = None
+    flow_version: Text | None = None
+    parameters: Document | None = None
     empirical_policy: EmpiricalPolicy | None = None
-    tags: list[str] | None = None
-    labels: dict[str, Any] | None = None
-    infrastructure_pid: str | None = None
-    job_variables: dict[str, Any] | None = None
+    tags: Tags | None = None
+    labels: Labels | None = None
+    infrastructure_pid: Text | None = None
+    job_variables: Document | None = None
 
 
-class FlowRunLabels(RootModel[dict[str, str | bool | int | float]]):
+class FlowRunLabels(RootModel[Labels]):
     """The body of ``PATCH /flow_runs/{id}/labels``: labels merged into the run's."""
 
 

@@ -6,18 +6,18 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.schemas.common import ActionModel, ResponseModel
+from chalicelib.schemas.common import ActionModel, Labels, Name, ResponseModel, Tags
 
 
 class FlowCreate(ActionModel):
-    name: str = Field(min_length=1)
-    tags: list[str] = Field(default_factory=list)
-    labels: dict[str, Any] | None = Field(default_factory=dict)
+    name: Name
+    tags: Tags = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
 
 
 class FlowUpdate(ActionModel):
-    tags: list[str] | None = None
-    labels: dict[str, Any] | None = None
+    tags: Tags | None = None
+    labels: Labels | None = None
 
 
 class Flow(ResponseModel):

@@ -38,6 +38,7 @@ from pydantic import (
 
 from chalicelib.domain import cron, rrules
 from chalicelib.domain.schedules import known_zones, to_instant, zone
+from chalicelib.schemas.common import Flag, KeyText, Text, supported_utc
 
 _CONFIG = ConfigDict(extra="forbid", ser_json_timedelta="float")
 
@@ -55,7 +56,7 @@ class IntervalSchedule(BaseModel):
 
     interval: timedelta
     anchor_date: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    timezone: str | None = None
+    timezone: KeyText | None = None
 
     @field_validator("interval")
     @classmethod
@@ -81,6 +82,7 @@ class IntervalSchedule(BaseModel):
             self.anchor_date = to_instant(self.anchor_date, zone(self.timezone))
         else:
             self.anchor_date = self.anchor_date.astimezone(UTC)
+        supported_utc(self.anchor_date)  # years 1000 to 9000, as every accepted instant
         return self
 
 
@@ -89,9 +91,9 @@ class CronSchedule(BaseModel):
 
     model_config = _CONFIG
 
-    cron: str
-    timezone: str | None = "UTC"
-    day_or: bool = True
+    cron: KeyText
+    timezone: KeyText | None = "UTC"
+    day_or: Flag = True
 
     @field_validator("cron")
     @classmethod
@@ -109,8 +111,8 @@ class RRuleSchedule(BaseModel):
 
     model_config = _CONFIG
 
-    rrule: str
-    timezone: str | None = "UTC"
+    rrule: Text
+    timezone: KeyText | None = "UTC"
 
     @model_validator(mode="before")
     @classmethod

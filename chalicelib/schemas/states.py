@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
-from chalicelib.schemas.common import ActionModel, UtcDateTime, utcnow
+from chalicelib.schemas.common import (
+    MAX_STATE_MESSAGE_CHARS,
+    ActionModel,
+    AnyDocument,
+    Flag,
+    KeyText,
+    Text,
+    UtcDateTime,
+    utcnow,
+    utf8_size,
+)
 
 
 class StateType(StrEnum):
@@ -38,19 +48,20 @@ class StateDetails(BaseModel):
     task_run_id: uuid.UUID | None = None
     child_flow_run_id: uuid.UUID | None = None
     scheduled_time: UtcDateTime | None = None
-    cache_key: str | None = None
+    cache_key: Text | None = None
     cache_expiration: UtcDateTime | None = None
-    deferred: bool | None = False
-    untrackable_result: bool = False
+    deferred: Flag | None = False
+    untrackable_result: Flag = False
     pause_timeout: UtcDateTime | None = None
-    pause_reschedule: bool = False
-    pause_key: str | None = None
-    run_input_keyset: dict[str, str] | None = None
-    refresh_cache: bool | None = None
-    retriable: bool | None = None
+    pause_reschedule: Flag = False
+    pause_key: Text | None = None
+    run_input_keyset: dict[KeyText, Text] | None = None
+    refresh_cache: Flag | None = None
+    retriable: Flag | None = None
     transition_id: uuid.UUID | None = None
     task_parameters_id: uuid.UUID | None = None
-    traceparent: str | None = None
+    traceparent: Text | None = None
+    deployment_concurrency_lease_id: uuid.UUID | None = None
 
 
 class State(BaseModel):
@@ -77,13 +88,24 @@ class State(BaseModel):
         return self.type in TERMINAL_STATES
 
 
+def _cut(message: str) -> str:
+    """A state message is kept to MAX_STATE_MESSAGE_CHARS (it lives in the run's history)."""
+    utf8_size(message)  # a lone surrogate is refused, not stored
+    if len(message) <= MAX_STATE_MESSAGE_CHARS:
+        return message
+    return message[: MAX_STATE_MESSAGE_CHARS - 1] + "…"
+
+
+StateMessage = Annotated[str, Strict(), AfterValidator(_cut)]
+
+
 class StateCreate(ActionModel):
     """A proposed state (``set_state``, ``state`` of a create body)."""
 
     type: StateType
-    name: str | None = None
-    message: str | None = None
-    data: Any = None
+    name: Text | None = None
+    message: StateMessage | None = None
+    data: AnyDocument = None
     state_details: StateDetails = Field(default_factory=StateDetails)
     timestamp: UtcDateTime | None = None
     id: uuid.UUID | None = None
@@ -102,4 +124,4 @@ class StateCreate(ActionModel):
 
 class SetStateBody(ActionModel):
     state: StateCreate
-    force: bool = False
+    force: Flag = False
