@@ -100,3 +100,30 @@ class ForbiddenError(CirrusError):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
+
+
+class StorageUnavailableError(CirrusError):
+    """The store failed a request that may succeed later: throttled after the client's retries,
+    timed out, a server error, a transaction that failed without an answer. Nothing was stored
+    unless the operation says otherwise; the caller may retry (the API answers 503 Retry-After)."""
+
+    retry_after_s = 1
+
+    def __init__(self, operation: str, key: object = None, code: str | None = None) -> None:
+        self.operation = operation
+        self.key = key
+        self.code = code
+        super().__init__(f"{operation} failed" + (f" for {key}" if key is not None else "") + f" ({code})")
+
+
+class StorageLimitError(CirrusError):
+    """The store refused an object it can never hold (DynamoDB's ``ValidationException``: an item
+    above 400 KB, a key above its size limit, an empty key value). The API answers 422."""
+
+    def __init__(self, operation: str, reason: str | None = None) -> None:
+        self.operation = operation
+        self.reason = reason
+        super().__init__(
+            "The request cannot be stored: it exceeds a storage limit (an object above 400 KB or a key "
+            "value too long or empty)" + (f": {reason}" if reason else "")
+        )

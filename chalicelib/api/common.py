@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,8 +24,11 @@ from chalicelib.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    StorageLimitError,
+    StorageUnavailableError,
 )
 from chalicelib.storage import Repositories, shared_repositories
+from chalicelib.storage import errors as store_errors
 
 if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
     from pydantic import BaseModel, ValidationError
@@ -32,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold 
 M = TypeVar("M", bound="BaseModel")
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Not "cirrus.…": Chalice(app_name="cirrus") caps the "cirrus" logger tree at ERROR.
+LOG = logging.getLogger("chalicelib.api")
 
 
 class RequestInvalid(Exception):
@@ -130,6 +136,19 @@ def _error_response(exc: Exception, bp: Blueprint) -> Response:
             {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
             422,
         )
+    if isinstance(exc, StorageLimitError):
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "storage_limit"}]
+        body = getattr(bp.current_request, _PARSED, None)
+        return json_response(
+            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
+            422,
+        )
+    if isinstance(exc, StorageUnavailableError):
+        response = json_response(
+            {"detail": "The store is unavailable or throttled; nothing was changed. Retry later.",
+             "code": exc.code}, 503)  # fmt: skip
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     if isinstance(exc, PathNotFound):
         return json_response({"detail": "Not Found"}, 404)
     if isinstance(exc, NotFoundError):
@@ -157,7 +176,16 @@ _HANDLED = (
     ConflictError,
     ConcurrentUpdateError,
     ForbiddenError,
+    StorageLimitError,
+    StorageUnavailableError,
 )
+
+
+def _log_store_failure(bp: Blueprint, error: Exception) -> None:
+    """One line per failed request, with the store's own error as the cause."""
+    request = bp.current_request
+    cause = error.__cause__ or error
+    LOG.warning("%s %s: %s (%s: %s)", request.method, request.path, error, type(cause).__name__, cause)
 
 
 def route_options() -> dict[str, Any]:
@@ -187,7 +215,13 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status:
                 raw_body(bp)  # the edge policy, for every route, before the view runs
                 result = fn(*args, **params)
             except _HANDLED as exc:
+                if isinstance(exc, StorageLimitError | StorageUnavailableError):
+                    _log_store_failure(bp, exc)
                 return _error_response(exc, bp)
+            except store_errors.STORE_ERRORS as exc:
+                error = store_errors.translated(exc, f"{bp.current_request.method} {bp.current_request.path}")
+                _log_store_failure(bp, error)
+                return _error_response(error, bp)
             if isinstance(result, Response):
                 return result
             if status == 204:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from chalicelib.schemas.common import ActionModel, ResponseModel
+from chalicelib.schemas.common import ActionModel, Flag, ResponseModel, Tags
 from chalicelib.schemas.filters import IdFilter, NameFilter, PagedBody, _crit, _Criterion, _Group, _is_null
 
 MAX_NAME_LENGTH = 255
@@ -42,13 +42,13 @@ VariableValue = Annotated[
 class VariableCreate(ActionModel):
     name: VariableName
     value: VariableValue
-    tags: list[str] = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
 
 
 class VariableUpdate(ActionModel):
     name: VariableName | None = None
     value: VariableValue = None
-    tags: list[str] | None = None
+    tags: Tags | None = None
 
 
 class Variable(ResponseModel):
@@ -59,7 +59,7 @@ class Variable(ResponseModel):
 
 class _VariableTags(_Criterion):
     all_: list[str] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
     checks = _crit("tags", all_=lambda actual, wanted: set(wanted) <= set(actual or []), is_null_=_is_null)
 
 

@@ -38,8 +38,16 @@ from chalicelib.services import scheduler
 from chalicelib.storage import Repositories
 from chalicelib.storage.deployment_writes import DeploymentChange, ScheduleWrite, slugs_of
 
-#: Re-reads after a lost optimistic lock before the request answers 409.
-MAX_ATTEMPTS = 8
+#: Re-reads after a lost optimistic lock before the request answers 409: 16 writers racing on one
+#: deployment (issue 16) all get through with exponential, jittered backoff (about 3 s at worst).
+MAX_ATTEMPTS = 16
+BACKOFF_BASE_S = 0.005
+BACKOFF_CAP_S = 0.25
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after losing ``attempt`` (0-based): full jitter up to a capped exponential."""
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
 #: At most this many schedules per deployment: replacing all of them, with their slug claims,
 #: still fits one transaction (1 deployment + 1 flow check + 2 x 24 schedules + 2 x 24 claims <= 100).
 MAX_SCHEDULES = 24
@@ -95,7 +103,7 @@ def save(
         try:
             repos.deployments.commit(change)
         except ConcurrentUpdateError:
-            time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # de-synchronise racing writers
+            time.sleep(backoff(attempt))  # de-synchronise racing writers
             continue
         _after_commit(repos, settings, old, new, writes, now)
         return Saved(new, created=stored is None)

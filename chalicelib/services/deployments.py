@@ -7,6 +7,7 @@ takes ``now``; none reads the clock.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -33,7 +34,15 @@ from chalicelib.schemas.deployments import (
 )
 from chalicelib.schemas.work_pools import StoredWorkPool
 from chalicelib.services import scheduler, work_pools
-from chalicelib.services.deployment_changes import MAX_ATTEMPTS, Saved, queue_id_of, save, schedule_key, stop_schedules
+from chalicelib.services.deployment_changes import (
+    MAX_ATTEMPTS,
+    Saved,
+    backoff,
+    queue_id_of,
+    save,
+    schedule_key,
+    stop_schedules,
+)
 from chalicelib.storage import Repositories
 
 #: A deployment is READY while a worker polled it at most this long ago (Prefect's foreman default).
@@ -119,12 +128,13 @@ def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
     (strongly consistent, from the ``planned_through`` read just before), then whatever the
     by-deployment index still lists (it lags writes by a moment).
     """
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         stored = repos.deployments.get_stored(id_)
         schedules = repos.schedules.stored_for_deployment(id_)
         try:
             repos.deployments.delete(stored)
         except ConcurrentUpdateError:
+            time.sleep(backoff(attempt))
             continue
         for schedule in schedules:
             scheduler.retire_runs(

@@ -162,15 +162,20 @@ class SetStateResult:
 
 def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBody, now: datetime) -> SetStateResult:
     """Propose ``body.state``: the rules judge it against the state read; a state that is written
-    replaces that state only if it is still current (else the proposal is judged again)."""
+    replaces that state only if it is still current (else the proposal is judged again).
+
+    A written state's timestamp is the time it was accepted: ``now``, but after the run's last
+    write, so the history's timestamps increase in commit order even when racing requests that
+    started in another order are settled by retries."""
     proposed = body.state.to_state(now)
 
     def attempt() -> SetStateResult:
         run, history = repos.flow_runs.get_with_history(run_id)
-        decision = orchestrate(run, proposed, now=now, force=body.force)
+        accepted = _stamp(run, now)
+        decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
         if not decision.writes:
             return SetStateResult(decision, run.state, written=False)
-        moved = commit(run, decision, now=_stamp(run, now))
+        moved = commit(run, decision, now=accepted)
         state_id = run.state.id if run.state else None
         repos.flow_runs.replace(moved, [*history, moved.state], state_id, expected_updated=run.updated)
         return SetStateResult(decision, moved.state, written=True)

@@ -32,7 +32,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes, response_code
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
 from chalicelib.storage.scheduling import DUE_SHARD, ScheduleRecord, SchedulingStorageError
@@ -144,11 +144,11 @@ class PlanCommitter:
                 if codes:
                     entries = self._after_cancellation(layout, codes, entries, results)
                     continue
-                if exc.cause_response_code == _VALIDATION and len(entries) > 1:
+                if response_code(exc) == _VALIDATION and len(entries) > 1:
                     for key, entry in entries.items():
                         self._settle({key: entry}, results)
                     return
-                error = SchedulingStorageError("TransactWriteItems plans", None, exc.cause_response_code)
+                error = SchedulingStorageError("TransactWriteItems plans", None, response_code(exc))
                 error.__cause__ = exc
                 for key, entry in entries.items():
                     results[key] = CommitResult(Outcome.FAILED, existing=entry.existing, error=error)

@@ -24,7 +24,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import StateType
-from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes
+from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes, response_code
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.instrumentation import RequestCounter
 from chalicelib.storage.models import ALL_MODELS, DeploymentModel, FlowRunModel
@@ -125,7 +125,7 @@ class ScheduledRunStore:
                     continue
                 found[record.id] = record
         except PynamoDBException as exc:
-            raise SchedulingStorageError("BatchGetItem deployments", None, exc.cause_response_code) from exc
+            raise SchedulingStorageError("BatchGetItem deployments", None, response_code(exc)) from exc
         return found
 
     def deployment(self, id_: uuid.UUID) -> DeploymentRecord | None:
@@ -135,7 +135,7 @@ class ScheduledRunStore:
         except DeploymentModel.DoesNotExist:
             return None
         except PynamoDBException as exc:
-            raise SchedulingStorageError("GetItem deployment", id_, exc.cause_response_code) from exc
+            raise SchedulingStorageError("GetItem deployment", id_, response_code(exc)) from exc
 
     def updated_since(self, since: datetime) -> list[uuid.UUID]:
         """Deployments whose ``updated`` is at or after ``since`` (the KEYS_ONLY by-updated index)."""
@@ -143,7 +143,7 @@ class ScheduledRunStore:
             items = DeploymentModel.by_updated.query("all", DeploymentModel.updated >= since)
             return [uuid.UUID(item.id) for item in items]
         except PynamoDBException as exc:
-            raise SchedulingStorageError("Query by-updated", "all", exc.cause_response_code) from exc
+            raise SchedulingStorageError("Query by-updated", "all", response_code(exc)) from exc
 
     # ------------------------------------------------------------------ runs
     def insert_runs(self, runs: Sequence[FlowRun]) -> list[uuid.UUID]:
@@ -183,7 +183,7 @@ class ScheduledRunStore:
             )
             return {uuid.UUID(item.id) for item in items}
         except PynamoDBException as exc:
-            raise SchedulingStorageError("Query by-deployment", deployment_id, exc.cause_response_code) from exc
+            raise SchedulingStorageError("Query by-deployment", deployment_id, response_code(exc)) from exc
 
     @staticmethod
     def _each_or_drop(batch: list[tuple[uuid.UUID, Model]], add: Any) -> list[uuid.UUID]:
@@ -198,7 +198,7 @@ class ScheduledRunStore:
                 codes = cancellation_codes(exc)
                 failed = {i for i, code in enumerate(codes) if code == REASON_CONDITION_FAILED}
                 if not failed:
-                    raise SchedulingStorageError("TransactWriteItems runs", None, exc.cause_response_code) from exc
+                    raise SchedulingStorageError("TransactWriteItems runs", None, response_code(exc)) from exc
                 batch = [entry for i, entry in enumerate(batch) if i not in failed]
                 continue
             return [id_ for id_, _ in batch]

@@ -18,8 +18,8 @@ from typing import Any
 from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.errors import CirrusError
-from chalicelib.storage.errors import CONDITION_FAILED, cancellation_codes
+from chalicelib.errors import StorageUnavailableError
+from chalicelib.storage.errors import CONDITION_FAILED, cancellation_codes, response_code
 from chalicelib.storage.models import DeploymentModel, ScheduleModel
 
 DUE_SHARD = "due"
@@ -29,16 +29,10 @@ PAGE_SIZE = 1000
 #: write's error code is ``ConditionalCheckFailedException``; a reason's code has no suffix).
 
 
-class SchedulingStorageError(CirrusError):
+class SchedulingStorageError(StorageUnavailableError):
     """DynamoDB refused a scheduler request for a reason other than a condition (throttled after
     the client's retries, a timeout, a server error). The caller skips the schedule; the next tick
     retries it, since nothing the scheduler writes is applied unless the whole transaction is."""
-
-    def __init__(self, operation: str, key: object = None, code: str | None = None) -> None:
-        self.operation = operation
-        self.key = key
-        self.code = code
-        super().__init__(f"{operation} failed" + (f" for {key}" if key is not None else "") + f" ({code})")
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ class SchedulingStore:
                 exclusive_start_key=cursor,
             )
         except PynamoDBException as exc:
-            raise SchedulingStorageError("Query by-due", DUE_SHARD, exc.cause_response_code) from exc
+            raise SchedulingStorageError("Query by-due", DUE_SHARD, response_code(exc)) from exc
         schedules: list[ScheduleRecord] = []
         undecodable: list[str] = []
         for raw in response.get("Items", []):
@@ -125,7 +119,7 @@ class SchedulingStore:
         try:
             return [schedule_record(i) for i in ScheduleModel.query(str(deployment_id), consistent_read=True)]
         except PynamoDBException as exc:
-            raise SchedulingStorageError("Query schedules", deployment_id, exc.cause_response_code) from exc
+            raise SchedulingStorageError("Query schedules", deployment_id, response_code(exc)) from exc
 
     # ------------------------------------------------------------------ writes
     def park(self, schedule: ScheduleRecord) -> bool:
@@ -147,7 +141,7 @@ class SchedulingStore:
         except TransactWriteError as exc:
             if cancellation_codes(exc):
                 return False
-            raise SchedulingStorageError("TransactWriteItems park", schedule.id, exc.cause_response_code) from exc
+            raise SchedulingStorageError("TransactWriteItems park", schedule.id, response_code(exc)) from exc
         return True
 
     def unschedule(self, schedule: ScheduleRecord) -> bool:
@@ -158,7 +152,7 @@ class SchedulingStore:
                 condition=ScheduleModel.rev == schedule.rev,
             )
         except PynamoDBException as exc:
-            if exc.cause_response_code == CONDITION_FAILED:
+            if response_code(exc) == CONDITION_FAILED:
                 return False
-            raise SchedulingStorageError("UpdateItem unschedule", schedule.id, exc.cause_response_code) from exc
+            raise SchedulingStorageError("UpdateItem unschedule", schedule.id, response_code(exc)) from exc
         return True

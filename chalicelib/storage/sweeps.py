@@ -19,7 +19,7 @@ from typing import Any
 from pynamodb.exceptions import AttributeDeserializationError, PutError, QueryError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.errors import CirrusError
+from chalicelib.errors import StorageUnavailableError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
 from chalicelib.storage.errors import is_condition_failure
@@ -29,13 +29,8 @@ from chalicelib.storage.models import FlowRunModel
 DEFAULT_PAGE_SIZE = 100
 
 
-class SweepStorageError(CirrusError):
+class SweepStorageError(StorageUnavailableError):
     """DynamoDB refused a sweep's request for a reason other than a failed condition (throttling…)."""
-
-    def __init__(self, operation: str, key: object = None) -> None:
-        self.operation = operation
-        self.key = key
-        super().__init__(f"{operation} failed" + (f" for {key}" if key is not None else ""))
 
 
 @dataclass(frozen=True)

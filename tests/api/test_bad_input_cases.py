@@ -66,7 +66,8 @@ def _schedule(world: dict[str, str], **fields: Any) -> dict[str, Any]:
         ("POST", "/flows/", lambda w: _flow_body(name="x" * MB), ["body", "name"]),
         ("POST", "/flows/", lambda w: _flow_body(tags=["t" * 500] * 2000), ["body", "tags"]),
         ("POST", "/flows/", lambda w: _flow_body(labels={f"k{i}": "v" * 500 for i in range(1900)}), ["body", "labels"]),
-        ("POST", "/flow_runs/", lambda w: {"flow_id": w["flow"], "parameters": {"p": "x" * MB}}, ["body", "parameters"]),
+        ("POST", "/flow_runs/", lambda w: {"flow_id": w["flow"], "parameters": {"p": "x" * MB}},
+         ["body", "parameters"]),
         ("PATCH", "/flow_runs/{run}", lambda w: {"parameters": {"p": "x" * MB}}, ["body", "parameters"]),
         ("POST", "/deployments/", lambda w: _deployment_body(w, description="x" * MB), ["body", "description"]),
         ("PATCH", "/deployments/{deployment}", lambda w: {"description": "x" * MB}, ["body", "description"]),
@@ -148,7 +149,7 @@ def test_a_limit_of_10_to_the_20_on_get_scheduled_flow_runs_is_refused(client, w
 # ------------------------------------------------------------- accepted and should not be
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
 def test_non_json_numbers_in_parameters_are_refused(client, world, literal):
-    body = '{"flow_id": "%s", "parameters": {"x": %s}}' % (world["flow"], literal)
+    body = '{"flow_id": "FLOW", "parameters": {"x": VALUE}}'.replace("FLOW", world["flow"]).replace("VALUE", literal)
     _refused(client, world, "POST", "/flow_runs/", body, loc=["body"])
 
 
