@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import (
+    ActionModel,
+    Flag,
+    KeyText,
+    NonNegativeInt,
+    PositiveInt,
+    ResponseModel,
+    UtcDateTime,
+)
 from chalicelib.schemas.filters import (
     IdFilter,
     NameFilter,
@@ -27,9 +35,7 @@ from chalicelib.schemas.filters import (
 )
 from chalicelib.schemas.flow_runs import FlowRun
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+Name = KeyText  # non-empty, at most MAX_KEY_BYTES (chalicelib.schemas.common)
 
 WorkPoolStatus = Literal["READY", "NOT_READY", "PAUSED"]
 WorkQueueStatus = Literal["READY", "NOT_READY", "PAUSED"]
@@ -69,7 +75,7 @@ class WorkPoolCreate(ActionModel):
     description: str | None = None
     type: str = "prefect-agent"
     base_job_template: dict[str, Any] = Field(default_factory=dict)
-    is_paused: bool = False
+    is_paused: Flag = False
     concurrency_limit: NonNegativeInt | None = None
     storage_configuration: StorageConfiguration = Field(default_factory=StorageConfiguration)
 
@@ -79,7 +85,7 @@ class WorkPoolCreate(ActionModel):
 
 class WorkPoolUpdate(ActionModel):
     description: str | None = None
-    is_paused: bool | None = None
+    is_paused: Flag | None = None
     base_job_template: dict[str, Any] | None = None
     concurrency_limit: NonNegativeInt | None = None
     storage_configuration: StorageConfiguration | None = None
@@ -107,7 +113,7 @@ class WorkPool(ResponseModel):
 class WorkQueueCreate(ActionModel):
     name: Name
     description: str | None = ""
-    is_paused: bool = False
+    is_paused: Flag = False
     concurrency_limit: NonNegativeInt | None = None
     priority: PositiveInt | None = None
     filter: dict[str, Any] | None = None
@@ -121,7 +127,7 @@ class WorkQueueCreate(ActionModel):
 class WorkQueueUpdate(ActionModel):
     name: str | None = None
     description: str | None = None
-    is_paused: bool | None = None
+    is_paused: Flag | None = None
     concurrency_limit: NonNegativeInt | None = None
     priority: PositiveInt | None = None
     last_polled: UtcDateTime | None = None
@@ -195,9 +201,9 @@ class Worker(ResponseModel):
 
 class WorkerHeartbeat(ActionModel):
     name: Name
-    heartbeat_interval_seconds: int | None = Field(default=None, ge=0, le=86400)
+    heartbeat_interval_seconds: NonNegativeInt | None = Field(default=None, ge=0, le=86400)
     #: Prefect Cloud's form; Prefect's own server ignores both (and so does Cirrus: 204).
-    return_id: bool = False
+    return_id: Flag = False
     metadata: dict[str, Any] | None = None
 
 
@@ -255,7 +261,7 @@ class ScheduledRunsBody(ActionModel):
     work_queue_names: list[str] | None = None
     scheduled_before: UtcDateTime | None = None
     scheduled_after: UtcDateTime | None = None
-    limit: int | None = Field(default=None, ge=0, le=200)
+    limit: NonNegativeInt | None = Field(default=None, ge=0, le=200)
 
 
 class WorkerFlowRun(BaseModel):
