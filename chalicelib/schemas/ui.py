@@ -27,7 +27,7 @@ class FlowRunIdsBody(ActionModel):
 class HistoryBody(FilterBody):
     """``/ui/flow_runs/history``: a flow-run filter with Prefect's larger limit and default sort."""
 
-    limit: int = Field(default=1000, ge=0, le=1000)
+    limit: int = Field(default=1000, ge=0, le=1000, strict=True)
     sort: str | None = "EXPECTED_START_TIME_DESC"
 
 
