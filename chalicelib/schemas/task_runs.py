@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import ActionModel, Flag, Int, Number, ResponseModel, UtcDateTime
 from chalicelib.schemas.filters import (
     IdFilter,
     NameFilter,
@@ -33,11 +33,11 @@ MAX_CACHE_KEY_LENGTH = 2000
 class TaskRunPolicy(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    max_retries: int = 0
-    retry_delay_seconds: float = 0
-    retries: int | None = None
-    retry_delay: int | float | list[int] | list[float] | None = None
-    retry_jitter_factor: float | None = Field(default=None, ge=0)
+    max_retries: Int = 0
+    retry_delay_seconds: Number = 0
+    retries: Int | None = None
+    retry_delay: Int | Number | list[Int] | list[Number] | None = None
+    retry_jitter_factor: Number | None = Field(default=None, ge=0)
 
 
 class TaskRunCreate(ActionModel):
@@ -92,7 +92,7 @@ class TaskRun(ResponseModel):
 
 class _FlowRunId(_Criterion):
     any_: list[uuid.UUID] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
     checks = _crit("flow_run_id", any_=lambda actual, wanted: actual in set(wanted), is_null_=_is_null)
 
 
