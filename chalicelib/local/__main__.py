@@ -1,11 +1,14 @@
 """``python -m chalicelib.local`` (``make run``): the whole stack in one command; Ctrl-C stops it.
 
 Settings come from the environment (``CIRRUS_LOCAL_*``, see :mod:`chalicelib.local.settings`);
-``CIRRUS_DYNAMODB_ENDPOINT`` points the stack at an external DynamoDB instead of the embedded one.
+``CIRRUS_DYNAMODB_ENDPOINT`` points the stack at an external DynamoDB instead of the embedded one
+(:mod:`chalicelib.local.store`). ``--reset`` wipes the embedded DynamoDB Local's data first;
+``--reset-only`` (``make reset``) wipes it and exits.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -19,7 +22,11 @@ from chalicelib.local.settings import LocalSettings
 LOG = logging.getLogger("chalicelib.local")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
+    parser.add_argument("--reset", action="store_true", help="wipe the local DynamoDB data, then start")
+    parser.add_argument("--reset-only", action="store_true", help="wipe the local DynamoDB data and exit")
+    args = parser.parse_args(argv)
     stop = threading.Event()
     received: list[str] = []
 
@@ -46,9 +53,19 @@ def main() -> int:
 
     from chalicelib.config import reset_settings
     from chalicelib.local.processes import StartupError, StartupInterrupted
-    from chalicelib.local.stack import LocalStack
+    from chalicelib.local.stack import PROJECT_DIR, LocalStack
+    from chalicelib.local.store import reset
 
-    stack = LocalStack(local, os.environ, stop=stop)
+    if args.reset or args.reset_only:
+        print(f"cirrus local: {reset(local, PROJECT_DIR)}", flush=True)
+        if args.reset_only:
+            return 0
+
+    try:
+        stack = LocalStack(local, os.environ, stop=stop)
+    except StartupError as exc:
+        LOG.error("the local stack did not start: %s", exc)
+        return 1
     # The jobs run in this process, as in their Lambda: they see the same environment as the API.
     for name in set(os.environ) - set(stack.environment):
         del os.environ[name]

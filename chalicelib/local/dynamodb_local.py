@@ -193,12 +193,17 @@ class DynamoDBLocal:
     def child(self) -> Child | None:
         return self._child
 
-    def start(self, *, timeout_s: float = STARTUP_TIMEOUT_S, stop: threading.Event | None = None) -> DynamoDBLocal:
+    def launch(self) -> Child:
+        """Start the process and return at once (:meth:`start` also waits for it to answer)."""
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
         argv = command(self.port, db_path=self.db_path)
         env = {**os.environ, **DUMMY_CREDENTIALS}
         self._child = Child("DynamoDB Local", argv, env=env, cwd=str(install_dir()), quiet=True)
+        return self._child
+
+    def start(self, *, timeout_s: float = STARTUP_TIMEOUT_S, stop: threading.Event | None = None) -> DynamoDBLocal:
+        self.launch()
         try:
             wait_for_http(
                 self.endpoint, child=self._child, deadline=time.monotonic() + timeout_s, stop=stop or threading.Event()

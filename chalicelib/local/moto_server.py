@@ -1,4 +1,5 @@
-"""The embedded DynamoDB: moto's server in its own process, quiet, stopped by SIGTERM or SIGINT.
+"""The embedded DynamoDB without Java: moto's server in its own process, quiet, stopped by SIGTERM or
+SIGINT, with :mod:`chalicelib.local.moto_shim` applied (thread-safe, item-level transactions).
 
 Run by the stack as ``python -m chalicelib.local.moto_server --host 127.0.0.1 --port 5005``. A separate
 process keeps moto's request handling off the stack's GIL (the schedule emulator runs jobs there).
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 
 from moto.server import ThreadedMotoServer
 
+from chalicelib.local.moto_shim import installed
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.local.moto_server", description=__doc__)
@@ -28,11 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    while not stopped.wait(0.1):
-        pass
-    server.stop()
+    with installed(server=True):
+        server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+        server.start()
+        while not stopped.wait(0.1):
+            pass
+        server.stop()
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Two fixes to moto's in-process DynamoDB that the scheduler's tests and benchmark rely on.
+"""Fixes to moto's DynamoDB that the tests (on moto), the scheduler's benchmark and ``make run``'s
+moto fallback rely on: in process (:func:`installed`) or in moto's server (``server=True``).
 
 moto 5.2.5 differs from DynamoDB in two ways that matter here:
 
@@ -12,8 +13,9 @@ moto 5.2.5 differs from DynamoDB in two ways that matter here:
   shim builds the item and checks the limit once.
 - Its backend is not thread-safe: a failed transaction's rollback restores a table snapshot and so
   erases writes other threads made meanwhile, and a conditional put is check-then-write. DynamoDB
-  serialises writes per item; :func:`installed` serialises whole requests under one lock, which
-  is stricter and enough for the concurrency tests.
+  serialises writes per item; :func:`installed` serialises whole requests under one lock (each
+  botocore request in process; each HTTP request in the server), which is stricter and enough
+  for the concurrency tests.
 
 Neither changes what a single-threaded caller sees, except speed.
 """
@@ -39,6 +41,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _LOCK = threading.RLock()
 _OPS = ("ConditionCheck", "Put", "Delete", "Update")
@@ -137,23 +140,25 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
 
 
 @contextmanager
-def installed() -> Iterator[None]:
+def installed(*, server: bool = False) -> Iterator[None]:
     """Within the block, moto runs item-level transactions, sizes items once, and serves one request
-    at a time."""
+    at a time: requests through ``mock_aws`` in process, or with ``server`` HTTP requests to moto's
+    server (``ThreadedMotoServer``) started in the block."""
     original_tx = DynamoDBBackend.transact_write_items
-    original_process = BotocoreStubber.process_request
     original_item_init = Item.__init__
+    owner, name = (DomainDispatcherApplication, "__call__") if server else (BotocoreStubber, "process_request")
+    original_entry = getattr(owner, name)
 
-    def process_request(self: BotocoreStubber, request: Any) -> Any:
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
-            return original_process(self, request)
+            return original_entry(self, *args, **kwargs)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
     Item.__init__ = _item_init  # type: ignore[method-assign]
+    setattr(owner, name, serialised)
     try:
         yield
     finally:
         DynamoDBBackend.transact_write_items = original_tx  # type: ignore[method-assign]
-        BotocoreStubber.process_request = original_process  # type: ignore[method-assign]
         Item.__init__ = original_item_init  # type: ignore[method-assign]
+        setattr(owner, name, original_entry)

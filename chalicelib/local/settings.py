@@ -13,6 +13,9 @@ CHALICE_STAGE = "local"
 #: The variable that, set in the stack's own environment, points it at an external DynamoDB.
 ENDPOINT_VARIABLE = "CIRRUS_DYNAMODB_ENDPOINT"
 
+#: Values of ``CIRRUS_LOCAL_DYNAMODB``.
+DYNAMODB_CHOICES = ("auto", "local", "moto")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -35,7 +38,12 @@ class LocalSettings:
     startup_timeout_s: float = 30.0
     #: Log level of the stack's own lines (ticks, banner); DEBUG adds tracebacks of failed ticks.
     log_level: str = "INFO"
-    #: An external DynamoDB (DynamoDB Local, AWS) given by ``CIRRUS_DYNAMODB_ENDPOINT``; None: embedded moto.
+    #: The embedded DynamoDB: ``auto`` (DynamoDB Local when Java and the emulator are there, else
+    #: moto), ``local`` or ``moto``; see :mod:`chalicelib.local.store`.
+    dynamodb: str = "auto"
+    #: DynamoDB Local's data folder (``-dbPath``), relative to the checkout; ``make reset`` wipes it.
+    dynamodb_dir: str = ".local-stack/dynamodb"
+    #: An external DynamoDB (DynamoDB Local, AWS) given by ``CIRRUS_DYNAMODB_ENDPOINT``; None: embedded.
     external_endpoint: str | None = None
 
     @property
@@ -44,7 +52,7 @@ class LocalSettings:
 
     @property
     def dynamodb_endpoint(self) -> str:
-        """Where the stack's DynamoDB answers: the external endpoint or the embedded moto server."""
+        """Where the stack's DynamoDB answers: the external endpoint or the embedded one's port."""
         return self.external_endpoint or f"http://{self.host}:{self.dynamodb_port}"
 
     @classmethod
@@ -56,9 +64,9 @@ class LocalSettings:
             return value.strip() if value and value.strip() else None
 
         values: dict[str, object] = {}
-        for name in ("host", "log_level"):
+        for name in ("host", "log_level", "dynamodb", "dynamodb_dir"):
             if (value := raw(name)) is not None:
-                values[name] = value.upper() if name == "log_level" else value
+                values[name] = value.upper() if name == "log_level" else value.lower() if name == "dynamodb" else value
         for name in ("api_port", "dynamodb_port"):
             if (value := raw(name)) is not None:
                 values[name] = _parse(name, value, int)
@@ -69,6 +77,8 @@ class LocalSettings:
             values["schedules"] = _parse("schedules", value, _boolean)
         values["external_endpoint"] = (env.get(ENDPOINT_VARIABLE) or "").strip() or None
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.dynamodb not in DYNAMODB_CHOICES:
+            raise ValueError(f"CIRRUS_LOCAL_DYNAMODB={settings.dynamodb!r} is not one of {', '.join(DYNAMODB_CHOICES)}")
         if settings.tick_scale <= 0:
             raise ValueError(f"CIRRUS_LOCAL_TICK_SCALE={settings.tick_scale} must be positive")
         return settings

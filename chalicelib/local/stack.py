@@ -18,9 +18,11 @@ from chalice.config import Config
 
 from chalicelib.config import Settings
 from chalicelib.local import ui_bundle
+from chalicelib.local.dynamodb_local import DUMMY_CREDENTIALS
 from chalicelib.local.processes import Child, StartupError, port_is_free, wait_for_http
 from chalicelib.local.schedule_emulator import ScheduleEmulator, discover_jobs
 from chalicelib.local.settings import CHALICE_STAGE, ENDPOINT_VARIABLE, LocalSettings
+from chalicelib.local.store import choose_store, is_loopback, start_store, wait_for_store
 from chalicelib.storage.tables import create_tables
 
 LOG = logging.getLogger("chalicelib.local")
@@ -28,15 +30,10 @@ LOG = logging.getLogger("chalicelib.local")
 #: The repository root: where app.py and .chalice/ live.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
-#: moto accepts any credentials; fixed dummies also keep a developer's real ones away from it.
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-}
 #: Dropped with the embedded DynamoDB: a profile would be looked up (and might not exist).
 _PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+#: Credentials the developer chose; without any, a loopback endpoint gets the dummies.
+_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", *_PROFILE_VARIABLES)
 
 
 def load_chalice_config(project_dir: Path = PROJECT_DIR, stage: str = CHALICE_STAGE) -> Config:
@@ -50,7 +47,8 @@ def stack_environment(
     """The environment of the API, the jobs and the stack itself, and the names that must beat the stage's.
 
     Like Lambda: the process environment, then the stage's ``environment_variables``; then the
-    stack's own choices (the DynamoDB endpoint; dummy credentials for the embedded moto), which
+    stack's own choices (the DynamoDB endpoint; dummy credentials for the embedded DynamoDB, and
+    for an external one on this machine when none are set), which
     ``chalice local`` would otherwise overwrite with config.json's values.
     """
     env = dict(environ)
@@ -60,6 +58,8 @@ def stack_environment(
         overrides.update(DUMMY_CREDENTIALS)
         for name in _PROFILE_VARIABLES:
             env.pop(name, None)
+    elif is_loopback(local.external_endpoint) and not any(env.get(name) for name in _CREDENTIAL_VARIABLES):
+        overrides.update(DUMMY_CREDENTIALS)  # an emulator on this machine: any key does
     env.update(overrides)
     return env, sorted(overrides)
 
@@ -83,6 +83,7 @@ class LocalStack:
         self.chalice_config = load_chalice_config(project_dir)
         self.environment, self._kept = stack_environment(environ, local, self.chalice_config.environment_variables)
         self.settings = Settings.from_env(self.environment)
+        self.store = choose_store(local, project_dir)
         self._children: list[Child] = []
         self._emulator: ScheduleEmulator | None = None
 
@@ -94,18 +95,18 @@ class LocalStack:
         started = time.monotonic()
         deadline = started + self.local.startup_timeout_s
         self._check_ports()
-        moto = None
-        if self.local.external_endpoint is None:
-            moto = self._spawn("moto server", "chalicelib.local.moto_server", "--port", str(self.local.dynamodb_port))
-        else:
-            LOG.info("using the external DynamoDB at %s", self.local.external_endpoint)
+        LOG.info("DynamoDB: %s", self.store.describe())
+        store, ready_url = start_store(
+            self.store, self.local, python=self.python, env=self._child_env(), cwd=str(self.project_dir)
+        )
+        if store is not None:
+            self._children.append(store)
         schedules = "off (CIRRUS_LOCAL_SCHEDULES=false)"
-        if self.local.schedules:  # imports the app here while moto boots
+        if self.local.schedules:  # imports the app here while the store boots
             jobs = discover_jobs(self.chalice_config.chalice_app, self.chalice_config)
             self._emulator = ScheduleEmulator(jobs, region=self.settings.region, tick_scale=self.local.tick_scale)
             schedules = f"{len(jobs)} @app.schedule job(s), tick scale {self.local.tick_scale:g}"
-        if moto is not None:
-            wait_for_http(f"{self.local.dynamodb_endpoint}/moto-api/", child=moto, deadline=deadline, stop=self.stop)
+        wait_for_store(store, ready_url, deadline=deadline, stop=self.stop)
         try:
             created = create_tables(self.settings)
         except Exception as exc:  # whatever pynamodb raises, the fix is at the endpoint
@@ -156,21 +157,23 @@ class LocalStack:
             if not port_is_free(self.local.host, port):
                 raise StartupError(f"port {port} on {self.local.host} is in use: stop what holds it or set {variable}")
 
+    def _child_env(self) -> dict[str, str]:
+        return {**self.environment, "PYTHONUNBUFFERED": "1"}
+
     def _spawn(self, name: str, module: str, *args: str) -> Child:
         argv = [self.python, "-m", module, "--host", self.local.host, *args]
-        env = {**self.environment, "PYTHONUNBUFFERED": "1"}
-        child = Child(name, argv, env=env, cwd=str(self.project_dir))
+        child = Child(name, argv, env=self._child_env(), cwd=str(self.project_dir))
         self._children.append(child)
         return child
 
     def _banner(self, elapsed_s: float, schedules: str) -> None:
-        where = "external" if self.local.external_endpoint else "embedded moto server"
         lines = [
             "",
             f"  Cirrus local stack is up ({elapsed_s:.1f} s)",
             f"    API         {self.local.api_url} (and {self.local.api_url}/api)",
             f"    UI          {self.local.api_url}/",
-            f"    DynamoDB    {self.local.dynamodb_endpoint} ({where}), tables {self.settings.tables_prefix}*",
+            f"    DynamoDB    {self.local.dynamodb_endpoint}, tables {self.settings.tables_prefix}*",
+            f"                {self.store.describe()}",
             f"    schedules   {schedules}",
             "  Point Prefect at it:",
             f"    export PREFECT_API_URL={self.local.api_url}",

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chalicelib.config import Settings
+from chalicelib.local import dynamodb_local
 from chalicelib.local.processes import Child, StartupError, free_port, http_get, port_is_free, wait_for_http
 from chalicelib.local.settings import LocalSettings
 from chalicelib.local.stack import DUMMY_CREDENTIALS, load_chalice_config, stack_environment
+from chalicelib.local.store import DYNAMODB_LOCAL, EXTERNAL, MOTO, choose_store
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -87,6 +89,44 @@ def test_external_endpoint_keeps_the_developers_credentials() -> None:
     assert kept == ["CIRRUS_DYNAMODB_ENDPOINT"]
 
 
+@pytest.mark.parametrize("endpoint", ["http://localhost:8001", "http://127.0.0.1:8001", "http://[::1]:8001"])
+def test_a_loopback_endpoint_without_credentials_gets_the_dummies(endpoint: str) -> None:
+    process = {"CIRRUS_DYNAMODB_ENDPOINT": endpoint, "HOME": "/home/me"}
+
+    env, kept = stack_environment(process, LocalSettings.from_env(process), {})
+
+    assert {name: env[name] for name in DUMMY_CREDENTIALS} == DUMMY_CREDENTIALS
+    assert set(kept) == {"CIRRUS_DYNAMODB_ENDPOINT", *DUMMY_CREDENTIALS}
+
+
+def test_a_remote_endpoint_gets_no_dummy_credentials() -> None:
+    process = {"CIRRUS_DYNAMODB_ENDPOINT": "https://dynamodb.eu-west-1.amazonaws.com"}
+
+    env, kept = stack_environment(process, LocalSettings.from_env(process), {})
+
+    assert "AWS_ACCESS_KEY_ID" not in env and kept == ["CIRRUS_DYNAMODB_ENDPOINT"]
+
+
+def test_the_store_is_dynamodb_local_when_installed_else_moto_unless_forced(tmp_path: Path) -> None:
+    from chalicelib.local import dynamodb_local
+
+    auto = choose_store(LocalSettings(dynamodb_port=5123), REPO)
+    if dynamodb_local.available():
+        assert (auto.kind, auto.data_dir) == (DYNAMODB_LOCAL, REPO / ".local-stack" / "dynamodb")
+        assert "kept across restarts" in auto.describe()
+        assert choose_store(LocalSettings(dynamodb_dir=str(tmp_path)), REPO).data_dir == tmp_path
+    forced = choose_store(LocalSettings(dynamodb="moto"), REPO)
+    assert forced.kind == MOTO and forced.describe().startswith("moto server, state in memory only")
+    external = choose_store(LocalSettings.from_env({"CIRRUS_DYNAMODB_ENDPOINT": "http://localhost:8001"}), REPO)
+    assert external.kind == EXTERNAL and external.data_dir is None
+
+
+def test_local_dynamodb_setting_is_checked() -> None:
+    assert LocalSettings.from_env({"CIRRUS_LOCAL_DYNAMODB": "Local"}).dynamodb == "local"
+    with pytest.raises(ValueError, match="CIRRUS_LOCAL_DYNAMODB='sqlite' is not one of auto, local, moto"):
+        LocalSettings.from_env({"CIRRUS_LOCAL_DYNAMODB": "sqlite"})
+
+
 def test_child_that_ignores_sigterm_is_killed() -> None:
     ignores_sigterm = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
@@ -141,15 +181,16 @@ class RunningStack:
             return response.status, json.loads(response.read() or b"null")
 
 
-def start_stack(tmp_path: Path, extra_env: Mapping[str, str]) -> RunningStack:
+def start_stack(tmp_path: Path, extra_env: Mapping[str, str], *, args: Sequence[str] = ()) -> RunningStack:
     ports = free_port(HOST), free_port(HOST)
     env = {name: value for name, value in os.environ.items() if not name.startswith("CIRRUS_")}
     env.update({"CIRRUS_LOCAL_API_PORT": str(ports[0]), "CIRRUS_LOCAL_DYNAMODB_PORT": str(ports[1])})
+    env["CIRRUS_LOCAL_DYNAMODB_DIR"] = str(tmp_path / "dynamodb")  # never the checkout's own data
     env.update(extra_env)
     log = tmp_path / "stack.log"
-    with log.open("wb") as sink:
+    with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local"], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "chalicelib.local", *args], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     api_url = f"http://{HOST}:{ports[0]}"
     started = time.monotonic()
@@ -230,7 +271,8 @@ def test_stack_serves_flows_over_http_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     assert_http_answers_like_prefect(stack.api_port)
 
     children = stack.child_pids()
-    assert set(children) == {"moto server", "api"}
+    store = "DynamoDB Local" if dynamodb_local.available() else "moto server"
+    assert set(children) == {store, "api"}
     seconds = stop_stack(stack)
     assert stack.process.returncode == 0, stack.output()
     assert seconds < 10, f"took {seconds:.1f} s to stop"
@@ -248,13 +290,18 @@ def test_stack_uses_an_external_endpoint_instead_of_moto(
     external.start()
     try:
         endpoint = f"http://{HOST}:{port}"
-        stack = start_stack(tmp_path, {"CIRRUS_DYNAMODB_ENDPOINT": endpoint, "CIRRUS_LOCAL_SCHEDULES": "false"})
+        # No credentials at all (a new user's shell): the loopback endpoint gets dummies.
+        no_credentials = {name: "" for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        stack = start_stack(
+            tmp_path,
+            {"CIRRUS_DYNAMODB_ENDPOINT": endpoint, "CIRRUS_LOCAL_SCHEDULES": "false", **no_credentials},
+        )
         cleanup.append(stack)
 
         status, _ = stack.request("POST", "/flows/", {"name": "external-flow"})
         assert status == 201
         assert set(stack.child_pids()) == {"api"}
-        assert f"using the external DynamoDB at {endpoint}" in stack.output()
+        assert f"DynamoDB: external DynamoDB at {endpoint}" in stack.output()
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
         assert "cirrus-local-flows" in dynamodb.list_tables()["TableNames"]
         assert dynamodb.scan(TableName="cirrus-local-flows", Select="COUNT")["Count"] >= 1
@@ -263,3 +310,47 @@ def test_stack_uses_an_external_endpoint_instead_of_moto(
         assert stack.process.returncode == 0, stack.output()
     finally:
         external.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not dynamodb_local.available(), reason=dynamodb_local.unavailable_reason() or "available")
+def test_dynamodb_local_keeps_the_flows_across_a_restart_until_reset(
+    tmp_path: Path, cleanup: list[RunningStack]
+) -> None:
+    quiet = {"CIRRUS_LOCAL_SCHEDULES": "false"}
+    first = start_stack(tmp_path, quiet)
+    cleanup.append(first)
+    assert "DynamoDB Local" in first.child_pids(), first.output()
+    assert f"data in {tmp_path / 'dynamodb'} (kept across restarts" in first.output()
+    status, created = first.request("POST", "/flows/", {"name": "survives-restarts"})
+    assert status == 201
+    stop_stack(first)
+    assert first.process.returncode == 0, first.output()
+
+    second = start_stack(tmp_path, quiet)
+    cleanup.append(second)
+    assert "tables: all present" in second.output()
+    assert second.request("GET", f"/flows/{created['id']}") == (200, created)
+    stop_stack(second)
+
+    third = start_stack(tmp_path, quiet, args=["--reset"])
+    cleanup.append(third)
+    assert f"deleted the local DynamoDB data in {tmp_path / 'dynamodb'}" in third.output()
+    assert third.request("POST", "/flows/count", {}) == (200, 0)
+    stop_stack(third)
+
+
+@pytest.mark.slow
+def test_without_dynamodb_local_the_stack_says_its_moto_state_is_in_memory(
+    tmp_path: Path, cleanup: list[RunningStack]
+) -> None:
+    stack = start_stack(tmp_path, {"CIRRUS_DYNAMODB_LOCAL_CACHE": str(tmp_path / "nothing-installed")})
+    cleanup.append(stack)
+    assert "moto server" in stack.child_pids()
+    lines = [line for line in stack.output().splitlines() if "state in memory only" in line]
+    assert lines and "DynamoDB Local is not installed" in lines[0], stack.output()
+    flow = stack.request("POST", "/flows/", {"name": "in-memory"})[1]
+    body = {"name": "d", "flow_id": flow["id"], "schedules": [{"schedule": {"interval": 3600}}]}
+    assert stack.request("POST", "/deployments/", body)[0] == 201  # a transaction, through the shim
+    stop_stack(stack)
+    assert stack.process.returncode == 0, stack.output()
