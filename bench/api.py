@@ -1,8 +1,9 @@
 """Deployments API benchmark: ``python bench/api.py`` prints one JSON line.
 
-Each operation goes through the Chalice app (``chalice.test.Client``) on in-process moto
-(``mock_aws``); ``requests`` is the number of DynamoDB API calls per call (counted with a botocore
-hook, ``storage.instrumentation.count_requests``), ``median_ms`` the median wall time of one call.
+Each operation goes through the Chalice app (``chalice.test.Client``) on DynamoDB Local, or on
+in-process moto with ``--dynamodb moto`` (the JSON line's ``dynamodb`` says which); ``requests``
+is the number of DynamoDB API calls per call (counted with a botocore hook,
+``storage.instrumentation.count_requests``), ``median_ms`` the median wall time of one call.
 
 - ``create_flow_run``: ``POST /deployments/{id}/create_flow_run`` with no body (a GetItem of the
   deployment and one conditional PutItem);
@@ -26,6 +27,7 @@ hook, ``storage.instrumentation.count_requests``), ``median_ms`` the median wall
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -47,10 +49,10 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 from chalice.test import Client  # noqa: E402
-from moto import mock_aws  # noqa: E402
 
 from chalicelib.config import Settings, override_settings  # noqa: E402
 from chalicelib.domain.identity import deployment_id  # noqa: E402
+from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.schemas.common import utcnow  # noqa: E402
 from chalicelib.schemas.deployments import Deployment  # noqa: E402
 from chalicelib.storage.deployment_items import to_item  # noqa: E402
@@ -160,10 +162,10 @@ def bench_workers(client: Client, flow_id: str) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
+def run(endpoint: str | None) -> dict[str, Any]:
     from app import app
 
-    settings = override_settings(Settings(stage="bench"))
+    settings = override_settings(Settings(stage="bench", dynamodb_endpoint=endpoint))
     create_tables(settings)
     results: dict[str, Any] = {}
     with Client(app, stage_name="test") as client:
@@ -200,8 +202,11 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    with mock_aws():
-        print(json.dumps(run(), sort_keys=True))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    dynamodb_local.add_backend_option(parser)
+    args = parser.parse_args()
+    with dynamodb_local.backend(args.dynamodb) as endpoint:
+        print(json.dumps({"dynamodb": args.dynamodb, **run(endpoint)}, sort_keys=True))
 
 
 if __name__ == "__main__":

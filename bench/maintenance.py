@@ -2,12 +2,13 @@
 
     python bench/maintenance.py --runs 50000
 
-loads ``--runs`` flow runs into in-process moto (100 zombies and 100 late runs among them, the rest
+loads ``--runs`` flow runs into DynamoDB Local (``--dynamodb moto``: in-process moto; the JSON line's
+``dynamodb`` says which) (100 zombies and 100 late runs among them, the rest
 spread over future scheduled runs, healthy heartbeating runs, runs that never heartbeat and
 finished runs), then runs one tick of each job and prints ONE JSON line keyed by job, each
 ``{"candidates", "changed", "requests", "seconds"}``. ``requests`` counts every DynamoDB call made
 by the tick (storage.instrumentation); it should follow the candidates, not the table: compare two
-sizes. Seconds are moto's (which walks the whole table on every index query) and only indicative.
+sizes. Seconds are the emulator's (moto walks the whole table on every index query) and only indicative.
 Loading progress goes to stderr.
 """
 
@@ -28,9 +29,9 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN"
     os.environ.setdefault(_name, "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from moto import mock_aws  # noqa: E402
 
 from chalicelib.config import Settings  # noqa: E402
+from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.schemas.flow_runs import FlowRun  # noqa: E402
 from chalicelib.services.late_runs import mark_late_runs  # noqa: E402
 from chalicelib.services.lazarus import revive_crashed_runs  # noqa: E402
@@ -91,16 +92,18 @@ def measure(tick: Callable[[], SweepReport]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50_000, help="flow runs in the table (default 50,000)")
+    dynamodb_local.add_backend_option(parser)
     args = parser.parse_args(argv)
     if args.runs < ZOMBIES + LATE:
         parser.error(f"--runs must be at least {ZOMBIES + LATE}")
-    with mock_aws():
-        settings = Settings(stage="bench")
+    with dynamodb_local.backend(args.dynamodb) as endpoint:
+        settings = Settings(stage="bench", dynamodb_endpoint=endpoint)
         create_tables(settings)
         repos = open_repositories(settings)
         now = datetime.now(UTC)
         load(repos, population(args.runs, now), args.runs)
         result = {
+            "dynamodb": args.dynamodb,
             "kill_zombies": measure(lambda: kill_zombies(repos, now=now, settings=settings)),
             # Lazarus runs a tick later, on the runs the zombie killer just crashed.
             "revive_crashed_runs": measure(

@@ -1,13 +1,14 @@
 """Scheduler benchmark: ``python bench/scheduler.py --deployments D`` prints one JSON line.
 
 Workload: D deployments, half with a cron ``*/5 * * * *`` schedule in America/New_York, half with
-a 3600 s interval (anchored at :30), on in-process moto. The clock is injected: the first pass and
+a 3600 s interval (anchored at :30), on DynamoDB Local (``--dynamodb moto``: in-process moto; the
+JSON line's ``dynamodb`` says which). The clock is injected: the first pass and
 the immediate second pass tick at 2025-01-06T00:00Z, the advanced pass five minutes later (each
 cron schedule then needs one more run; no interval schedule does). ``requests`` counts every
 DynamoDB API call, ``write_requests`` the write calls.
 
-moto 5.2.5 deep-copies every table a transaction touches (O(table size) per transaction) and is
-not thread-safe; the benchmark runs with ``chalicelib/local/moto_shim.py``, which applies
+On moto: moto 5.2.5 deep-copies every table a transaction touches (O(table size) per transaction)
+and is not thread-safe; the benchmark runs with ``chalicelib/local/moto_shim.py``, which applies
 transactions item by item with DynamoDB's all-or-nothing semantics. Without it the first pass at
 D = 1,000 takes hours, which says nothing about the scheduler.
 """
@@ -35,11 +36,9 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-from moto import mock_aws  # noqa: E402
-
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.identity import deployment_id, flow_id  # noqa: E402
-from chalicelib.local.moto_shim import installed  # noqa: E402
+from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.services.scheduler import schedule_due  # noqa: E402
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
@@ -101,9 +100,9 @@ def timed_pass(repos: Repositories, settings: Settings, minutes: int) -> dict[st
     }
 
 
-def run(count: int) -> dict[str, Any]:
-    with mock_aws(), installed():
-        settings = Settings(stage="bench")
+def run(count: int, dynamodb: str) -> dict[str, Any]:
+    with dynamodb_local.backend(dynamodb) as endpoint:
+        settings = Settings(stage="bench", dynamodb_endpoint=endpoint)
         create_tables(settings)
         repos = open_repositories(settings)
         populate(count)
@@ -111,6 +110,7 @@ def run(count: int) -> dict[str, Any]:
         second = timed_pass(repos, settings, 0)
         advanced = timed_pass(repos, settings, 5)
     return {
+        "dynamodb": dynamodb,
         "deployments": count,
         "first_pass": first,
         "second_pass": {k: second[k] for k in ("runs_inserted", "requests", "seconds")},
@@ -124,8 +124,9 @@ def run(count: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=1000)
+    dynamodb_local.add_backend_option(parser)
     args = parser.parse_args()
-    print(json.dumps(run(args.deployments)))
+    print(json.dumps(run(args.deployments, args.dynamodb)))
 
 
 if __name__ == "__main__":

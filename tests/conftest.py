@@ -72,10 +72,6 @@ class Backend:
     name: str
     endpoint: str | None = None
 
-    @property
-    def is_moto(self) -> bool:
-        return self.name == "moto"
-
 
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:

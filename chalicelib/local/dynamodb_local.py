@@ -27,7 +27,8 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -225,6 +226,44 @@ class DynamoDBLocal:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+
+#: ``--dynamodb`` of the benchmarks: AWS's emulator or in-process moto (with the shim).
+BACKENDS = ("local", "moto")
+
+
+def default_backend() -> str:
+    """``local`` when DynamoDB Local can start here, else ``moto``."""
+    return "local" if available() else "moto"
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--dynamodb local|moto`` (default: local when available) on a benchmark's command line."""
+    default = default_backend()
+    parser.add_argument(
+        "--dynamodb", choices=BACKENDS, default=default, help=f"DynamoDB backend (default here: {default})"
+    )
+
+
+@contextmanager
+def backend(name: str) -> Iterator[str | None]:
+    """A script's DynamoDB for the block: the endpoint of a fresh in-memory DynamoDB Local, or None
+    for in-process moto with :mod:`chalicelib.local.moto_shim` (pass it as ``dynamodb_endpoint``).
+    Sets the dummy credentials in the process environment either way."""
+    os.environ.update(DUMMY_CREDENTIALS)
+    if name == "moto":
+        from moto import mock_aws
+
+        from chalicelib.local.moto_shim import installed
+
+        with mock_aws(), installed():
+            yield None
+        return
+    reason = unavailable_reason()
+    if reason is not None:
+        raise NotInstalled(reason)
+    with DynamoDBLocal() as instance:
+        yield instance.endpoint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
