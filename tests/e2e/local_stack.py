@@ -97,6 +97,7 @@ def local_stack(log_dir: Path, extra_env: Mapping[str, str]) -> Iterator[tuple[s
         {
             "CIRRUS_LOCAL_API_PORT": str(port),
             "CIRRUS_LOCAL_DYNAMODB_PORT": str(dynamodb_port),
+            "CIRRUS_LOCAL_DYNAMODB_DIR": str(log_dir / "dynamodb"),  # DynamoDB Local's data: not the checkout's
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }

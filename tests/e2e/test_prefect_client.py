@@ -63,6 +63,7 @@ def stack_url(tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "CIRRUS_LOCAL_API_PORT": str(port),
         "CIRRUS_LOCAL_DYNAMODB_PORT": str(dynamodb_port),
+        "CIRRUS_LOCAL_DYNAMODB_DIR": str(tmp_path / "dynamodb"),  # DynamoDB Local's data: not the checkout's
         "CIRRUS_LOCAL_SCHEDULES": "false",
         "PYTHONUNBUFFERED": "1",
     }
