@@ -62,7 +62,7 @@ INTERNAL_ERROR = 1011
 
 
 #: Outcomes worth a log line on their own (the rest are only counted per connection).
-NOTABLE = frozenset({"malformed", "unknown_flow_run", "task_run_not_recorded"})
+NOTABLE = frozenset({"malformed", "unknown_flow_run"})
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,41 @@ def test_the_zombie_killer_judges_runs_by_event_heartbeats(client, repos, settin
     assert edge.handle_frame(_frame(_heartbeat(dead))).outcomes == (Outcome.HEARTBEAT_TERMINAL,)
 
 
+# ------------------------------------------------------------------------------- task runs
+def _task_event(task_run_id: str, flow_run_id: str, state: str, at: datetime) -> dict[str, Any]:
+    """A ``prefect.task-run.<State>`` event as Prefect 3.9.1's engine sends it."""
+    event = _event(f"prefect.task-run.{state.capitalize()}", f"prefect.task-run.{task_run_id}")
+    event["occurred"] = at.isoformat()
+    event["related"] = [{"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"}]
+    event["payload"] = {
+        "validated_state": {"type": state, "name": state.capitalize(), "message": "", "state_details": {}},
+        "task_run": {"name": "count-3cf", "task_key": "count-a2e1e31b", "dynamic_key": "3cf", "run_count": 1},
+    }
+    return event
+
+
+def test_task_run_events_create_and_advance_the_task_run_never_backwards(client) -> None:
+    flow_run_id, task_run_id = _run(client), str(uuid.uuid4())
+    pending, running, completed = (
+        _task_event(task_run_id, flow_run_id, state, NOW + timedelta(seconds=i))
+        for i, state in enumerate(("PENDING", "RUNNING", "COMPLETED"))
+    )
+    # Delivered out of order, and the Running one twice.
+    reply = edge.handle_frame(_frame([pending, completed, running, running]))
+    assert reply.outcomes == (Outcome.TASK_RUN,) * 4
+    status, task_run = call(client, "GET", f"/task_runs/{task_run_id}")
+    assert status == 200 and task_run["state"]["type"] == "COMPLETED" and task_run["flow_run_id"] == flow_run_id
+    assert task_run["state"]["id"] == completed["id"]
+    status, found = call(client, "POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+    assert status == 200 and [t["id"] for t in found] == [task_run_id]
+
+
+def test_a_task_run_event_without_its_task_run_is_malformed(settings) -> None:
+    event = _task_event(str(uuid.uuid4()), str(uuid.uuid4()), "RUNNING", NOW)
+    del event["payload"]["task_run"]
+    assert edge.handle_frame(_frame(event)).outcomes == (Outcome.MALFORMED,)
+
+
 # ------------------------------------------------------------------------------- POST /events
 def test_post_events_takes_a_batch(client, repos) -> None:
     run_id = _run(client)
