@@ -43,8 +43,6 @@ class Outcome(StrEnum):
     #: A heartbeat of a run Cirrus does not have (deleted, expired, another server's).
     UNKNOWN_FLOW_RUN = "unknown_flow_run"
     TASK_RUN = "task_run"
-    #: A task-run event that could not be recorded (see :func:`record_task_run`).
-    TASK_RUN_NOT_RECORDED = "task_run_not_recorded"
     #: A flow-run state event: ``set_state`` wrote that state already.
     FLOW_RUN_STATE = "flow_run_state"
     #: Any other event: Cirrus has no use for it.
