@@ -14,6 +14,7 @@ from chalicelib.api import (
     ui,
     variables,
     work_pools,
+    work_queues,
 )
 from chalicelib.api.fallbacks import declare_missing_methods
 from chalicelib.jobs import maintenance, scheduler
@@ -30,6 +31,7 @@ for blueprint in (
     task_runs.bp,
     variables.bp,
     work_pools.bp,
+    work_queues.bp,
     ui.bp,
     events.bp,
     automations.bp,

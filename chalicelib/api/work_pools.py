@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from chalice import Blueprint
 
-from chalicelib.api.common import PathNotFound, json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import PathNotFound, json_response, now, parse_body, repositories, route
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
@@ -123,11 +123,3 @@ def delete_worker(name: str, worker: str) -> None:
 def worker_channel(name: str) -> None:
     """Prefect's worker websocket is not served: 404 makes the worker use REST."""
     raise PathNotFound(name)
-
-
-# ------------------------------------------------------------------------------------ legacy queues
-@route(bp, "/work_queues/{id}")
-def read_work_queue_by_id(id: str) -> object:
-    """A queue by id (Prefect's engine reads the run's queue to label each event it sends)."""
-    repos = repositories()
-    return work_pools.read_queue_by_id(repos, repos.settings, path_uuid(id), now())

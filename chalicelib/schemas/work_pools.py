@@ -268,3 +268,26 @@ class WorkerFlowRun(BaseModel):
     work_pool_id: uuid.UUID
     work_queue_id: uuid.UUID
     flow_run: FlowRun
+
+
+# ------------------------------------------------------------------------------------ legacy
+class HealthPolicy(BaseModel):
+    maximum_late_runs: int | None = 0
+    maximum_seconds_since_last_polled: int | None = 60
+
+
+class QueueStatusDetail(BaseModel):
+    """``GET /work_queues/{id}/status``."""
+
+    healthy: bool
+    late_runs_count: int = 0
+    last_polled: UtcDateTime | None = None
+    health_check_policy: HealthPolicy = Field(default_factory=HealthPolicy)
+
+
+class GetRunsBody(ActionModel):
+    """``POST /work_queues/{id}/get_runs`` (an agent's poll)."""
+
+    scheduled_before: UtcDateTime | None = None
+    limit: int | None = Field(default=None, ge=0, le=200)
+    agent_id: uuid.UUID | None = None

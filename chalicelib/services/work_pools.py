@@ -10,7 +10,6 @@ races too. Statuses are computed at read time from stored instants
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -250,23 +249,6 @@ def ensure_queue(repos: Repositories, pool_name: str, name: str, now: datetime) 
 def read_queue(repos: Repositories, settings: Settings, pool_name: str, name: str, now: datetime) -> WorkQueue:
     pool = repos.work_pools.get_named(pool_name)
     return present_queue(repos, settings, pool, _queue(pool, pool_name, name), now)
-
-
-def read_queue_by_id(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> WorkQueue:
-    """``GET /work_queues/{id}``: the queue whose id a flow run carries.
-
-    Prefect's engine reads it to label every event of the run (its heartbeats included) and drops
-    the event when the read fails, so every id a run can carry answers: a queue of a stored pool
-    (found in a Scan of the pools, a short table), or the ``default`` queue of pool-less
-    deployments, which exists as an id only. Anything else is a 404.
-    """
-    for pool in repos.work_pools.scan():
-        for queue in pool.queues:
-            if queue.id == queue_id:
-                return present_queue(repos, settings, pool, queue, now)
-    if queue_id == identity.work_queue_id(None, identity.DEFAULT_QUEUE):
-        return WorkQueue(id=queue_id, name=identity.DEFAULT_QUEUE, created=now, updated=now)
-    raise NotFoundError("Work queue", queue_id)
 
 
 def filter_queues(

@@ -67,3 +67,8 @@ class WorkPoolRepository(DocumentRepository[StoredWorkPool]):
                 raise WorkPoolNotFoundError(name) from exc
             raise
         return self.from_item(item)
+
+    def find_queue(self, queue_id: uuid.UUID) -> StoredWorkPool | None:
+        """The pool holding the queue ``queue_id`` (a Scan of the pools: the legacy by-id routes
+        are an operator's path; a worker's poll names its pool)."""
+        return next((pool for pool in self.scan() if any(q.id == queue_id for q in pool.queues)), None)

@@ -192,3 +192,21 @@ def test_flow_run_infrastructure_pid_and_labels(client):
     assert call(client, "PATCH", f"/flow_runs/{run['id']}/labels", ["x"])[0] == 422
     assert call(client, "PATCH", "/flow_runs/00000000-0000-0000-0000-000000000000/labels", {})[0] == 404
     assert call(client, "PATCH", "/flow_runs/nope/labels", {})[0] == 404
+
+
+def test_workers_go_offline_and_queues_not_ready_on_the_configured_thresholds(client, settings):
+    """The foreman's thresholds are settings; statuses flip when read after them, with no job."""
+    import time
+
+    from chalicelib.config import override_settings
+
+    override_settings(settings, worker_fallback_heartbeat_s=0.1, poll_ready_window_s=0.3)
+    _pool(client)
+    call(client, "POST", "/work_pools/p/workers/heartbeat", {"name": "w"})
+    _poll(client)
+    assert call(client, "GET", "/work_pools/p")[1]["status"] == "READY"
+    assert call(client, "GET", "/work_pools/p/queues/default")[1]["status"] == "READY"
+    time.sleep(0.4)
+    assert call(client, "GET", "/work_pools/p")[1]["status"] == "NOT_READY"
+    assert call(client, "POST", "/work_pools/p/workers/filter", {})[1][0]["status"] == "OFFLINE"
+    assert call(client, "GET", "/work_pools/p/queues/default")[1]["status"] == "NOT_READY"
