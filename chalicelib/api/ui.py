@@ -15,12 +15,10 @@ from chalicelib.lazy import lazy_module
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
     import chalicelib.schemas.filters as filters
     import chalicelib.schemas.ui as schemas
-    import chalicelib.schemas.work_pools as work_pool_schemas
     from chalicelib.services import ui
 else:
     filters = lazy_module("chalicelib.schemas.filters")
     schemas = lazy_module("chalicelib.schemas.ui")
-    work_pool_schemas = lazy_module("chalicelib.schemas.work_pools")
     ui = lazy_module("chalicelib.services.ui")
 
 bp = Blueprint(__name__)
@@ -50,13 +48,6 @@ def flow_run_history() -> object:
 @route(bp, "/flow_runs/lateness", methods=("POST",))
 def average_flow_run_lateness() -> object:
     return ui.average_lateness(repositories(), parse_body(bp, filters.CountBody), now())
-
-
-@route(bp, "/work_queues/filter", methods=("POST",))
-def filter_all_work_queues() -> object:
-    repos = repositories()
-    body = parse_body(bp, work_pool_schemas.WorkQueueFilterBody)
-    return ui.filter_all_work_queues(repos, repos.settings, body, now())
 
 
 @route(bp, "/ui/schemas/validate", methods=("POST",))

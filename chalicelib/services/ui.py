@@ -31,8 +31,7 @@ from chalicelib.schemas.ui import (
     SimpleFlowRun,
     SimpleNextFlowRun,
 )
-from chalicelib.schemas.work_pools import WorkQueue, WorkQueueFilterBody
-from chalicelib.services import flow_run_queries, work_pools
+from chalicelib.services import flow_run_queries
 from chalicelib.storage import Repositories
 
 #: Settings that describe this deployment of Cirrus, nested as Prefect's ``/admin/settings`` is.
@@ -119,23 +118,6 @@ def average_lateness(repos: Repositories, body: FilterBody, now: datetime) -> fl
     if not runs:
         return None
     return sum(_lateness_s(run, now) for run in runs) / len(runs)
-
-
-def filter_all_work_queues(
-    repos: Repositories, settings: Settings, body: WorkQueueFilterBody, now: datetime
-) -> list[WorkQueue]:
-    """``/work_queues/filter`` (Prefect's pool-less route; the Events page's resource picker): every
-    pool's queues passing ``body.work_queues``, by pool then priority. A Scan of the pools table,
-    whose items hold their queues (pools are few: an operator's path)."""
-    pools = sorted(repos.work_pools.scan(), key=lambda p: p.name)
-    shown = [
-        work_pools.present_queue(repos, settings, pool, queue, now)
-        for pool in pools
-        for queue in sorted(pool.queues, key=lambda q: q.priority)
-    ]
-    group = body.work_queues
-    shown = [q for q in shown if group is None or group.matches(q)]
-    return shown[body.offset : body.offset + body.limit]
 
 
 def validate_parameters(body: SchemaValidateBody) -> dict[str, Any]:

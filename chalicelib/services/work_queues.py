@@ -92,10 +92,15 @@ def delete_queue(repos: Repositories, queue_id: uuid.UUID, now: datetime) -> Non
 def filter_queues(
     repos: Repositories, settings: Settings, body: schemas.WorkQueueFilterBody, now: datetime
 ) -> list[WorkQueue]:
-    """Every pool's queues passing ``body.work_queues``, by name (a Scan of the pools)."""
-    shown = [work_pools.present_queue(repos, settings, p, q, now) for p in repos.work_pools.scan() for q in p.queues]
+    """Every pool's queues passing ``body.work_queues``, by pool name then priority (a Scan of the
+    pools, whose items hold their queues: pools are few). The UI's Events page lists them too."""
+    shown = [
+        work_pools.present_queue(repos, settings, pool, queue, now)
+        for pool in sorted(repos.work_pools.scan(), key=lambda p: p.name)
+        for queue in sorted(pool.queues, key=lambda q: q.priority)
+    ]
     group = body.work_queues
-    shown = sorted((q for q in shown if group is None or group.matches(q)), key=lambda q: (q.name, str(q.id)))
+    shown = [q for q in shown if group is None or group.matches(q)]
     return shown[body.offset : body.offset + body.limit]
 
 
