@@ -289,5 +289,5 @@ class GetRunsBody(ActionModel):
     """``POST /work_queues/{id}/get_runs`` (an agent's poll)."""
 
     scheduled_before: UtcDateTime | None = None
-    limit: int | None = Field(default=None, ge=0, le=200)
+    limit: NonNegativeInt | None = Field(default=None, le=200)
     agent_id: uuid.UUID | None = None
