@@ -72,6 +72,12 @@ class Repositories:
         return TaskRunRepository(self.settings)
 
     @cached_property
+    def logs(self) -> Any:
+        from chalicelib.storage.logs import LogRepository
+
+        return LogRepository(self.settings)
+
+    @cached_property
     def health(self) -> Any:
         from chalicelib.storage.health import HealthProbe
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
 from chalicelib.storage.model_meta import DocumentModel, TableMeta, index_meta
@@ -78,4 +79,33 @@ class TaskRunModel(DocumentModel):
     by_flow_run = TaskRunsByFlowRun()
 
 
-RESOURCE_MODELS: tuple[type[DocumentModel], ...] = (VariableModel, WorkPoolModel, WorkerModel, TaskRunModel)
+class LogsByTaskRun(GlobalSecondaryIndex["LogModel"]):
+    """A task run's logs in time order (sparse: flow-level lines have no task run)."""
+
+    Meta = index_meta("by-task-run", AllProjection())
+    task_run_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class LogModel(Model):
+    """A log line, in its flow run's partition (``-`` for none) in time order: ``sk`` =
+    ``<UTC timestamp>#<id>``. Append-only; written 25 to a BatchWriteItem; expires (TTL)
+    ``retention_days`` after it was stored."""
+
+    class Meta(TableMeta):
+        table_name = "logs"
+
+    flow_run_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    task_run_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute()
+    level = NumberAttribute()
+    message = UnicodeAttribute()
+    created = TimestampAttribute()
+    expires_at = TTLAttribute(null=True)
+
+    by_task_run = LogsByTaskRun()
+
+
+RESOURCE_MODELS: tuple[type[Model], ...] = (VariableModel, WorkPoolModel, WorkerModel, TaskRunModel, LogModel)

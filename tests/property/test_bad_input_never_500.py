@@ -24,6 +24,8 @@ FIELDS = [
     "flow_runs", "start_time", "end_time", "min_runs", "max_runs", "min_time", "deployment_ids",
     "scheduled_before", "paused", "slug", "active", "max_scheduled_runs", "force", "idempotency_key",
     "work_queue_name", "empirical_policy", "state_details", "scheduled_time", "day_or",
+    "value", "task_key", "dynamic_key", "flow_run_id", "task_run_id", "level", "message", "timestamp", "logs",
+    "task_runs", "variables", "cache_key", "task_inputs",
 ]  # fmt: skip
 
 BODIES = st.one_of(
@@ -39,7 +41,11 @@ def world(client: Any) -> dict[str, str]:
     body = {"name": "d", "flow_id": flow["id"], "schedules": [{"schedule": {"interval": 3600}, "slug": "s"}]}
     _, deployment = call(client, "POST", "/deployments/", body)
     _, run = call(client, "POST", "/flow_runs/", {"flow_id": flow["id"]})
+    _, variable = call(client, "POST", "/variables/", {"name": "v", "value": 1})
+    _, task_run = call(client, "POST", "/task_runs/", {"task_key": "k", "dynamic_key": "0", "flow_run_id": run["id"]})
     return {
+        "variable": variable["id"],
+        "task_run": task_run["id"],
         "flow": flow["id"],
         "deployment": deployment["id"],
         "schedule": deployment["schedules"][0]["id"],
@@ -56,6 +62,10 @@ ROUTES = [
     ("PATCH", "/deployments/{deployment}/schedules/{schedule}"), ("POST", "/flow_runs/"),
     ("PATCH", "/flow_runs/{run}"), ("POST", "/flow_runs/filter"), ("POST", "/flow_runs/count"),
     ("POST", "/flow_runs/paginate"), ("POST", "/flow_runs/{run}/set_state"),
+    ("POST", "/variables/"), ("PATCH", "/variables/{variable}"), ("PATCH", "/variables/name/v"),
+    ("POST", "/variables/filter"), ("POST", "/variables/count"), ("POST", "/task_runs/"),
+    ("POST", "/task_runs/{task_run}/set_state"), ("POST", "/task_runs/filter"), ("POST", "/task_runs/count"),
+    ("POST", "/logs/"), ("POST", "/logs/filter"),
 ]  # fmt: skip
 
 

@@ -1,0 +1,30 @@
+"""``/logs`` routes: ``POST /logs/`` (a batch, stored whole or refused whole) and ``POST /logs/filter``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.api.common import now, parse_body, repositories, route
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
+    import chalicelib.schemas.logs as schemas
+    from chalicelib.services import logs
+else:
+    schemas = lazy_module("chalicelib.schemas.logs")
+    logs = lazy_module("chalicelib.services.logs")
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/logs", methods=("POST",), status=201)
+def create_logs() -> None:
+    batch = parse_body(bp, schemas.LogBatch, default=[])
+    logs.create_logs(repositories(), batch.root, now())
+
+
+@route(bp, "/logs/filter", methods=("POST",))
+def filter_logs() -> object:
+    return logs.filter_logs(repositories(), parse_body(bp, schemas.LogFilterBody))
