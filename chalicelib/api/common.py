@@ -77,13 +77,15 @@ def _jsonable(result: Any) -> Any:
 _PARSED = "_cirrus_body"
 
 
-def raw_body(bp: Blueprint) -> Any:
+def raw_body(bp: Blueprint, max_bytes: int | None = None) -> Any:
     """The request's JSON body (``None`` when empty), read once under the edge policy
-    (:mod:`chalicelib.api.request_policy`): a body it refuses is a 422 (413 when too large)."""
+    (:mod:`chalicelib.api.request_policy`): a body it refuses is a 422 (413 when larger than
+    ``max_bytes``, by default ``MAX_BODY_BYTES``)."""
     request = bp.current_request
     if not hasattr(request, _PARSED):
         setattr(request, _PARSED, None)  # a refused body is not parsed twice
-        body = request_policy.parse(request.raw_body, request.headers.get("content-type"))
+        limit = {} if max_bytes is None else {"max_bytes": max_bytes}
+        body = request_policy.parse(request.raw_body, request.headers.get("content-type"), **limit)
         setattr(request, _PARSED, body)
     return getattr(request, _PARSED)
 
@@ -199,10 +201,18 @@ def route_options() -> dict[str, Any]:
     return options
 
 
-def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status: int = 200, **kwargs: Any) -> Callable:
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ("GET",),
+    status: int = 200,
+    max_body_bytes: int | None = None,
+    **kwargs: Any,
+) -> Callable:
     """Register a view on ``bp``: its return value becomes JSON with ``status`` (a
     :class:`Response` is passed through), and domain errors become Prefect's error replies.
-    When auth is required, a request without a valid API key is answered before ``fn`` runs."""
+    When auth is required, a request without a valid API key is answered before ``fn`` runs.
+    ``max_body_bytes`` raises the body size limit for a route that takes batches (logs)."""
     from chalicelib.api.auth import deny_unauthenticated
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -212,7 +222,7 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), status:
             if denied is not None:
                 return denied
             try:
-                raw_body(bp)  # the edge policy, for every route, before the view runs
+                raw_body(bp, max_body_bytes)  # the edge policy, for every route, before the view runs
                 result = fn(*args, **params)
             except _HANDLED as exc:
                 if isinstance(exc, StorageLimitError | StorageUnavailableError):

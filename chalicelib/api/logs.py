@@ -19,7 +19,12 @@ else:
 bp = Blueprint(__name__)
 
 
-@route(bp, "/logs", methods=("POST",), status=201)
+#: Prefect's client sends batches of up to 4,000,000 bytes (PREFECT_LOGGING_TO_API_BATCH_SIZE);
+#: Lambda takes 6 MB requests.
+LOG_BATCH_MAX_BYTES = 5_000_000
+
+
+@route(bp, "/logs", methods=("POST",), status=201, max_body_bytes=LOG_BATCH_MAX_BYTES)
 def create_logs() -> None:
     batch = parse_body(bp, schemas.LogBatch, default=[])
     logs.create_logs(repositories(), batch.root, now())

@@ -14,7 +14,7 @@ from chalicelib.schemas.filters import PagedBody, _Criterion, _Group
 MAX_MESSAGE_BYTES = 256 * 1024
 TRUNCATED = "\n… [truncated by Cirrus: the message exceeded 256 KB]"
 #: The most records one ``POST /logs/`` may carry (Prefect's client sends far fewer).
-MAX_BATCH_RECORDS = 5000
+MAX_BATCH_RECORDS = 10_000
 
 
 class LogCreate(ActionModel):

@@ -108,3 +108,11 @@ def test_identical_lines_in_one_batch_are_all_kept(client):
     same = _record(run, 0)
     assert call(client, "POST", "/logs/", [same, same, same])[0] == 201
     assert len(_read(client, {"logs": {"flow_run_id": {"any_": [str(run)]}}})) == 3
+
+
+def test_a_batch_above_5mb_is_a_413_and_stores_nothing(client):
+    run = uuid.uuid4()
+    batch = [_record(run, i, message="x" * 100_000) for i in range(51)]
+    status, body = call(client, "POST", "/logs/", batch)
+    assert status == 413
+    assert _read(client, {"logs": {"flow_run_id": {"any_": [str(run)]}}}) == []
