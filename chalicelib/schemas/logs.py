@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, RootModel, field_validator
+from pydantic import Field, RootModel, Strict, field_validator
 
-from chalicelib.schemas.common import ActionModel, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import ActionModel, Flag, Int, ResponseModel, Text, UtcDateTime
 from chalicelib.schemas.filters import PagedBody, _Criterion, _Group
 
 #: A message longer than this (UTF-8 bytes) is stored truncated: a DynamoDB item holds 400 KB.
@@ -18,9 +18,9 @@ MAX_BATCH_RECORDS = 10_000
 
 
 class LogCreate(ActionModel):
-    name: str
-    level: int
-    message: str
+    name: Text
+    level: Int
+    message: Annotated[str, Strict()]
     timestamp: UtcDateTime
     flow_run_id: uuid.UUID | None = None
     task_run_id: uuid.UUID | None = None
@@ -52,8 +52,8 @@ class _Name(_Criterion):
 
 
 class _Level(_Criterion):
-    ge_: int | None = None
-    le_: int | None = None
+    ge_: Int | None = None
+    le_: Int | None = None
 
     def checks(self, obj: Any) -> list[bool]:
         out = []
@@ -86,7 +86,7 @@ class _FlowRunId(_Criterion):
 
 class _TaskRunId(_Criterion):
     any_: list[uuid.UUID] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
 
     def checks(self, obj: Any) -> list[bool]:
         out = []
