@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,12 @@ from chalicelib.schemas.states import SetStateBody, StateType  # noqa: E402
 from chalicelib.services import deployment_runs, flow_runs  # noqa: E402
 from chalicelib.services.scheduler import schedule_due  # noqa: E402
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
-from chalicelib.storage.instrumentation import LOCAL_TRANSACTION_FACTOR, RequestCounter, count_requests  # noqa: E402
+from chalicelib.storage.instrumentation import (  # noqa: E402
+    LOCAL_TRANSACTION_FACTOR,
+    RequestCounter,
+    count_requests,
+    item_bytes,
+)
 from chalicelib.storage.models import ALL_MODELS, FlowRunModel  # noqa: E402
 from chalicelib.storage.tables import create_tables, delete_tables  # noqa: E402
 from tests.reliability.factories import T0  # noqa: E402
@@ -70,31 +74,6 @@ RUNS_TABLE = "flow_runs"
 
 
 # ---------------------------------------------------------------------------- item sizes
-def attribute_bytes(value: dict[str, Any]) -> int:
-    """DynamoDB's size of one attribute value in wire form (AWS's documented rules)."""
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        digits = Decimal(inner).normalize().as_tuple().digits
-        return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(attribute_bytes({kind[0]: v}) for v in inner)
-    if kind == "L":
-        return 3 + sum(1 + attribute_bytes(v) for v in inner)
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + 1 + attribute_bytes(v) for k, v in inner.items())
-    raise ValueError(kind)
-
-
-def item_bytes(raw: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + attribute_bytes(value) for name, value in raw.items())
-
-
 def raw_run(run_id: Any) -> dict[str, Any]:
     return FlowRunModel._get_connection().get_item(str(run_id), consistent_read=True)["Item"]
 
@@ -263,26 +242,20 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    from chalicelib.local import dynamodb_local
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--endpoint",
-        default=os.environ.get("CIRRUS_DYNAMODB_ENDPOINT"),
-        help="a running DynamoDB Local; without it one is started (make dynamodb-local installs it)",
-    )
+    parser.add_argument("--endpoint", help="a running DynamoDB Local (default: a fresh one is started)")
     parser.add_argument("--deployments", type=int, default=1000)
     args = parser.parse_args()
     if args.endpoint:
         print(json.dumps(run(args.endpoint, args.deployments)))
         return
-    from chalicelib.local import dynamodb_local
-
     reason = dynamodb_local.unavailable_reason()
-    if reason:
+    if reason:  # moto's capacity figures are fixed values: this benchmark needs DynamoDB Local
         parser.error(f"DynamoDB Local is not available ({reason}): run make dynamodb-local, or pass --endpoint")
-    for name, value in dynamodb_local.DUMMY_CREDENTIALS.items():
-        os.environ[name] = value
-    with dynamodb_local.DynamoDBLocal() as ddb:
-        print(json.dumps(run(ddb.endpoint, args.deployments)))
+    with dynamodb_local.backend("local") as endpoint:
+        print(json.dumps(run(str(endpoint), args.deployments)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ a 3600 s interval (anchored at :30), on DynamoDB Local (``--dynamodb moto``: in-
 JSON line's ``dynamodb`` says which). The clock is injected: the first pass and
 the immediate second pass tick at 2025-01-06T00:00Z, the advanced pass five minutes later (each
 cron schedule then needs one more run; no interval schedule does). ``requests`` counts every
-DynamoDB API call, ``write_requests`` the write calls.
+DynamoDB API call, ``write_requests`` the write calls, ``cpu_ms_per_run`` this process's CPU time
+per inserted run (the Lambda's cost; on DynamoDB Local, another process, it is the client's alone;
+on moto it includes the emulator).
 
 On moto: moto 5.2.5 deep-copies every table a transaction touches (O(table size) per transaction)
 and is not thread-safe; the benchmark runs with ``chalicelib/local/moto_shim.py``, which applies
@@ -86,8 +88,10 @@ def populate(count: int) -> None:
 def timed_pass(repos: Repositories, settings: Settings, minutes: int) -> dict[str, Any]:
     with count_requests() as counter:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         report = schedule_due(repos, now=T0 + timedelta(minutes=minutes), settings=settings)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     inserted = report.runs_inserted
     return {
         "runs_inserted": inserted,
@@ -96,6 +100,7 @@ def timed_pass(repos: Repositories, settings: Settings, minutes: int) -> dict[st
         "write_requests": counter.writes,
         "write_requests_per_run": round(counter.writes / inserted, 3) if inserted else 0.0,
         "seconds": round(seconds, 3),
+        "cpu_ms_per_run": round(cpu * 1000 / inserted, 3) if inserted else None,
         "errors": report.errors,
     }
 
@@ -115,7 +120,8 @@ def run(count: int, dynamodb: str) -> dict[str, Any]:
         "first_pass": first,
         "second_pass": {k: second[k] for k in ("runs_inserted", "requests", "seconds")},
         "advanced_pass": {
-            k: advanced[k] for k in ("runs_inserted", "requests", "write_requests", "runs_per_s", "seconds")
+            k: advanced[k]
+            for k in ("runs_inserted", "requests", "write_requests", "runs_per_s", "seconds", "cpu_ms_per_run")
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 
 from chalicelib.domain import identity
 from chalicelib.domain.orchestration import Decision, commit, orchestrate, with_initial_state
-from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFoundError, FlowRunNotFoundError
+from chalicelib.errors import (
+    ConcurrentUpdateError,
+    ConflictError,
+    FlowNotFoundError,
+    FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
+)
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateType
 from chalicelib.services.run_builder import run_name
@@ -122,10 +127,10 @@ def _patch(repos: Repositories, run_id: uuid.UUID, changes: Callable[[FlowRun], 
     """Write ``changes(run)`` over the run, conditionally on it being unchanged since read."""
 
     def attempt() -> None:
-        run, history = repos.flow_runs.get_with_history(run_id)
+        run = repos.flow_runs.get(run_id)
         updated = run.model_copy(update={**changes(run), "updated": _stamp(run, now)})
         state_id = run.state.id if run.state else None
-        repos.flow_runs.replace(updated, history, state_id, expected_updated=run.updated)
+        repos.flow_runs.replace(updated, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat)
 
     _retrying(attempt)
 
@@ -136,11 +141,7 @@ def delete_flow_run(repos: Repositories, run_id: uuid.UUID) -> None:
 
 def read_flow_run_states(repos: Repositories, run_id: uuid.UUID) -> list[State]:
     """The run's states, oldest first; an unknown run has none (Prefect answers ``[]`` too)."""
-    try:
-        _, history = repos.flow_runs.get_with_history(run_id)
-    except FlowRunNotFoundError:
-        return []
-    return history
+    return repos.flow_runs.history(run_id)
 
 
 # ------------------------------------------------------------------ orchestration
@@ -170,14 +171,14 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
     proposed = body.state.to_state(now)
 
     def attempt() -> SetStateResult:
-        run, history = repos.flow_runs.get_with_history(run_id)
+        run = repos.flow_runs.get(run_id)
         accepted = _stamp(run, now)
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
         if not decision.writes:
             return SetStateResult(decision, run.state, written=False)
         moved = commit(run, decision, now=accepted)
         state_id = run.state.id if run.state else None
-        repos.flow_runs.replace(moved, [*history, moved.state], state_id, expected_updated=run.updated)
+        repos.flow_runs.replace(moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat)
         return SetStateResult(decision, moved.state, written=True)
 
     return _retrying(attempt)

@@ -27,6 +27,7 @@ from chalicelib.schemas.states import StateType
 from chalicelib.storage.deployment_items import StoredDeployment, filter_view, to_deployment, to_stored
 from chalicelib.storage.deployment_writes import DeploymentWrites
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
+from chalicelib.storage.flow_runs import never_ran_scheduled
 from chalicelib.storage.labelled_transaction import MAX_ITEMS, LabelledTransaction
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel
 
@@ -142,9 +143,8 @@ class DeploymentRepository(DeploymentWrites):
             str(deployment_id), FlowRunModel.state_sort.startswith(prefix), filter_condition=only_auto
         )
         for item in items:
-            condition = (FlowRunModel.state_type == StateType.SCHEDULED.value) & (FlowRunModel.run_count == 0)
             try:
-                FlowRunModel(item.id).delete(condition=condition)
+                FlowRunModel(item.id).delete(condition=never_ran_scheduled())
             except DeleteError as exc:
                 if not is_condition_failure(exc):
                     raise

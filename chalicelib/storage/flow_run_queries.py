@@ -8,14 +8,20 @@ criterion (plus ids handed in from other filter groups)  access path
 =====================================================  ==========================================
 ``id.any_``                                             BatchGetItem by key (strongly consistent)
 ``idempotency_key.any_`` with known flow ids            BatchGetItem (id = uuid5(flow, key))
-``deployment_id.any_`` [+ ``state.type.any_``           Query by-deployment per deployment (and per
-[+ ``next_scheduled_start_time`` for SCHEDULED]]        state type: ``state_sort`` range)
-work queue ids [+ ``state.type.any_`` …]                Query by-work-queue (keyed on the queue id)
-flow ids (``flows`` group)                              Query by-flow per flow
-``next_scheduled_start_time`` / type SCHEDULED          Query by-next-scheduled (sparse: SCHEDULED only)
+``deployment_id.any_`` + ``state.type.any_`` within     Query by-deployment per deployment and
+SCHEDULED/CANCELLING [+ ``next_scheduled_start_time``]  state type (``state_sort`` range; sparse)
+``deployment_id.any_`` (other or no states)             Query by-owner per deployment
+work queue ids [+ ``state.type.any_`` …]                Query by-work-queue (keyed on the queue id),
+                                                        ``qs`` ranges per state type (queue_sort_key)
+flow ids (``flows`` group)                              Query by-owner per flow (its runs without a
+                                                        deployment) and per deployment of the flow
+``next_scheduled_start_time`` / type SCHEDULED          Query by-next-scheduled and by-sweep ``late``
 ``state.type.any_`` = CANCELLING                        Query by-sweep ``cancelling``
 anything else                                           Scan (an operator's query, never a worker's)
 =====================================================  ==========================================
+
+Indexes that project keys only (by-work-queue, by-owner, by-next-scheduled, by-sweep) are followed by a
+BatchGetItem (strongly consistent, 100 keys a request) of the items they name.
 
 The plan only narrows: the service applies the whole filter to what comes back. Paths a worker
 or runner polls (runs by id, a deployment's scheduled runs, a work queue's cancelling runs) are
@@ -33,7 +39,7 @@ from typing import Any
 from chalicelib.domain.identity import flow_run_id, utc_key
 from chalicelib.schemas.filters import FlowRunFilter, Operator
 from chalicelib.schemas.states import StateType
-from chalicelib.storage.models import FlowRunModel
+from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel
 
 KEYS = "keys"
 BY_DEPLOYMENT = "by-deployment"
@@ -41,7 +47,12 @@ BY_WORK_QUEUE = "by-work-queue"
 BY_FLOW = "by-flow"
 BY_NEXT_SCHEDULED = "by-next-scheduled"
 BY_SWEEP = "by-sweep"
+#: A deployment's runs in any state (by-owner).
+BY_OWNER = "by-owner"
 SCAN = "scan"
+#: Work lists of by-sweep that the planner reads (sweeps.LATE, sweeps.CANCELLING).
+_LATE = "late"
+_CANCELLING = "cancelling"
 
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -138,6 +149,20 @@ def _state_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
     return tuple(ranges)
 
 
+def _queue_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
+    """``qs`` ranges of by-work-queue (``flow_run_items.queue_sort_key``): the polled states' as
+    by-deployment's, PENDING and RUNNING share ``PENDING#``, the others are under ``~``."""
+    if bounds.state_types is None:
+        return (None,)
+    polled = _state_ranges(_Bounds(**{**bounds.__dict__, "state_types": bounds.state_types & set(POLLED_STATES)}))
+    ranges = list(polled) if bounds.state_types & set(POLLED_STATES) else []
+    if bounds.state_types & {StateType.PENDING.value, StateType.RUNNING.value}:
+        ranges.append((f"{StateType.PENDING.value}#", f"{StateType.PENDING.value}#~"))
+    if bounds.state_types - set(POLLED_STATES) - {StateType.PENDING.value, StateType.RUNNING.value}:
+        ranges.append(("~", "~~"))
+    return tuple(ranges)
+
+
 def plan(
     flt: FlowRunFilter | None,
     *,
@@ -157,31 +182,42 @@ def plan(
         keys = {str(flow_run_id(uuid.UUID(f), k)) for f in flows for k in bounds.idempotency_keys}
         if len(keys) <= _MAX_KEYS:
             return [AccessPath(KEYS, tuple(sorted(keys)))]
+    polled = bounds.state_types is not None and bounds.state_types <= set(POLLED_STATES)
     if bounds.deployment_ids is not None:
-        return [AccessPath(BY_DEPLOYMENT, tuple(sorted(bounds.deployment_ids)), _state_ranges(bounds))]
+        deployments = tuple(sorted(bounds.deployment_ids))
+        if polled:
+            return [AccessPath(BY_DEPLOYMENT, deployments, _state_ranges(bounds))]
+        return [AccessPath(BY_OWNER, deployments)]
     if bounds.work_queue_ids is not None:
-        return [AccessPath(BY_WORK_QUEUE, tuple(sorted(bounds.work_queue_ids)), _state_ranges(bounds))]
+        return [AccessPath(BY_WORK_QUEUE, tuple(sorted(bounds.work_queue_ids)), _queue_ranges(bounds))]
     if flows is not None:
         return [AccessPath(BY_FLOW, tuple(sorted(flows)))]
     scheduled = StateType.SCHEDULED.value
-    if bounds.state_types is not None and bounds.state_types <= {scheduled, StateType.CANCELLING.value}:
+    if polled and bounds.state_types:
         paths = []
-        if scheduled in bounds.state_types:
-            window = (bounds.next_after or _EARLIEST, bounds.next_before or _LATEST)
+        lists = []
+        window = (bounds.next_after or _EARLIEST, bounds.next_before or _LATEST)
+        if scheduled in bounds.state_types:  # off the late list (Late, AwaitingRetry…), then on it
             paths.append(AccessPath(BY_NEXT_SCHEDULED, (scheduled,), (window,)))
+            lists.append(_LATE)
         if StateType.CANCELLING.value in bounds.state_types:
-            paths.append(AccessPath(BY_SWEEP, ("cancelling",)))
+            lists.append(_CANCELLING)
+        paths.append(AccessPath(BY_SWEEP, tuple(lists), (window,) if lists == [_LATE] else (None,)))
         return paths
     return [AccessPath(SCAN)]
 
 
 _INDEXES = {
     BY_DEPLOYMENT: (FlowRunModel.by_deployment, FlowRunModel.state_sort),
-    BY_WORK_QUEUE: (FlowRunModel.by_work_queue, FlowRunModel.state_sort),
-    BY_FLOW: (FlowRunModel.by_flow, FlowRunModel.created),
-    BY_NEXT_SCHEDULED: (FlowRunModel.by_next_scheduled, FlowRunModel.next_scheduled_start_time),
+    BY_WORK_QUEUE: (FlowRunModel.by_work_queue, FlowRunModel.queue_sort),
+    BY_OWNER: (FlowRunModel.by_owner, FlowRunModel.created),
+    BY_NEXT_SCHEDULED: (FlowRunModel.by_next_scheduled, FlowRunModel.waiting_at),
     BY_SWEEP: (FlowRunModel.by_sweep, FlowRunModel.sweep_at),
 }
+#: Indexes whose entries are whole items; the others name items to fetch.
+_WHOLE = {BY_DEPLOYMENT, BY_WORK_QUEUE}
+#: Keys per BatchGetItem (DynamoDB's limit).
+BATCH_GET_KEYS = 100
 
 
 def read(paths: Iterable[AccessPath]) -> Iterator[FlowRunModel]:
@@ -202,8 +238,29 @@ def _read_path(path: AccessPath) -> Iterator[FlowRunModel]:
         if path.hash_keys:
             yield from FlowRunModel.batch_get(list(path.hash_keys), consistent_read=True)
         return
+    if path.index == BY_FLOW:
+        yield from _flows_runs(path.hash_keys)
+        return
     index, range_attribute = _INDEXES[path.index]
     for hash_key in path.hash_keys:
         for bounds in path.ranges:
             condition = None if bounds is None else range_attribute.between(*bounds)
-            yield from index.query(hash_key, condition)
+            entries = index.query(hash_key, condition)
+            yield from entries if path.index in _WHOLE else fetch([e.id for e in entries])
+
+
+def fetch(ids: Iterable[str]) -> Iterator[FlowRunModel]:
+    """The items of ``ids`` that exist, in that order (BatchGetItem, strongly consistent)."""
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        chunk = wanted[start : start + BATCH_GET_KEYS]
+        found = {item.id: item for item in FlowRunModel.batch_get(chunk, consistent_read=True)}
+        yield from (found[i] for i in chunk if i in found)
+
+
+def _flows_runs(flow_ids: tuple[str, ...]) -> Iterator[FlowRunModel]:
+    """Runs of the flows: their by-owner entries, then those of each of their deployments."""
+    for flow in flow_ids:
+        owners = [flow] + [d.id for d in DeploymentModel.by_flow.query(flow, attributes_to_get=["id"])]
+        for owner in owners:
+            yield from fetch([entry.id for entry in FlowRunModel.by_owner.query(owner)])

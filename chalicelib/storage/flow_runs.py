@@ -1,50 +1,52 @@
-"""Flow runs in DynamoDB: one item per run, its state history inside it.
+"""Flow runs in DynamoDB: one compact item per run (``flow_run_items``), its state history one item
+per state in ``flow_run_states``.
 
 Writes are conditional: an insert on ``attribute_not_exists(id)`` (ids of runs with an
 idempotency key, and of auto-scheduled runs, are derived from that key), a transition on the
-``state_id`` that was read. Terminal runs get a TTL (``expires_at``); reads treat an expired item
-as gone even before DynamoDB deletes it.
+``state_id`` that was read. A write of a run returns the item it replaced (``ALL_OLD``, at no
+extra cost), and the states that write adds to the history are then put in one BatchWriteItem:
+the new current state, and the replaced item's first state if it was not recorded yet (a run's
+first state is recorded lazily, so inserting a run writes one item). A process that dies between
+the two requests leaves the run right and its history short of that state.
+
+Terminal runs get a TTL (``expires_at``); reads treat an expired item as gone even before
+DynamoDB deletes it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
+from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.config import Settings
 from chalicelib.domain.identity import utc_key
-from chalicelib.domain.sweeps import sweep_for
+from chalicelib.domain.sweeps import ZOMBIE, sweep_for
 from chalicelib.errors import ConcurrentUpdateError, FlowRunNotFoundError
 from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
-from chalicelib.storage import flow_run_queries
+from chalicelib.storage import flow_run_items, flow_run_queries
 from chalicelib.storage.errors import is_condition_failure
+from chalicelib.storage.flow_run_items import state_sort_key
 from chalicelib.storage.flow_run_queries import AccessPath
-from chalicelib.storage.models import FlowRunModel
+from chalicelib.storage.models import POLLED_STATES, FlowRunModel, FlowRunStateModel
 
-# Fields kept as top-level attributes; everything else of the response lives in ``doc`` (tags in
-# both: ordered in ``doc``, as a string set on the item for filter expressions).
-_TOP_LEVEL = {
-    "id", "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "auto_scheduled", "state_id",
-    "state_type", "state_name", "run_count", "work_queue_name", "work_queue_id", "next_scheduled_start_time",
-    "expected_start_time", "start_time", "end_time", "heartbeat", "lazarus_attempts", "created", "updated",
-}  # fmt: skip
+#: How long a history item outlives its state at least: the retention plus the scheduler's horizon
+#: (a Scheduled state may be written 100 days before its run starts).
+_HISTORY_SLACK = timedelta(days=100)
 
 
-def state_sort_key(run: FlowRun) -> str:
-    """``<STATE_TYPE>#<time>``: the range key of the by-deployment and by-work-queue indexes.
-
-    The time is the next scheduled start while SCHEDULED (get_scheduled_flow_runs reads a range of
-    it), else the expected start, else the creation time.
-    """
-    when = run.next_scheduled_start_time or run.expected_start_time or run.created
-    return f"{run.state_type.value if run.state_type else 'NONE'}#{utc_key(when)}"
+def never_ran_scheduled() -> Condition:
+    """The run is still SCHEDULED and has never run (``run_count`` is absent or 0)."""
+    never_ran = FlowRunModel.run_count.does_not_exist() | (FlowRunModel.run_count == 0)
+    return (FlowRunModel.state_type == StateType.SCHEDULED.value) & never_ran
 
 
 class FlowRunRepository:
@@ -53,68 +55,51 @@ class FlowRunRepository:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.settings.retention_days)
+
+    @property
+    def zombie_step(self) -> timedelta:
+        """How far a heartbeat may run ahead of the zombie-list entry before it moves the entry:
+        half the zombie threshold."""
+        return timedelta(seconds=self.settings.zombie_threshold_s) / 2
+
+    def _item(self, run: FlowRun, *, history_pending: bool) -> FlowRunModel:
+        return flow_run_items.to_item(run, self.retention, history_pending=history_pending)
+
     # ------------------------------------------------------------------ mapping
-    def to_item(self, run: FlowRun, history: list[State] | None = None) -> FlowRunModel:
-        """The item for ``run`` with every derived attribute (index keys, sweep, TTL) computed."""
-        data = run.model_dump(mode="json")
-        doc = {k: v for k, v in data.items() if k not in _TOP_LEVEL}
-        item = FlowRunModel(
-            str(run.id),
-            flow_id=str(run.flow_id),
-            deployment_id=str(run.deployment_id) if run.deployment_id else None,
-            schedule_id=str(run.schedule_id) if run.schedule_id else None,
-            name=run.name,
-            idempotency_key=run.idempotency_key,
-            auto_scheduled=run.auto_scheduled,
-            state_id=str(run.state.id) if run.state else "none",
-            state_type=run.state_type.value if run.state_type else "NONE",
-            state_name=run.state_name or "",
-            state_sort=state_sort_key(run),
-            run_count=run.run_count,
-            work_queue_name=run.work_queue_name,
-            work_queue_id=str(run.work_queue_id) if run.work_queue_id else None,
-            tags=set(run.tags) or None,
-            next_scheduled_start_time=run.next_scheduled_start_time,
-            expected_start_time=run.expected_start_time,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            heartbeat=run.heartbeat,
-            lazarus_attempts=run.lazarus_attempts,
-            created=run.created,
-            updated=run.updated,
-            doc=doc,
-            history=[s.model_dump(mode="json") for s in (history or [])],
-        )
-        sweep = sweep_for(run)
-        if sweep is not None:
-            item.sweep, item.sweep_at = sweep
-        if run.state is not None and run.state.is_terminal:
-            ended = run.end_time or run.state.timestamp
-            item.expires_at = ended + timedelta(days=self.settings.retention_days)
-        return item
+    def to_item(self, run: FlowRun, history: Sequence[State] | None = None) -> FlowRunModel:
+        """The item inserting ``run`` writes (its first state not yet in the history table).
+
+        ``history`` is accepted for callers of the former format and not stored in the item."""
+        return self._item(run, history_pending=True)
 
     @staticmethod
     def from_item(item: FlowRunModel) -> FlowRun:
-        data = dict(item.doc or {})
-        data.update({name: getattr(item, name) for name in _TOP_LEVEL})
-        # Placeholders that keep key attributes non-empty on the item mean "none" in the response.
-        data.update(
-            auto_scheduled=bool(item.auto_scheduled),
-            state_id=None if item.state_id == "none" else item.state_id,
-            state_type=None if item.state_type == "NONE" else item.state_type,
-            state_name=item.state_name or None,
-            run_count=int(item.run_count or 0),
-            lazarus_attempts=int(item.lazarus_attempts or 0),
-        )
-        return FlowRun.model_validate(data)
+        return flow_run_items.from_item(item)
 
-    @staticmethod
-    def history_of(item: FlowRunModel) -> list[State]:
-        return [State.model_validate(s) for s in (item.history or [])]
+    def history_of(self, item: FlowRunModel) -> list[State]:
+        """The state history of the run ``item`` holds, oldest first (one Query unless the item
+        still carries a history of the former format)."""
+        legacy = flow_run_items.legacy_history(item)
+        if legacy is not None:
+            return legacy
+        states = self._recorded_states(item.id)
+        if item.history_pending:
+            current = self.from_item(item).state
+            if current is not None and all(s.id != current.id for s in states):
+                states.append(current)
+        return states
 
     @staticmethod
     def _expired(item: FlowRunModel, now: datetime | None = None) -> bool:
         return item.expires_at is not None and item.expires_at <= (now or utcnow())
+
+    @staticmethod
+    def _recorded_states(run_id: str) -> list[State]:
+        items = FlowRunStateModel.query(run_id, consistent_read=True)
+        return [flow_run_items.from_state_item(i) for i in items]
 
     # ------------------------------------------------------------------ reads
     def get_item(self, id_: uuid.UUID) -> FlowRunModel:
@@ -131,8 +116,21 @@ class FlowRunRepository:
         return self.from_item(self.get_item(id_))
 
     def get_with_history(self, id_: uuid.UUID) -> tuple[FlowRun, list[State]]:
+        """The run and its state history (GetItem, then a Query of ``flow_run_states``)."""
         item = self.get_item(id_)
         return self.from_item(item), self.history_of(item)
+
+    def history(self, id_: uuid.UUID) -> list[State]:
+        """The run's states, oldest first: one Query of ``flow_run_states``; a run whose history is
+        empty there (its first state not recorded yet, or the former format) is read once more.
+        An unknown or expired run has none."""
+        states = self._recorded_states(str(id_))
+        if states:
+            return states
+        try:
+            return self.history_of(self.get_item(id_))
+        except FlowRunNotFoundError:
+            return []
 
     def live(self, items: Iterable[FlowRunModel]) -> Iterator[FlowRun]:
         """Runs of ``items`` that have not expired."""
@@ -150,20 +148,36 @@ class FlowRunRepository:
         limit: int | None = None,
         filter_condition: Condition | None = None,
     ) -> Iterator[FlowRun]:
-        """A deployment's runs from the by-deployment index, ascending by the state-sort time.
+        """A deployment's runs, ascending by the state-sort time (``state_sort_key``).
 
-        With ``state_type`` the query reads only that state's range, optionally between ``after``
-        and ``before`` (inclusive) on its time (for SCHEDULED: next_scheduled_start_time).
+        With a polled ``state_type`` (SCHEDULED, CANCELLING) one Query of the sparse by-deployment
+        index reads only that state's range, optionally between ``after`` and ``before``
+        (inclusive) on its time (for SCHEDULED: next_scheduled_start_time). Other states, or all,
+        are read through by-owner and sorted here (an operator's path; ``filter_condition``
+        applies only to the by-deployment query).
         """
-        condition = None
-        if state_type is not None:
+        if state_type is not None and state_type.value in POLLED_STATES:
             low = f"{state_type.value}#{utc_key(after) if after else ''}"
             high = f"{state_type.value}#{utc_key(before) if before else '~'}"
             condition = FlowRunModel.state_sort.between(low, high)
-        items = FlowRunModel.by_deployment.query(
-            str(deployment_id), condition, filter_condition=filter_condition, limit=limit
+            items = FlowRunModel.by_deployment.query(
+                str(deployment_id), condition, filter_condition=filter_condition, limit=limit
+            )
+            return self.live(items)
+        if filter_condition is not None:
+            raise ValueError("filter_condition applies to the polled states only")
+        path = AccessPath(flow_run_queries.BY_OWNER, (str(deployment_id),))
+        low_key = f"{state_type.value}#{utc_key(after)}" if state_type and after else ""
+        high_key = f"{state_type.value}#{utc_key(before)}" if state_type and before else "~"
+        runs = sorted(
+            (
+                run
+                for run in self.find([path])
+                if (state_type is None or run.state_type is state_type) and low_key <= state_sort_key(run) <= high_key
+            ),
+            key=state_sort_key,
         )
-        return self.live(items)
+        return iter(runs[:limit] if limit else runs)
 
     def find(self, paths: Iterable[AccessPath]) -> Iterator[FlowRun]:
         """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_run_queries`)."""
@@ -175,7 +189,7 @@ class FlowRunRepository:
         return {run.id: run for run in self.find([path])}
 
     def by_flow(self, flow_id: uuid.UUID) -> Iterator[FlowRun]:
-        """A flow's runs (by-flow index, by creation time)."""
+        """A flow's runs (by-owner: its own, then each deployment's, by creation time)."""
         return self.find([AccessPath(flow_run_queries.BY_FLOW, (str(flow_id),))])
 
     def by_work_queue(self, work_queue_id: uuid.UUID, state_type: StateType | None = None) -> Iterator[FlowRun]:
@@ -193,7 +207,7 @@ class FlowRunRepository:
         low = f"{StateType.SCHEDULED.value}#{utc_key(after) if after else ''}"
         high = f"{StateType.SCHEDULED.value}#{utc_key(before) if before else '~'}"
         items = FlowRunModel.by_work_queue.query(
-            str(work_queue_id), FlowRunModel.state_sort.between(low, high), limit=limit, page_size=limit
+            str(work_queue_id), FlowRunModel.queue_sort.between(low, high), limit=limit, page_size=limit
         )
         return list(self.live(items))
 
@@ -201,8 +215,8 @@ class FlowRunRepository:
     def count_active_in_queue(work_queue_id: uuid.UUID) -> int:
         """How many of the queue's runs are PENDING or RUNNING (the slots its concurrency limit
         counts): one Query with Select COUNT of by-work-queue (``PENDING#`` … ``RUNNING#~`` holds
-        exactly those two state types)."""
-        condition = FlowRunModel.state_sort.between(f"{StateType.PENDING.value}#", f"{StateType.RUNNING.value}#~")
+        exactly those two state types: see ``flow_run_items.queue_sort_key``)."""
+        condition = FlowRunModel.queue_sort.between(f"{StateType.PENDING.value}#", f"{StateType.RUNNING.value}#~")
         return FlowRunModel.by_work_queue.count(str(work_queue_id), condition)
 
     def by_next_scheduled(self, after: datetime | None = None, before: datetime | None = None) -> Iterator[FlowRun]:
@@ -217,80 +231,156 @@ class FlowRunRepository:
 
     # ------------------------------------------------------------------ writes
     def insert(self, run: FlowRun, history: list[State] | None = None, *, expired_by: datetime | None = None) -> bool:
-        """Put ``run`` unless a run with its id exists; ``False`` when it already existed.
+        """Put ``run`` unless a run with its id exists; ``False`` when it already existed. Its first
+        state goes to the history with its first transition (``history`` is not stored).
 
         With ``expired_by``, an item whose TTL passed by then (reads already hide it) counts as absent.
         """
-        item = self.to_item(run, history if history is not None else ([run.state] if run.state else []))
+        item = self.to_item(run)
         condition = FlowRunModel.id.does_not_exist()
         if expired_by is not None:
             condition |= FlowRunModel.expires_at <= expired_by
         try:
-            item.save(condition=condition)
+            old = self._put(item, condition)
         except PutError as exc:
             if is_condition_failure(exc):
                 return False
             raise
+        if old is not None:  # an expired run replaced: its history is not this run's
+            self._delete_history(str(run.id))
         return True
 
     def replace(
         self,
         run: FlowRun,
-        history: list[State],
-        expected_state_id: uuid.UUID | None,
+        history: Sequence[State] = (),
+        expected_state_id: uuid.UUID | None = None,
         *,
         expected_updated: datetime | None = None,
+        expected_heartbeat: datetime | None | EllipsisType = ...,
     ) -> None:
-        """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` (and,
-        when given, its ``updated`` still ``expected_updated``: no PATCH or heartbeat in between)."""
-        item = self.to_item(run, history)
-        expected = str(expected_state_id) if expected_state_id else "none"
+        """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` and,
+        when given, its ``updated`` still ``expected_updated`` (no PATCH or transition in between)
+        and its heartbeat still ``expected_heartbeat`` (``None``: none; no heartbeat in between: a
+        heartbeat does not move ``updated``).
+
+        The history gains what the write implies (:func:`flow_run_items.states_to_record`) and the
+        states of ``history`` not recorded yet are put again (idempotent; callers that hold none pass
+        nothing)."""
+        expected = str(expected_state_id) if expected_state_id else flow_run_items.NO_STATE_ID
         condition = FlowRunModel.state_id == expected
+        if expected_heartbeat is not ...:
+            condition &= (
+                FlowRunModel.heartbeat == expected_heartbeat
+                if expected_heartbeat is not None
+                else FlowRunModel.heartbeat.does_not_exist()
+            )
         if expected_updated is not None:
             condition &= FlowRunModel.updated == expected_updated
         try:
-            item.save(condition=condition)
+            self.write(run, condition, also=history)
         except PutError as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdateError("Flow run", run.id) from exc
             raise
 
+    def write(self, run: FlowRun, condition: Condition, *, also: Sequence[State] = ()) -> None:
+        """Put ``run``'s item on ``condition`` (PutError when it fails), then record the states the
+        write adds to its history (and those of ``also``)."""
+        item = self._item(run, history_pending=False)
+        old = self._put(item, condition)
+        states = flow_run_items.states_to_record(old, run)
+        known = {s.id for s, _ in states} | ({uuid.UUID(old.state_id)} if old is not None and old.state else set())
+        states += [(s, run.updated) for s in also if s.id not in known]
+        self._record(run, states)
+
+    @staticmethod
+    def _put(item: FlowRunModel, condition: Condition) -> FlowRunModel | None:
+        """PutItem returning the item it replaced (``ReturnValues=ALL_OLD`` costs no capacity)."""
+        args, kwargs = item._get_save_args(condition=condition)
+        kwargs["return_values"] = "ALL_OLD"
+        data = FlowRunModel._get_connection().put_item(*args, **kwargs)
+        old = (data or {}).get("Attributes")
+        return FlowRunModel.from_raw_data(old) if old else None
+
+    def _record(self, run: FlowRun, states: Sequence[tuple[State, datetime]]) -> None:
+        if not states:
+            return
+        terminal = flow_run_items.expiry(run, self.retention)
+        with FlowRunStateModel.batch_write() as batch:
+            for state, when in states:
+                expires = terminal or when + self.retention + _HISTORY_SLACK
+                batch.save(flow_run_items.state_item(run.id, state, when, expires))
+
+    @staticmethod
+    def _delete_history(run_id: str) -> None:
+        keys = [item.sk for item in FlowRunStateModel.query(run_id, attributes_to_get=["flow_run_id", "sk"])]
+        if keys:
+            with FlowRunStateModel.batch_write() as batch:
+                for sk in keys:
+                    batch.delete(FlowRunStateModel(run_id, sk))
+
     def record_heartbeat(self, run: FlowRun, at: datetime) -> None:
         """Store ``at`` as the heartbeat of ``run`` as it was read, with its work-list entry.
 
-        One UpdateItem conditioned on the item still holding the state and ``updated`` that were
+        An UpdateItem conditioned on the item still holding the state and ``updated`` that were
         read: it never recreates a deleted run nor touches one that moved on (a crash by the zombie
-        killer included). ``updated`` moves too, so a write based on an older read fails.
+        killer included). ``updated`` stays: the indexes that hold whole runs project it, not the
+        heartbeat, so a heartbeat writes no index; every other write of the run is conditioned on
+        the heartbeat it read instead (:meth:`replace`, the sweeps), so none based on an older
+        read lands.
+
+        The zombie-list entry (``sweep_at``) is the heartbeat that last moved it. A heartbeat of a
+        run already on that list first tries to leave it where it is, conditioned on it being
+        less than :attr:`zombie_step` old: it then writes two small attributes that no index
+        carries (one write unit for a compact item). Once the entry is older, that condition fails
+        and a second UpdateItem moves it to ``at`` (once per step). So an entry is never older than
+        the last heartbeat by a step or more, and a run that beats is never a zombie candidate.
         """
-        beating = run.model_copy(update={"heartbeat": at, "updated": max(at, run.updated + timedelta(microseconds=1))})
-        actions = [FlowRunModel.heartbeat.set(at), FlowRunModel.updated.set(beating.updated)]
-        sweep = sweep_for(beating)
-        if sweep is None:
-            actions += [FlowRunModel.sweep.remove(), FlowRunModel.sweep_at.remove()]
+        beating = run.model_copy(update={"heartbeat": at})
+        base = [FlowRunModel.heartbeat.set(at)]
+        state_id = str(run.state.id) if run.state else flow_run_items.NO_STATE_ID
+        read = (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == run.updated)
+        before, after = sweep_for(run), sweep_for(beating)
+        if after is None:
+            moved = base + ([FlowRunModel.sweep.remove(), FlowRunModel.sweep_at.remove()] if before else [])
+        elif before is not None and before[0] == after[0] == ZOMBIE:
+            if self._update(run.id, base, read & (FlowRunModel.sweep_at > at - self.zombie_step)):
+                return
+            moved = base + [FlowRunModel.sweep_at.set(after[1])]
+        elif before != after:
+            moved = base + [FlowRunModel.sweep.set(after[0]), FlowRunModel.sweep_at.set(after[1])]
         else:
-            actions += [FlowRunModel.sweep.set(sweep[0]), FlowRunModel.sweep_at.set(sweep[1])]
-        state_id = str(run.state.id) if run.state else "none"
-        condition = (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == run.updated)
+            moved = base
+        if not self._update(run.id, moved, read):
+            raise ConcurrentUpdateError("Flow run", run.id)
+
+    @staticmethod
+    def _update(run_id: uuid.UUID, actions: list[Any], condition: Condition) -> bool:
+        """UpdateItem on ``condition``; ``False`` when it failed."""
         try:
-            FlowRunModel(str(run.id)).update(actions=actions, condition=condition)
+            FlowRunModel(str(run_id)).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if is_condition_failure(exc):
-                raise ConcurrentUpdateError("Flow run", run.id) from exc
+                return False
             raise
+        return True
 
     def delete(self, id_: uuid.UUID) -> None:
+        """Delete the run, then its state history."""
         try:
             FlowRunModel(str(id_)).delete(condition=FlowRunModel.id.exists())
         except DeleteError as exc:
             if is_condition_failure(exc):
                 raise FlowRunNotFoundError(id_) from exc
             raise
+        self._delete_history(str(id_))
 
     def delete_if_scheduled(self, id_: uuid.UUID, require_run_count_zero: bool = False) -> bool:
         """Delete a run only while it is still SCHEDULED (a run that started in between stays)."""
-        condition = FlowRunModel.state_type == StateType.SCHEDULED.value
-        if require_run_count_zero:
-            condition &= FlowRunModel.run_count == 0
+        condition = (
+            never_ran_scheduled() if require_run_count_zero else FlowRunModel.state_type == StateType.SCHEDULED.value
+        )
         try:
             FlowRunModel(str(id_)).delete(condition=condition)
         except DeleteError as exc:

@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.storage.models import ALL_MODELS
@@ -155,3 +156,29 @@ def count_requests(*, capacity: bool = False) -> Iterator[RequestCounter]:
         for client in clients:
             for event, _, unique_id in hooks:
                 client.meta.events.unregister(event, unique_id=unique_id)
+
+
+def attribute_bytes(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one attribute value in wire form (AWS's documented rules)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = Decimal(inner).normalize().as_tuple().digits
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_bytes({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_bytes(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + attribute_bytes(v) for k, v in inner.items())
+    raise ValueError(kind)
+
+
+def item_bytes(raw: dict[str, Any]) -> int:
+    """DynamoDB's size of an item in wire form (what a write unit per KB counts)."""
+    return sum(len(name.encode()) + attribute_bytes(value) for name, value in raw.items())

@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
@@ -139,53 +139,75 @@ class UniqueModel(Model):
 
 
 # --------------------------------------------------------------------------- flow runs
-class RunsByDeployment(GlobalSecondaryIndex["FlowRunModel"]):
-    """A deployment's runs by ``<STATE_TYPE>#<time>`` (time = next scheduled start while SCHEDULED,
-    else expected start or creation): get_scheduled_flow_runs, pause, delete, filters."""
+#: The states a worker or runner polls a deployment's or queue's runs in (get_scheduled_flow_runs,
+#: the cancellation checks): only runs in these carry ``state_sort``, so only they are in the
+#: by-deployment index.
+POLLED_STATES = ("SCHEDULED", "CANCELLING")
 
-    Meta = _index_meta("by-deployment", AllProjection())
+
+class RunsByDeployment(GlobalSecondaryIndex["FlowRunModel"]):
+    """Sparse: a deployment's SCHEDULED and CANCELLING runs by ``<STATE_TYPE>#<time>`` (time = next
+    scheduled start while SCHEDULED): get_scheduled_flow_runs, pause, delete, retirement. A poll
+    reads whole runs, so it projects what a run is read from but the heartbeat (:func:`whole_run`):
+    a compact run's entry costs one write unit whatever it projects, and a heartbeat rewrites none."""
+
+    Meta = _index_meta("by-deployment", AllProjection())  # whole_run() below
     deployment_id = UnicodeAttribute(hash_key=True)
     state_sort = UnicodeAttribute(range_key=True)
 
 
-class RunsByFlow(GlobalSecondaryIndex["FlowRunModel"]):
-    Meta = _index_meta("by-flow", AllProjection())
-    flow_id = UnicodeAttribute(hash_key=True)
+class RunsByOwner(GlobalSecondaryIndex["FlowRunModel"]):
+    """Every run by creation time under its deployment, or its flow when it has none (``owner``):
+    a deployment's runs in any state, and a flow's (its own, then its deployments'). Keys only,
+    none of which ever changes: no transition writes it."""
+
+    Meta = _index_meta("by-owner", KeysOnlyProjection())
+    owner = UnicodeAttribute(attr_name="ow", hash_key=True)
     created = TimestampAttribute(range_key=True)
 
 
 class RunsByWorkQueue(GlobalSecondaryIndex["FlowRunModel"]):
-    """A work queue's runs by ``<STATE_TYPE>#<time>``, keyed on the queue's id (queue names repeat
-    across pools): a worker's poll is one Query per queue, its ``SCHEDULED#`` range."""
+    """A work queue's runs, keyed on the queue's id (queue names repeat across pools), by ``qs``:
+    SCHEDULED and CANCELLING runs by ``<STATE_TYPE>#<time>`` (a worker's poll is one Query of its
+    ``SCHEDULED#`` range), PENDING and RUNNING ones under ``PENDING#<created>`` (the concurrency
+    count reads ``PENDING#`` … ``RUNNING#~``; PENDING → RUNNING keeps the key), the others under
+    ``~<created>``. Projects every attribute but the heartbeat (see :func:`whole_run`)."""
 
-    Meta = _index_meta("by-work-queue", AllProjection())
+    Meta = _index_meta("by-work-queue", AllProjection())  # whole_run() below
     work_queue_id = UnicodeAttribute(hash_key=True)
-    state_sort = UnicodeAttribute(range_key=True)
+    queue_sort = UnicodeAttribute(attr_name="qs", range_key=True)
 
 
 class RunsByNextScheduled(GlobalSecondaryIndex["FlowRunModel"]):
-    """Sparse: ``next_scheduled_start_time`` exists only while a run is SCHEDULED."""
+    """Sparse: SCHEDULED runs that are not on the late list (Late, AwaitingRetry, Rescheduled),
+    by next scheduled start; with the ``late`` list of by-sweep it holds every SCHEDULED run, and a
+    fresh scheduled run is in only one of them. Keys only."""
 
-    Meta = _index_meta("by-next-scheduled", AllProjection())
-    state_type = UnicodeAttribute(hash_key=True)
-    next_scheduled_start_time = TimestampAttribute(range_key=True)
+    Meta = _index_meta("by-next-scheduled", KeysOnlyProjection())
+    waiting = UnicodeAttribute(attr_name="wl", hash_key=True)
+    waiting_at = TimestampAttribute(attr_name="wt", range_key=True)
 
 
 class RunsBySweep(GlobalSecondaryIndex["FlowRunModel"]):
     """Sparse work lists of the maintenance jobs: ``sweep`` names the job that may act on the run
-    (``late``, ``zombie``, ``cancelling``, ``lazarus``) and ``sweep_at`` when it becomes eligible."""
+    (``late``, ``zombie``, ``cancelling``, ``lazarus``) and ``sweep_at`` when it becomes eligible.
+    Keys only: a heartbeat rewrites no entry, and a job reads its candidates by key (consistent)."""
 
-    Meta = _index_meta("by-sweep", AllProjection())
+    Meta = _index_meta("by-sweep", KeysOnlyProjection())
     sweep = UnicodeAttribute(hash_key=True)
     sweep_at = TimestampAttribute(range_key=True)
 
 
 class FlowRunModel(Model):
-    """A flow run with its state history (``history``, oldest first) in the same item.
+    """A flow run, compact: no nulls or defaults are written (they read back as defaults), the current
+    state is stored once (``st``), and the state history lives in ``flow_run_states``.
 
     ``id`` is random, or uuid5(flow_id, idempotency_key) when a key is given: the key's uniqueness
     per flow is the id's. A transition is a put conditional on ``state_id`` being the one read.
-    ``expires_at`` (TTL) is set while the run is in a terminal state.
+    ``expires_at`` (TTL) is set while the run is in a terminal state. Attributes that keys,
+    indexes and conditions use keep their names (items written before the compact format carry the
+    same ones); the ``legacy`` attributes are only read, from items written before it
+    (``flow_run_items`` reads both formats).
     """
 
     class Meta(_Meta):
@@ -196,36 +218,83 @@ class FlowRunModel(Model):
     deployment_id = UnicodeAttribute(null=True)
     schedule_id = UnicodeAttribute(null=True)
     name = UnicodeAttribute()
+    #: Only when it is not the one the run's schedule and time imply ("" for none).
     idempotency_key = UnicodeAttribute(null=True)
-    auto_scheduled = BooleanAttribute(default=False)
+    #: Only when true.
+    auto_scheduled = BooleanAttribute(null=True)
     state_id = UnicodeAttribute()
     state_type = UnicodeAttribute()
-    state_name = UnicodeAttribute()
-    state_sort = UnicodeAttribute()
-    run_count = NumberAttribute(default=0)
+    #: The current state but its id and type: ``ts``, and ``n``/``m``/``d``/``sd`` when not default.
+    state = JSONAttribute(attr_name="st", null=True)
+    #: Set while the current state is not yet in ``flow_run_states`` (a run's first state).
+    history_pending = BooleanAttribute(attr_name="hp", null=True)
+    #: Only in POLLED_STATES (by-deployment is sparse).
+    state_sort = UnicodeAttribute(null=True)
+    #: by-work-queue's range key (runs with a queue).
+    queue_sort = UnicodeAttribute(attr_name="qs", null=True)
+    #: by-owner's hash key: the deployment id, else the flow id.
+    owner = UnicodeAttribute(attr_name="ow", null=True)
+    #: Only when above 0.
+    run_count = NumberAttribute(null=True)
     work_queue_name = UnicodeAttribute(null=True)
     #: The hash key of ``by-work-queue`` (the worker's poll).
     work_queue_id = UnicodeAttribute(null=True)
-    tags = UnicodeSetAttribute(null=True)
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
-    start_time = TimestampAttribute(null=True)
-    end_time = TimestampAttribute(null=True)
     heartbeat = TimestampAttribute(null=True)
-    lazarus_attempts = NumberAttribute(default=0)
+    #: by-next-scheduled's keys, only on SCHEDULED runs off the late list.
+    waiting = UnicodeAttribute(attr_name="wl", null=True)
+    waiting_at = TimestampAttribute(attr_name="wt", null=True)
     sweep = UnicodeAttribute(null=True)
     sweep_at = TimestampAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     created = TimestampAttribute()
     updated = TimestampAttribute()
-    doc = JSONAttribute(default=dict)
-    history = JSONAttribute(default=list)
+    #: The other fields of the run that differ from their defaults (JSON).
+    doc = JSONAttribute(null=True)
+    # legacy: items written before the compact format also carry these.
+    history = JSONAttribute(null=True)
+    state_name = UnicodeAttribute(null=True)
+    tags = UnicodeSetAttribute(null=True)
+    start_time = TimestampAttribute(null=True)
+    end_time = TimestampAttribute(null=True)
+    lazarus_attempts = NumberAttribute(null=True)
 
     by_deployment = RunsByDeployment()
-    by_flow = RunsByFlow()
+    by_owner = RunsByOwner()
     by_work_queue = RunsByWorkQueue()
     by_next_scheduled = RunsByNextScheduled()
     by_sweep = RunsBySweep()
+
+
+def whole_run(index: type[GlobalSecondaryIndex[FlowRunModel]]) -> IncludeProjection:
+    """The projection of an index a poll reads whole runs from: every attribute a run is read from,
+    but the heartbeat and the other indexes' keys (the work lists, the owner…): a heartbeat, or a
+    run moving between work lists, writes no such index."""
+    keys = {"id", "heartbeat", "sweep", "sweep_at", "wl", "wt", "ow", "hp", "state_sort", "qs"}
+    keys |= {a.attr_name for a in index.Meta.attributes.values()}
+    names = (a.attr_name for a in FlowRunModel.get_attributes().values())
+    return IncludeProjection(sorted(name for name in names if name not in keys))
+
+
+RunsByDeployment.Meta.projection = whole_run(RunsByDeployment)
+RunsByWorkQueue.Meta.projection = whole_run(RunsByWorkQueue)
+
+
+class FlowRunStateModel(Model):
+    """One state of a flow run's history (as Prefect's ``flow_run_state`` table): a Query on the run's
+    id reads its history in time order. ``sk`` = ``<timestamp>#<state id>``; ``s`` holds the state
+    compact as ``FlowRunModel.state``. Expires (TTL) after the retention, counted generously from the
+    state's time (a run's own TTL starts at its end)."""
+
+    class Meta(_Meta):
+        table_name = "flow_run_states"
+
+    flow_run_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute(attr_name="t")
+    state = JSONAttribute(attr_name="s")
+    expires_at = TTLAttribute(null=True)
 
 
 # --------------------------------------------------------------------------- api keys
@@ -247,6 +316,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ScheduleModel,
     UniqueModel,
     FlowRunModel,
+    FlowRunStateModel,
     ApiKeyModel,
     *RESOURCE_MODELS,
 )

@@ -25,7 +25,7 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import StateType
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes, response_code
-from chalicelib.storage.flow_runs import FlowRunRepository
+from chalicelib.storage.flow_runs import FlowRunRepository, never_ran_scheduled
 from chalicelib.storage.instrumentation import RequestCounter
 from chalicelib.storage.models import ALL_MODELS, DeploymentModel, FlowRunModel
 from chalicelib.storage.scheduling import SchedulingStorageError
@@ -160,7 +160,7 @@ class ScheduledRunStore:
         """Delete each of ``ids`` that is still SCHEDULED and has never run (strongly consistent, by
         key); the count. A run awaiting a retry or rescheduled by Lazarus (run_count > 0) is kept."""
         ordered = sorted(set(ids))
-        still_scheduled = (FlowRunModel.state_type == StateType.SCHEDULED.value) & (FlowRunModel.run_count == 0)
+        still_scheduled = never_ran_scheduled()
         deleted = 0
         for start in range(0, len(ordered), TRANSACTION_ITEMS):
             batch = [(i, FlowRunModel(str(i))) for i in ordered[start : start + TRANSACTION_ITEMS]]

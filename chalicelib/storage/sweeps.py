@@ -1,11 +1,12 @@
 """The maintenance jobs' work lists: the sparse ``by-sweep`` index and the guarded writes.
 
 A job reads one page at a time of ``sweep = <job> AND sweep_at < cutoff`` (one Query request per
-page, so requests follow the candidates, never the table) and writes each decision back as a
-put conditioned on what it read: the state, the heartbeat and the last update. A heartbeat, a
-set_state or a PATCH landing between the read and the write makes the condition fail and the run
-is left alone; the next tick sees it afresh. Index reads are eventually consistent, which the
-same condition makes harmless: a stale copy cannot be written over a newer item.
+page, then one BatchGetItem of its items, so requests follow the candidates, never the table) and
+writes each decision back as a put conditioned on what it read: the state, the heartbeat and the
+last update. A heartbeat, a set_state or a PATCH landing between the read and the write makes the
+condition fail and the run is left alone; the next tick sees it afresh. The index (keys only) is
+eventually consistent; the items are read consistently, and the condition makes a stale entry
+harmless anyway: a stale copy cannot be written over a newer item.
 
 Items that have expired (TTL passed, not yet deleted by DynamoDB) are never handed out.
 """
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import AttributeDeserializationError, PutError, QueryError
+from pynamodb.exceptions import AttributeDeserializationError, PutError, PynamoDBException, QueryError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
 from chalicelib.storage.errors import is_condition_failure
+from chalicelib.storage.flow_run_queries import BATCH_GET_KEYS
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.models import FlowRunModel
 
@@ -38,6 +40,7 @@ class Candidate:
     """A run read from a work list, with the values its conditional write will insist on."""
 
     run: FlowRun
+    #: States the write must make sure are recorded besides what it implies (none when read).
     history: list[State]
     state_id: str
     heartbeat: datetime | None
@@ -72,7 +75,8 @@ class SweepStore:
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> SweepPage:
         """The next page of ``sweep``'s entries with ``sweep_at < cutoff`` (``<=`` when ``inclusive``),
-        oldest first. Exactly one Query request."""
+        oldest first. One Query request (the index holds keys only), then one BatchGetItem of the
+        entries' items (strongly consistent: what a job judges and conditions on is current)."""
         condition = FlowRunModel.sweep_at <= cutoff if inclusive else FlowRunModel.sweep_at < cutoff
         try:
             # The raw connection (not Model.query's iterator) so that one call is one request and a
@@ -89,7 +93,15 @@ class SweepStore:
         candidates: list[Candidate] = []
         undecodable: list[str] = []
         expired = 0
-        for raw in response.get("Items", []):
+        ids = [str(raw.get("id", {}).get("S", "?")) for raw in response.get("Items", [])]
+        try:
+            items = _raw_items(ids)
+        except PynamoDBException as exc:
+            raise SweepStorageError("BatchGetItem by-sweep", sweep) from exc
+        for run_id in ids:
+            raw = items.get(run_id)
+            if raw is None:  # deleted since the index was written
+                continue
             try:
                 item = FlowRunModel.from_raw_data(raw)
                 if item.expires_at is not None and item.expires_at <= now:
@@ -98,7 +110,7 @@ class SweepStore:
                 candidates.append(
                     Candidate(
                         run=self.runs.from_item(item),
-                        history=self.runs.history_of(item),
+                        history=[],
                         state_id=item.state_id,
                         heartbeat=item.heartbeat,
                         updated=item.updated,
@@ -107,20 +119,33 @@ class SweepStore:
             except (ValueError, TypeError, AttributeDeserializationError):
                 # A document this code cannot read (pydantic's ValidationError is a ValueError, so
                 # is an unparsable timestamp): report it, and let the rest of the page be worked.
-                undecodable.append(str(raw.get("id", {}).get("S", "?")))
+                undecodable.append(run_id)
         return SweepPage(candidates, response.get("LastEvaluatedKey"), expired, undecodable)
 
     def write(self, candidate: Candidate, run: FlowRun, history: list[State]) -> bool:
         """Put ``run`` (with ``history``) over the candidate's item if the item is unchanged since it was
         read: same state, same heartbeat, same ``updated``. ``False`` when it changed (or is gone)."""
-        item = self.runs.to_item(run, history)
         try:
-            item.save(condition=unchanged_since_read(candidate))
+            self.runs.write(run, unchanged_since_read(candidate), also=history)
         except PutError as exc:
             if is_condition_failure(exc):
                 return False
             raise SweepStorageError("PutItem", run.id) from exc
         return True
+
+
+def _raw_items(ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored items of ``ids`` as DynamoDB returns them (BatchGetItem, strongly consistent),
+    undecoded, so that one malformed item cannot abort a page."""
+    found: dict[str, dict[str, Any]] = {}
+    keys = [{"id": FlowRunModel._serialize_keys(i)[0]} for i in dict.fromkeys(ids)]
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        pending: list[Any] | None = keys[start : start + BATCH_GET_KEYS]
+        while pending:
+            page, pending = FlowRunModel._batch_get_page(pending, True, None)
+            for raw in page or []:
+                found[str(raw.get("id", {}).get("S", "?"))] = raw
+    return found
 
 
 def unchanged_since_read(candidate: Candidate) -> Condition:

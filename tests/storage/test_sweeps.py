@@ -85,7 +85,7 @@ def test_expired_entries_are_never_handed_out(repos, store, settings):
 def test_an_undecodable_item_is_reported_not_fatal(repos, store):
     good, bad = _insert(repos, scheduled(NOW - timedelta(minutes=1)), scheduled(NOW - timedelta(minutes=2)))
     item = FlowRunModel.get(str(bad.id))
-    item.doc = {**item.doc, "parameters": "not a dict"}
+    item.doc = {**(item.doc or {}), "parameters": "not a dict"}  # a compact item may have no doc
     item.save()
     page = store.page(LATE, NOW, now=NOW)
     assert [c.run.id for c in page.candidates] == [good.id]

@@ -1,0 +1,53 @@
+"""Write units per operation, as DynamoDB Local reports them (moto's figures are fixed values).
+
+Guards the compact items and lean indexes (README, "Capacity units per operation"): a heartbeat
+writes one unit and no index, a transition between non-polled states writes the run, its new
+state and nothing else, a fresh scheduled run costs one unit in the table and in each of its four
+indexes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.schemas.states import SetStateBody
+from chalicelib.services import flow_runs
+from chalicelib.storage.instrumentation import count_requests
+from tests.storage.test_flow_run_items import T0, scheduled_run
+
+
+@pytest.fixture(autouse=True)
+def _local_only(aws):
+    if aws.name == "moto":
+        pytest.skip("moto reports fixed capacity figures")
+
+
+def units(action) -> tuple[float, dict[str, float]]:
+    with count_requests(capacity=True) as counter:
+        action()
+    return counter.capacity.write_units(), counter.capacity.by_index()
+
+
+def set_state(repos, run_id, kind, at):
+    body = SetStateBody.model_validate({"state": {"type": kind}})
+    return lambda: flow_runs.set_flow_run_state(repos, run_id, body, at)
+
+
+def test_units_of_a_lifecycle(repos):
+    run = scheduled_run()
+    inserted, where = units(lambda: repos.flow_runs.insert(run))
+    assert inserted == 5, where  # the table, by-deployment, by-work-queue, by-owner, the late list
+    pending, where = units(set_state(repos, run.id, "PENDING", T0))
+    assert pending <= 7, where
+    running, where = units(set_state(repos, run.id, "RUNNING", T0 + timedelta(seconds=1)))
+    assert running <= 3, where
+    first, _ = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=2)))
+    later, where = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=32)))
+    assert (first, later) == (2, 1), where  # the first puts it on the zombie list; then the table only
+    completed, where = units(set_state(repos, run.id, "COMPLETED", T0 + timedelta(seconds=60)))
+    assert completed <= 5, where
+    assert [s.type.value for s in flow_runs.read_flow_run_states(repos, run.id)] == [
+        "SCHEDULED", "PENDING", "RUNNING", "COMPLETED"
+    ]  # fmt: skip

@@ -1,0 +1,147 @@
+"""Compact flow-run items: what is written, what reads back, and items of the former format."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.domain import identity
+from chalicelib.domain.orchestration import with_initial_state
+from chalicelib.schemas.flow_runs import CreatedBy, FlowRun
+from chalicelib.schemas.states import State, StateDetails, StateType
+from chalicelib.storage import flow_run_items as items
+from chalicelib.storage.instrumentation import item_bytes
+from chalicelib.storage.models import FlowRunModel
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+RETENTION = timedelta(days=90)
+FLOW = identity.flow_id("f")
+DEPLOYMENT = uuid.UUID(int=7)
+SCHEDULE = uuid.UUID(int=8)
+
+
+def scheduled_run() -> FlowRun:
+    key = identity.scheduled_run_idempotency_key(DEPLOYMENT, SCHEDULE, T0)
+    state = State(
+        type=StateType.SCHEDULED,
+        timestamp=T0 - timedelta(hours=1),
+        message="Flow run scheduled",
+        state_details=StateDetails(scheduled_time=T0),
+    )
+    run = FlowRun(
+        id=identity.flow_run_id(FLOW, key),
+        name="brave-otter",
+        flow_id=FLOW,
+        deployment_id=DEPLOYMENT,
+        schedule_id=SCHEDULE,
+        idempotency_key=key,
+        auto_scheduled=True,
+        parameters={"n": 1},
+        tags=["auto-scheduled"],
+        work_queue_name="default",
+        work_queue_id=identity.work_queue_id(None, "default"),
+        expected_start_time=T0,
+        next_scheduled_start_time=T0,
+        created_by=CreatedBy(id=SCHEDULE, type="SCHEDULE", display_value="CronSchedule"),
+        created=T0 - timedelta(hours=1),
+        updated=T0 - timedelta(hours=1),
+    )
+    return with_initial_state(run, state)
+
+
+def stored(item: FlowRunModel) -> dict:
+    return item.serialize()
+
+
+def test_a_run_reads_back_as_it_was_written():
+    run = scheduled_run()
+    assert items.from_item(items.to_item(run, RETENTION, history_pending=True)) == run
+
+
+def test_no_nulls_no_defaults_no_derivable_values_are_written():
+    item = stored(items.to_item(scheduled_run(), RETENTION, history_pending=True))
+    assert "idempotency_key" not in item  # implied by deployment, schedule and time
+    assert "run_count" not in item and "lazarus_attempts" not in item and "history" not in item
+    doc = json.loads(item["doc"]["S"])
+    assert None not in doc.values()
+    assert doc["created_by"] == "CronSchedule"  # id and type implied by the schedule
+    state = json.loads(item["st"]["S"])
+    assert set(state) == {"ts", "m", "sd"}  # no id, type, default name, null data, run id
+    assert item_bytes(item) <= 1024  # one write unit
+
+
+def test_sparse_attributes_follow_the_state():
+    run = scheduled_run()
+    item = items.to_item(run, RETENTION, history_pending=True)
+    assert item.state_sort and item.sweep == "late" and item.waiting is None
+    assert item.owner == str(DEPLOYMENT) and item.queue_sort == item.state_sort
+    running = run.model_copy(update={"state": State(type=StateType.RUNNING, timestamp=T0)})
+    running = running.model_copy(update={"state_type": StateType.RUNNING, "state_id": running.state.id})
+    moved = items.to_item(running, RETENTION, history_pending=False)
+    assert moved.state_sort is None and moved.sweep is None  # off the polls and the late list
+    assert moved.queue_sort == f"PENDING#{identity.utc_key(run.created)}"  # counted as active
+    late = run.model_copy(update={"state": run.state.model_copy(update={"name": "Late"}), "state_name": "Late"})
+    assert items.to_item(late, RETENTION, history_pending=False).waiting == "SCHEDULED"
+
+
+def test_an_item_of_the_former_format_reads_as_it_was():
+    run = scheduled_run()
+    history = [run.state]
+    former = FlowRunModel(
+        str(run.id),
+        flow_id=str(run.flow_id),
+        deployment_id=str(run.deployment_id),
+        schedule_id=str(run.schedule_id),
+        name=run.name,
+        idempotency_key=run.idempotency_key,
+        auto_scheduled=True,
+        state_id=str(run.state.id),
+        state_type="SCHEDULED",
+        state_name="Scheduled",
+        state_sort=items.state_sort_key(run),
+        run_count=0,
+        work_queue_name="default",
+        next_scheduled_start_time=T0,
+        expected_start_time=T0,
+        lazarus_attempts=0,
+        created=run.created,
+        updated=run.updated,
+        doc={
+            k: v
+            for k, v in run.model_dump(mode="json").items()
+            if k
+            not in {
+                "id",
+                "flow_id",
+                "deployment_id",
+                "name",
+                "idempotency_key",
+                "auto_scheduled",
+                "state_id",
+                "state_type",
+                "state_name",
+                "run_count",
+                "work_queue_name",
+                "next_scheduled_start_time",
+                "expected_start_time",
+                "start_time",
+                "end_time",
+                "created",
+                "updated",
+            }
+        },  # fmt: skip
+        history=[s.model_dump(mode="json") for s in history],
+    )
+    assert items.from_item(former) == run
+    assert items.legacy_history(former) == history
+    # Its next write records that history in flow_run_states.
+    recorded = items.states_to_record(former, run)
+    assert [s for s, _ in recorded] == history
+
+
+def test_a_state_round_trips_through_its_history_item():
+    run = scheduled_run()
+    item = items.state_item(run.id, run.state, run.updated, None)
+    assert items.from_state_item(item) == run.state
+    assert item.sk.startswith(identity.utc_key(run.updated))
