@@ -17,6 +17,7 @@ each operation below is measured through the services, as the API and the jobs c
 - ``transitions``: one scheduled run taken SCHEDULED → PENDING → RUNNING → COMPLETED, with a
   first and a later heartbeat while RUNNING; ``lifecycle`` = insert + the three transitions;
 - ``read_run`` / ``read_history``: reading the completed run and its state history;
+- ``log_batch``: ``POST /logs/``'s service with 200 records of that run;
 - ``item_bytes``: DynamoDB's size of the run item when fresh and when completed (attribute names
   plus values, AWS's rules), and of the largest item its history adds.
 
@@ -187,12 +188,34 @@ def lifecycle(repos: Repositories, dep: Any) -> dict[str, Any]:
     history: list[Any] = []
     out["read_history"] = step(lambda: history.extend(flow_runs.read_flow_run_states(repos, run.id)))
     out["read_history"]["states"] = len(history)
+    out["log_batch"] = log_batch(repos, run.id)
     out["item_bytes"] = {
         "fresh": fresh,
         "completed": item_bytes(raw_run(run.id)),
         "history_item_max": history_item_bytes(run.id),
     }
     return out
+
+
+def log_batch(repos: Repositories, run_id: Any) -> dict[str, Any]:
+    """``POST /logs/`` with 200 records of a run (a typical engine batch: ~80-byte messages)."""
+    from chalicelib.schemas.logs import LogCreate
+    from chalicelib.services import logs
+
+    records = [
+        LogCreate.model_validate(
+            {
+                "name": "prefect.flow_runs",
+                "level": 20,
+                "message": f"Finished in state Completed() step {i:03d} of the bench flow, nothing to see",
+                "timestamp": (T0 + timedelta(milliseconds=i)).isoformat(),
+                "flow_run_id": str(run_id),
+            }
+        )
+        for i in range(200)
+    ]
+    result = step(lambda: logs.create_logs(repos, records, T0))
+    return {**result, "records": len(records), "wcu_per_record": round(result["wcu"] / len(records), 3)}
 
 
 def create_run(repos: Repositories) -> dict[str, Any]:
@@ -235,7 +258,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
         "transitions": moves,
         "read_run": life["read_run"],
         "read_history": life["read_history"],
-        "log_batch": None,  # no log storage in this tree yet
+        "log_batch": {k: v for k, v in life["log_batch"].items() if k != "by_index"},
     }
     delete_tables(settings)
     return result
