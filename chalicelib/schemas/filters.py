@@ -240,6 +240,16 @@ class _ParentTaskRunId(_Criterion):
     checks = _crit("parent_task_run_id", any_=_any, is_null_=_is_null)
 
 
+class _ParentFlowRunId(_Criterion):
+    """Runs whose parent task run belongs to one of these flow runs (Prefect's subflow link).
+
+    Cirrus does not record which flow run a subflow's parent task run belongs to, so ``any_`` matches
+    no run (the run's ``parent_flow_run_id`` reads as unknown): the UI shows no subflow runs."""
+
+    any_: list[uuid.UUID] | None = None
+    checks = _crit("parent_flow_run_id", any_=_any)
+
+
 class _FlowRunTags(TagsFilter):
     pass
 
@@ -259,7 +269,7 @@ class FlowRunFilter(_Group):
     created_by: _CreatedBy | None = None
     parent_task_run_id: _ParentTaskRunId | None = None
     flow_version: Unsupported = None
-    parent_flow_run_id: Unsupported = None
+    parent_flow_run_id: _ParentFlowRunId | None = None
 
 
 class WorkQueueFilter(_Group):

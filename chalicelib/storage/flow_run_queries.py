@@ -163,6 +163,17 @@ def _queue_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
     return tuple(ranges)
 
 
+def _no_run_can_match(flt: FlowRunFilter | None) -> bool:
+    """A criterion every match must satisfy and no stored run does: ``parent_flow_run_id.any_``
+    (Cirrus keeps no link from a subflow run to its parent flow run); nothing is read then."""
+    return (
+        flt is not None
+        and is_conjunctive(flt)
+        and flt.parent_flow_run_id is not None
+        and flt.parent_flow_run_id.any_ is not None
+    )
+
+
 def plan(
     flt: FlowRunFilter | None,
     *,
@@ -172,6 +183,8 @@ def plan(
 ) -> list[AccessPath]:
     """The access paths whose union holds every run matching ``flt`` and the given id sets (each set
     being a criterion of another filter group that every match must also satisfy)."""
+    if _no_run_can_match(flt):
+        return []
     bounds = _bounds(flt)
     bounds.deployment_ids = _narrow(bounds.deployment_ids, deployment_ids)
     bounds.work_queue_ids = _narrow(bounds.work_queue_ids, work_queue_ids)

@@ -135,3 +135,23 @@ def test_work_queues_of_every_pool(client):
     _, named = call(client, "POST", "/work_queues/filter", {"work_queues": {"name": {"any_": ["high"]}}})
     assert [q["name"] for q in named] == ["high"]
     assert call(client, "POST", "/work_queues/filter", {"limit": 1})[1][0]["name"] == "default"
+
+
+def test_subflow_runs_of_a_run_are_none_and_cost_nothing(client, repos):
+    from chalicelib.storage.instrumentation import count_requests
+
+    flow = make_flow(client)
+    run = _finished_run(client, deploy(client, flow, "d")["id"])
+    body = {
+        "flow_runs": {
+            "state": {"type": {"any_": ["RUNNING", "SCHEDULED", "PENDING", "PAUSED"]}},
+            "parent_flow_run_id": {"any_": [run["id"]]},
+        }
+    }
+    with count_requests() as counter:
+        assert call(client, "POST", "/flow_runs/filter", body) == (200, [])
+    assert counter.total == 0
+    either = {
+        "flow_runs": {"operator": "or_", "id": {"any_": [run["id"]]}, "parent_flow_run_id": {"any_": [run["id"]]}}
+    }
+    assert [r["id"] for r in call(client, "POST", "/flow_runs/filter", either)[1]] == [run["id"]]
