@@ -33,6 +33,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("CDK_DEFAULT_REGION")
 
 import aws_cdk as cdk  # noqa: E402
 
+from chalicelib.local import ui_bundle  # noqa: E402
 from infra.cirrus_stack import DEPLOYED_STAGES, CirrusStack  # noqa: E402
 
 
@@ -54,6 +55,9 @@ def check_app(app_module: str = "app") -> None:
 
 def main() -> int:
     check_app()
+    # Prefect's UI (static files of the pinned prefect wheel, uploaded to S3): `make ui`'s folder,
+    # fetched here when absent so that a synth works from a fresh clone.
+    ui_dir = ui_bundle.install()
     outdir = None if os.environ.get("CDK_OUTDIR") else str(INFRA_DIR / "cdk.out")
     app = cdk.App(outdir=outdir)
     # The Chalice construct packages the app into ./chalice.out/<uuid>/ (~17 MB a stage): do it in a
@@ -62,7 +66,7 @@ def main() -> int:
     cwd = os.getcwd()
     try:
         os.chdir(scratch)
-        stacks = [CirrusStack(app, stage, source_dir=REPO_ROOT) for stage in requested_stages(app)]
+        stacks = [CirrusStack(app, stage, source_dir=REPO_ROOT, ui_dir=ui_dir) for stage in requested_stages(app)]
         assembly = app.synth()
     finally:
         os.chdir(cwd)

@@ -23,6 +23,7 @@ from pynamodb.models import Model
 from chalicelib.api.auth import INVALID_KEY, NOT_AUTHENTICATED
 from chalicelib.storage.models import ALL_MODELS, ApiKeyModel
 from chalicelib.storage.tables import logical_name
+from infra.ui_site import UiSite
 
 #: The stages that are deployed to AWS (``local`` and ``test`` run on moto).
 DEPLOYED_STAGES = ("dev", "prod")
@@ -55,6 +56,8 @@ WEBSOCKET_MESSAGE_FUNCTION = "WebsocketMessage"
 MANAGE_CONNECTIONS = "execute-api:ManageConnections"
 #: Where Prefect's client opens its events websocket: <PREFECT_API_URL>/events/in.
 EVENTS_IN_PATH = "/api/events/in"
+#: The REST API on the distribution (its API Gateway stage is ``api``); the rest is the UI.
+API_PATHS = "/api/*"
 #: API Gateway serves a WebSocket API only at its stage's root: CloudFront rewrites the path.
 EVENTS_IN_REWRITE = """function handler(event) {
     var request = event.request;
@@ -99,7 +102,7 @@ def _projection(index: dict[str, Any]) -> dict[str, Any]:
 class CirrusStack(Stack):
     """The stack of one stage: ``cirrus-<stage>``, tables ``cirrus-<stage>-<logical name>``."""
 
-    def __init__(self, scope: Construct, stage: str, *, source_dir: Path, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, stage: str, *, source_dir: Path, ui_dir: Path, **kwargs: Any) -> None:
         # The construct id is the stage: the Chalice construct takes its stage name from it, so
         # .chalice/config.json's stage of that name applies (under the settings given below).
         super().__init__(scope, stage, stack_name=f"cirrus-{stage}", **kwargs)
@@ -139,7 +142,12 @@ class CirrusStack(Stack):
         self.chalice.get_resource(AUTHORIZER_FUNCTION).add_property_override("Role", authorizer_role.role_arn)
         self._gateway_responses()
         self._events_websocket(authorizer_role)
+        self.ui = UiSite(self, "Ui", ui_dir=ui_dir, protected=self.protected)
         self.distribution = self._front_door()
+        # Every deployed stage requires an API key: the UI asks for it (Basic auth carries the key).
+        self.ui.publish(
+            self.distribution, auth="BASIC", role=self._role("UiUploadRole", "Cirrus UI upload: its bucket, its logs")
+        )
 
         CfnOutput(
             self,
@@ -147,6 +155,12 @@ class CirrusStack(Stack):
             description="PREFECT_API_URL for this stage: REST and the /events/in websocket behind one CloudFront "
             "host (send PREFECT_API_KEY, and PREFECT_API_AUTH_STRING for the websocket, from `cirrus api-key create`)",
             value=Fn.sub("https://${Host}/api", {"Host": self.distribution.distribution_domain_name}),
+        )
+        CfnOutput(
+            self,
+            "UiUrl",
+            description="Prefect's UI for this stage (it asks once for an API key from `cirrus api-key create`)",
+            value=Fn.sub("https://${Host}/", {"Host": self.distribution.distribution_domain_name}),
         )
         CfnOutput(
             self,
@@ -241,9 +255,10 @@ class CirrusStack(Stack):
     def _front_door(self) -> cloudfront.Distribution:
         """One host for both APIs, since the client derives the websocket URL from PREFECT_API_URL and
         API Gateway cannot put a REST and a WebSocket API under one custom domain: CloudFront sends
-        ``/api/events/in`` to the WebSocket API (path rewritten to its stage, ``/api``) and the rest to
-        the REST API. Nothing is cached (TTL 0); the Authorization header is forwarded (CloudFront
-        forwards it only as part of a cache key, hence the 1-second maximum TTL that allows one)."""
+        ``/api/events/in`` to the WebSocket API (path rewritten to its stage, ``/api``) and the rest of
+        ``/api/*`` to the REST API (whose stage is ``api``). Nothing of the API is cached (TTL 0); the
+        Authorization header is forwarded (CloudFront forwards it only as part of a cache key, hence
+        the 1-second maximum TTL that allows one). Everything else is Prefect's UI (``infra/ui_site.py``)."""
 
         def origin(api: str) -> origins.HttpOrigin:
             domain = Fn.sub("${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}", {"Api": self._api_id(api)})
@@ -277,11 +292,10 @@ class CirrusStack(Stack):
         return cloudfront.Distribution(
             self,
             "Api",
-            comment=f"Cirrus {self.stage}: REST API and /events/in",
+            comment=f"Cirrus {self.stage}: Prefect's UI, the REST API and /events/in",
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=origin("RestAPI"), allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, **common
-            ),
+            default_root_object="index.html",
+            default_behavior=self.ui.behavior(),
             additional_behaviors={
                 EVENTS_IN_PATH: cloudfront.BehaviorOptions(
                     origin=origin("WebsocketAPI"),
@@ -292,7 +306,11 @@ class CirrusStack(Stack):
                         )
                     ],
                     **common,
-                )
+                ),
+                # After /api/events/in: CloudFront takes the first pattern that matches.
+                API_PATHS: cloudfront.BehaviorOptions(
+                    origin=origin("RestAPI"), allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, **common
+                ),
             },
         )
 

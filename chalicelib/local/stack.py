@@ -86,6 +86,7 @@ class LocalStack:
         self.store = choose_store(local, project_dir)
         self._children: list[Child] = []
         self._emulator: ScheduleEmulator | None = None
+        self._ui: Path | None = None
 
     def start(self) -> None:
         """Bring everything up; raises :class:`StartupError` (or its ``StartupInterrupted``).
@@ -115,7 +116,7 @@ class LocalStack:
 
         keep = [arg for name in self._kept for arg in ("--keep", name)]
         args = ["--stage", CHALICE_STAGE, "--port", str(self.local.api_port), "--project-dir", str(self.project_dir)]
-        ui = self._ui_dir()
+        ui = self._ui = self._ui_dir()
         if ui is not None:
             args += ["--ui-dir", str(ui)]
         api = self._spawn("api", "chalicelib.local.api_server", *args, *keep)
@@ -171,7 +172,7 @@ class LocalStack:
             "",
             f"  Cirrus local stack is up ({elapsed_s:.1f} s)",
             f"    API         {self.local.api_url} (and {self.local.api_url}/api)",
-            f"    UI          {self.local.api_url}/",
+            f"    UI          {self.local.api_url}/" if self._ui else "    UI          none (make ui)",
             f"    DynamoDB    {self.local.dynamodb_endpoint}, tables {self.settings.tables_prefix}*",
             f"                {self.store.describe()}",
             f"    schedules   {schedules}",

@@ -75,6 +75,10 @@ class VariableFilterBody(PagedBody):
 
 class VariableCountBody(ActionModel):
     variables: VariableFilter | None = None
+    # Prefect's UI sends its list's paging with the count; Prefect's server ignores them, as here.
+    sort: str | None = None
+    offset: int | None = None
+    limit: int | None = None
 
 
 SORTS = {

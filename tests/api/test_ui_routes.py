@@ -155,3 +155,9 @@ def test_subflow_runs_of_a_run_are_none_and_cost_nothing(client, repos):
         "flow_runs": {"operator": "or_", "id": {"any_": [run["id"]]}, "parent_flow_run_id": {"any_": [run["id"]]}}
     }
     assert [r["id"] for r in call(client, "POST", "/flow_runs/filter", either)[1]] == [run["id"]]
+
+
+def test_variable_count_ignores_the_paging_the_ui_sends(client):
+    assert call(client, "POST", "/variables/", {"name": "region", "value": "eu"})[0] == 201
+    body = {"variables": {"name": {}, "tags": {}}, "sort": "NAME_ASC", "offset": 0}
+    assert call(client, "POST", "/variables/count", body) == (200, 1)

@@ -237,7 +237,7 @@ def test_functions_get_the_stage_environment(templates, stage):
 @pytest.mark.parametrize("stage", STAGES)
 def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, stage):
     template = templates[stage]
-    (distribution_id, distribution), = resources(template, "AWS::CloudFront::Distribution").items()
+    ((distribution_id, distribution),) = resources(template, "AWS::CloudFront::Distribution").items()
     config = distribution["Properties"]["DistributionConfig"]
     origins = {o["Id"]: o for o in config["Origins"]}
 
@@ -247,10 +247,12 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
         assert origins[origin_id]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
         return variables["Api"]["Ref"]
 
-    default = config["DefaultCacheBehavior"]
-    assert api_of(default["TargetOriginId"]) == "RestAPI"
-    assert set(default["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
-    (events_in,) = config["CacheBehaviors"]
+    # The REST API under /api/* (the default behavior is Prefect's UI: test_prefect_ui_is_the_root);
+    # /api/events/in comes first, since CloudFront takes the first pattern that matches.
+    events_in, rest = config["CacheBehaviors"]
+    assert rest["PathPattern"] == "/api/*"
+    assert api_of(rest["TargetOriginId"]) == "RestAPI"
+    assert set(rest["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
     assert events_in["PathPattern"] == "/api/events/in"  # <PREFECT_API_URL>/events/in
     assert api_of(events_in["TargetOriginId"]) == "WebsocketAPI"
     (association,) = events_in["FunctionAssociations"]
@@ -258,7 +260,7 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
     function = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
     assert "request.uri = '/api'" in function["FunctionCode"]  # the WebSocket API's stage root
 
-    for behavior in (default, events_in):
+    for behavior in (rest, events_in):
         assert behavior["ViewerProtocolPolicy"] == "https-only"
         policy = template["Resources"][behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
         assert (policy["DefaultTTL"], policy["MinTTL"]) == (0, 0)  # never cached
@@ -311,7 +313,12 @@ def test_iam_is_least_privilege(templates, stage):
     tables = {lid: t["Properties"]["TableName"] for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
     statements = _statements(template)
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions(template).values()}
-    assert roles == set(resources(template, "AWS::IAM::Role")) == set(statements)  # only our roles, all used
+    # CDK's upload function of the UI's files (BucketDeployment) runs as our UiUploadRole.
+    (upload,) = resources(template, "AWS::Lambda::Function").values()
+    upload_role = upload["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert upload_role.startswith("UiUploadRole")
+    assert roles | {upload_role} == set(resources(template, "AWS::IAM::Role")) == set(statements)  # ours, all used
+    _check_ui_upload_role(template, statements.pop(upload_role))
 
     grants: dict[str, dict[tuple[str, str], set[str]]] = {}
     manages: dict[str, list[Any]] = {}
@@ -347,8 +354,9 @@ def test_iam_is_least_privilege(templates, stage):
     # /events/in: $connect only checks a key; a message writes as the API does and answers (POST) or
     # closes (DELETE) connections of this stage's WebSocket API only.
     events_role = next(r for r in roles if r.startswith("EventsRole"))
-    by_handler = {f["Properties"]["Handler"]: f["Properties"]["Role"]["Fn::GetAtt"][0]
-                  for f in functions(template).values()}
+    by_handler = {
+        f["Properties"]["Handler"]: f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions(template).values()
+    }
     assert by_handler["app.events_connect"] == authorizer_role
     assert by_handler["app.events_message"] == events_role
     assert grants[events_role] == grants[api_role]
@@ -357,6 +365,83 @@ def test_iam_is_least_privilege(templates, stage):
     assert sorted(manages[events_role], key=str) == [
         {"Fn::Sub": [connections % verb, {"Api": {"Ref": "WebsocketAPI"}}]} for verb in ("DELETE", "POST")
     ]
+
+
+def _check_ui_upload_role(template: dict[str, Any], statements: list[dict[str, Any]]) -> None:
+    """The UI upload may write its logs, read CDK's asset bucket, write the UI's bucket and invalidate
+    the distribution's cache (an action CloudFront does not scope to a resource)."""
+    (bucket,) = resources(template, "AWS::S3::Bucket")
+    ui_bucket = [{"Fn::GetAtt": [bucket, "Arn"]}, {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}]
+    seen = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = set(_as_list(statement["Action"]))
+        resources_ = _as_list(statement["Resource"])
+        if actions <= {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}:
+            assert all("/aws/lambda/${AWS::StackName}-*" in r["Fn::Sub"] for r in resources_), statement
+            seen.add("logs")
+        elif actions == {"cloudfront:GetInvalidation", "cloudfront:CreateInvalidation"}:
+            seen.add("invalidation")
+        elif all(a.startswith("s3:") for a in actions) and resources_ == ui_bucket:
+            assert not actions & {"s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutBucketAcl"}, statement
+            seen.add("ui bucket")
+        else:
+            assert actions == {"s3:GetObject*", "s3:GetBucket*", "s3:List*"}, statement  # read only
+            assert all("cdk-hnb659fds-assets-" in json.dumps(r) for r in resources_), statement
+            seen.add("assets")
+    assert seen == {"logs", "invalidation", "ui bucket", "assets"}
+
+
+# --------------------------------------------------------------------------- Prefect's UI
+@pytest.mark.parametrize("stage", STAGES)
+def test_prefect_ui_is_the_root_of_the_distribution(templates, synth, stage):
+    template = templates[stage]
+    ((distribution_id, distribution),) = resources(template, "AWS::CloudFront::Distribution").items()
+    config = distribution["Properties"]["DistributionConfig"]
+    ((bucket_id, bucket),) = resources(template, "AWS::S3::Bucket").items()
+    access = bucket["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(access[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert bucket["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")
+
+    # The default behavior: the bucket through origin access control, the SPA's routes to index.html.
+    default = config["DefaultCacheBehavior"]
+    origin = next(o for o in config["Origins"] if o["Id"] == default["TargetOriginId"])
+    assert origin["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
+    assert "OriginAccessControlId" in origin and origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    assert set(default["AllowedMethods"]) == {"GET", "HEAD"}
+    assert config["DefaultRootObject"] == "index.html"
+    (association,) = default["FunctionAssociations"]
+    code = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]["FunctionCode"]
+    assert "request.uri = '/index.html'" in code and "'/ui-settings'" in code
+    policy = resources(template, "AWS::S3::BucketPolicy")
+    (statement,) = [
+        s
+        for p in policy.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    ]
+    assert statement["Action"] == "s3:GetObject"
+    assert statement["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1][-1] == {"Ref": distribution_id}
+
+    # The files of `make ui`, and /ui-settings pointing the UI at /api on the same host, with a key.
+    deployments = resources(template, "Custom::CDKBucketDeployment")
+    files = next(d["Properties"] for d in deployments.values() if d["Properties"].get("Prune"))
+    settings = next(d["Properties"] for d in deployments.values() if not d["Properties"].get("Prune"))
+    assert files["Exclude"] == ["ui-settings"] and files["DistributionPaths"] == ["/*"]
+    assert files["RetainOnDelete"] is (stage == "prod") and settings["RetainOnDelete"] is (stage == "prod")
+    (asset,) = files["SourceObjectKeys"]
+    assert (synth["outdir"] / f"asset.{asset.removesuffix('.zip')}" / "index.html").is_file()
+    assert settings["SystemMetadata"]["content-type"] == "application/json"
+    (settings_asset,) = settings["SourceObjectKeys"]
+    document = (synth["outdir"] / f"asset.{settings_asset.removesuffix('.zip')}" / "ui-settings").read_text()
+    ((marker, value),) = settings["SourceMarkers"][0].items()
+    document = json.loads(document.replace(marker, '"https://d.example/api"'))
+    assert document == {**document, "api_url": "https://d.example/api", "auth": "BASIC", "csrf_enabled": False}
+    assert value["Fn::Join"][1][1] == {
+        "Fn::Sub": ["https://${Host}/api", {"Host": {"Fn::GetAtt": [distribution_id, "DomainName"]}}]
+    }
+    ui_url = template["Outputs"]["UiUrl"]["Value"]["Fn::Sub"]
+    assert ui_url == ["https://${Host}/", {"Host": {"Fn::GetAtt": [distribution_id, "DomainName"]}}]
 
 
 # --------------------------------------------------------------------------- cfn-lint
