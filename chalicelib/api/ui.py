@@ -14,11 +14,14 @@ from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
     import chalicelib.schemas.filters as filters
+    import chalicelib.schemas.task_runs as task_run_schemas
     import chalicelib.schemas.ui as schemas
-    from chalicelib.services import ui
+    from chalicelib.services import ui, ui_task_runs
 else:
     filters = lazy_module("chalicelib.schemas.filters")
     schemas = lazy_module("chalicelib.schemas.ui")
+    task_run_schemas = lazy_module("chalicelib.schemas.task_runs")
+    ui_task_runs = lazy_module("chalicelib.services.ui_task_runs")
     ui = lazy_module("chalicelib.services.ui")
 
 bp = Blueprint(__name__)
@@ -43,6 +46,38 @@ def next_runs_by_flow() -> object:
 @route(bp, "/ui/flow_runs/history", methods=("POST",))
 def flow_run_history() -> object:
     return ui.flow_run_history(repositories(), parse_body(bp, schemas.HistoryBody))
+
+
+@route(bp, "/ui/flow_runs/count-task-runs", methods=("POST",))
+def count_task_runs_by_flow_run() -> object:
+    return ui_task_runs.count_by_flow_run(repositories(), parse_body(bp, schemas.FlowRunIdsBody).flow_run_ids)
+
+
+@route(bp, "/ui/task_runs/count", methods=("POST",))
+def count_task_runs_by_state() -> object:
+    return ui_task_runs.counts_by_state(repositories(), parse_body(bp, task_run_schemas.TaskRunCountBody))
+
+
+@route(bp, "/ui/task_runs/dashboard/counts", methods=("POST",))
+def dashboard_task_run_counts() -> object:
+    return ui_task_runs.dashboard_counts(repositories(), parse_body(bp, task_run_schemas.TaskRunCountBody), now())
+
+
+@route(bp, "/task_runs/history", methods=("POST",))
+def task_run_history() -> object:
+    return ui_task_runs.history(repositories(), parse_body(bp, schemas.TaskRunHistoryBody))
+
+
+@route(bp, "/task_runs/paginate", methods=("POST",))
+def paginate_task_runs() -> object:
+    page = ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, schemas.TaskRunPaginateBody))
+    return {
+        "results": [r.model_dump(mode="json") for r in page.results],
+        "count": page.count,
+        "limit": page.limit,
+        "pages": page.pages,
+        "page": page.page,
+    }
 
 
 @route(bp, "/flow_runs/lateness", methods=("POST",))

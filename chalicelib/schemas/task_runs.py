@@ -100,6 +100,17 @@ class _TaskRunTags(TagsFilter):
     pass
 
 
+class _SubflowRuns(_Criterion):
+    """Whether a subflow run hangs off the task run. Cirrus keeps no link from a task run to the
+    subflow run it started, so no task run has one: ``exists_: false`` (what the UI sends to count
+    "tasks, not subflows") matches every run, ``exists_: true`` none."""
+
+    exists_: bool | None = None
+
+    def checks(self, obj: Any) -> list[bool]:
+        return [] if self.exists_ is None else [not self.exists_]
+
+
 class TaskRunFilter(_Group):
     id: IdFilter | None = None
     name: NameFilter | None = None
@@ -109,7 +120,7 @@ class TaskRunFilter(_Group):
     end_time: _time_criterion("end_time", with_null=True) | None = None  # type: ignore[valid-type]
     expected_start_time: _time_criterion("expected_start_time", with_null=False) | None = None  # type: ignore[valid-type]
     flow_run_id: _FlowRunId | None = None
-    subflow_runs: Unsupported = None
+    subflow_runs: _SubflowRuns | None = None
 
 
 class _FlowRunIds(_Group):
@@ -118,17 +129,23 @@ class _FlowRunIds(_Group):
     id: IdFilter | None = None
 
 
+class _FlowIds(_Group):
+    """The ``flows`` group of a task-run filter: Cirrus evaluates ``id`` only (the UI's flow page)."""
+
+    id: IdFilter | None = None
+
+
 class TaskRunFilterBody(PagedBody):
     task_runs: TaskRunFilter | None = None
     flow_runs: _FlowRunIds | None = None
-    flows: Unsupported = None
+    flows: _FlowIds | None = None
     deployments: Unsupported = None
 
 
 class TaskRunCountBody(ActionModel):
     task_runs: TaskRunFilter | None = None
     flow_runs: _FlowRunIds | None = None
-    flows: Unsupported = None
+    flows: _FlowIds | None = None
     deployments: Unsupported = None
 
 

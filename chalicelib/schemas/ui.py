@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_serializer
 from chalicelib.schemas.common import ActionModel, UtcDateTime
 from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.states import StateType
+from chalicelib.schemas.task_runs import TaskRunFilterBody
 
 #: Prefect's bound on the id lists of the ``/ui`` aggregation routes.
 MAX_IDS = 200
@@ -73,3 +74,35 @@ class FlowRunGraph(BaseModel):
     nodes: list[tuple[uuid.UUID, dict[str, Any]]] = Field(default_factory=list)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     states: list[GraphState] = Field(default_factory=list)
+
+
+class TaskRunHistoryBody(TaskRunFilterBody):
+    """``/task_runs/history``: the window, the interval (≥ 1 s) and a task-run filter."""
+
+    history_start: UtcDateTime
+    history_end: UtcDateTime
+    history_interval_seconds: float = Field(ge=1)
+
+
+class TaskRunPaginateBody(TaskRunFilterBody):
+    page: int = Field(default=1, ge=1)
+
+
+class HistoryState(BaseModel):
+    state_type: StateType
+    state_name: str
+    count_runs: int = 0
+    sum_estimated_run_time: timedelta = timedelta(0)
+    sum_estimated_lateness: timedelta = timedelta(0)
+
+    @field_serializer("sum_estimated_run_time", "sum_estimated_lateness")
+    def _seconds(self, value: timedelta) -> float:
+        return value.total_seconds()
+
+
+class HistoryInterval(BaseModel):
+    """Prefect's ``HistoryResponse``: one interval and the runs in it, per state."""
+
+    interval_start: UtcDateTime
+    interval_end: UtcDateTime
+    states: list[HistoryState] = Field(default_factory=list)

@@ -136,9 +136,27 @@ def _flow_run_ids(body: TaskRunFilterBody | TaskRunCountBody) -> list[uuid.UUID]
     return sorted(set.intersection(*bounds), key=str)
 
 
-def _matching(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> list[TaskRun]:
+#: Above this many flow runs, their task runs are read by a Scan rather than one Query per flow run.
+MAX_FLOW_RUN_QUERIES = 50
+
+
+def _runs_of_flows(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> set[uuid.UUID] | None:
+    """Ids of the flow runs of the flows the ``flows`` group names (one by-flow Query per flow)."""
+    flows = body.flows
+    if flows is None or flows.id is None or flows.id.any_ is None or flows.operator != "and_":
+        return None
+    return {run.id for flow_id in dict.fromkeys(flows.id.any_) for run in repos.flow_runs.by_flow(flow_id)}
+
+
+def matching_task_runs(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> list[TaskRun]:
+    """Every task run the body's groups match (its paging ignored): one by-flow-run Query per flow
+    run the body bounds it to (named, or the runs of named flows, up to ``MAX_FLOW_RUN_QUERIES``),
+    else a Scan of ``task_runs`` (an operator's path)."""
     ids = _flow_run_ids(body)
-    if ids is None:
+    of_flows = _runs_of_flows(repos, body)
+    if of_flows is not None:
+        ids = sorted(of_flows if ids is None else of_flows & set(ids), key=str)
+    if ids is None or len(ids) > MAX_FLOW_RUN_QUERIES:
         candidates = list(repos.task_runs.scan())
     else:
         candidates = [run for flow_run_id in ids for run in repos.task_runs.for_flow_run(flow_run_id)]
@@ -146,7 +164,12 @@ def _matching(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -
     out = [r for r in candidates if group is None or group.matches(r)]
     if runs is not None:
         out = [r for r in out if r.flow_run_id is not None and runs.matches({"id": r.flow_run_id})]
+    if of_flows is not None:
+        out = [r for r in out if r.flow_run_id in of_flows]
     return out
+
+
+_matching = matching_task_runs
 
 
 def filter_task_runs(repos: Repositories, body: TaskRunFilterBody) -> list[TaskRun]:
@@ -157,4 +180,3 @@ def filter_task_runs(repos: Repositories, body: TaskRunFilterBody) -> list[TaskR
 
 def count_task_runs(repos: Repositories, body: TaskRunCountBody) -> int:
     return len(_matching(repos, body))
-

@@ -144,5 +144,5 @@ def test_filter_and_count(client):
     names = [r["dynamic_key"] for r in ids({"task_runs": {"flow_run_id": {"any_": [a["id"]]}}, "sort": "NAME_ASC"})]
     assert len(names) == 3
     assert call(client, "POST", "/task_runs/count", {"task_runs": {"flow_run_id": {"is_null_": True}}}) == (200, 0)
-    status, body = call(client, "POST", "/task_runs/filter", {"flows": {"id": {"any_": [a["id"]]}}})
-    assert status == 422 and body["exception_detail"][0]["loc"][:2] == ["body", "flows"]
+    status, body = call(client, "POST", "/task_runs/filter", {"deployments": {"id": {"any_": [a["id"]]}}})
+    assert status == 422 and body["exception_detail"][0]["loc"][:2] == ["body", "deployments"]
