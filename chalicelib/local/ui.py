@@ -27,6 +27,8 @@ UI_SETTINGS_PATH = "/ui-settings"
 INDEX = "index.html"
 #: Built assets carry a content hash in their names: cache them for good; everything else revalidates.
 IMMUTABLE_DIR = "assets"
+#: Where the build keeps its icons.
+ICONS = "ico"
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,20 @@ class UiSite:
             host = {k.lower(): v for k, v in headers.items()}.get("host")
             body = json.dumps(self.settings.document(host)).encode()
             return Static(200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, body=body)
-        file = self._file(path)
+        file = self._file(path) or self._root_icon(path)
         if file is not None:
             return self._file_response(file)
         if is_html_navigation(method, headers) or self._in_ui_folder(path):
             return self._file_response(self.root / INDEX)
         return Api(path)
+
+    def _root_icon(self, path: str) -> Path | None:
+        """``/favicon.ico`` and ``/favicon-dark.ico``: the UI's page links them at the root, its build
+        keeps them in ``ico/`` (Prefect's server answers them with its SPA fallback)."""
+        name = path.lstrip("/")
+        if not name.endswith(".ico") or "/" in name:
+            return None
+        return self._file(f"/{ICONS}/{name}")
 
     def _in_ui_folder(self, path: str) -> bool:
         """A path under one of the UI's own folders (``/assets/…``, ``/ico/…``): the UI's, even when

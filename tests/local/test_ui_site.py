@@ -116,3 +116,11 @@ def test_missing_files_under_the_ui_folders_are_the_uis(site):
     answer = site.route("GET", "/assets/gone.js", SCRIPT)
     assert isinstance(answer, Static) and answer.file == site.root / "index.html"
     assert site.route("GET", "/assets", SCRIPT) == Api("/assets")  # the folder itself is not a UI path
+
+
+def test_root_favicons_come_from_the_icon_folder(site):
+    (site.root / "ico").mkdir()
+    (site.root / "ico" / "favicon.ico").write_bytes(b"icon")
+    answer = site.route("GET", "/favicon.ico", SCRIPT)
+    assert isinstance(answer, Static) and answer.file == site.root / "ico" / "favicon.ico"
+    assert site.route("GET", "/other.ico", SCRIPT) == Api("/other.ico")
