@@ -105,7 +105,7 @@ class _SubflowRuns(_Criterion):
     subflow run it started, so no task run has one: ``exists_: false`` (what the UI sends to count
     "tasks, not subflows") matches every run, ``exists_: true`` none."""
 
-    exists_: bool | None = None
+    exists_: Flag | None = None
 
     def checks(self, obj: Any) -> list[bool]:
         return [] if self.exists_ is None else [not self.exists_]

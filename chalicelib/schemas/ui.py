@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_serializer
 
-from chalicelib.schemas.common import ActionModel, UtcDateTime
+from chalicelib.schemas.common import ActionModel, Number, PositiveInt, UtcDateTime
 from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.states import StateType
 from chalicelib.schemas.task_runs import TaskRunFilterBody
@@ -81,11 +81,11 @@ class TaskRunHistoryBody(TaskRunFilterBody):
 
     history_start: UtcDateTime
     history_end: UtcDateTime
-    history_interval_seconds: float = Field(ge=1)
+    history_interval_seconds: Number = Field(ge=1)
 
 
 class TaskRunPaginateBody(TaskRunFilterBody):
-    page: int = Field(default=1, ge=1)
+    page: PositiveInt = 1
 
 
 class HistoryState(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from chalicelib.schemas.common import ActionModel, Flag, ResponseModel, Tags
+from chalicelib.schemas.common import ActionModel, Flag, NonNegativeInt, ResponseModel, Tags
 from chalicelib.schemas.filters import IdFilter, NameFilter, PagedBody, _crit, _Criterion, _Group, _is_null
 
 MAX_NAME_LENGTH = 255
@@ -77,8 +77,8 @@ class VariableCountBody(ActionModel):
     variables: VariableFilter | None = None
     # Prefect's UI sends its list's paging with the count; Prefect's server ignores them, as here.
     sort: str | None = None
-    offset: int | None = None
-    limit: int | None = None
+    offset: NonNegativeInt | None = None
+    limit: NonNegativeInt | None = None
 
 
 SORTS = {
