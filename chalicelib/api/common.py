@@ -27,6 +27,7 @@ from chalicelib.errors import (
     StorageLimitError,
     StorageUnavailableError,
 )
+from chalicelib.schemas.limits import MAX_BODY_BYTES
 from chalicelib.storage import Repositories, shared_repositories
 from chalicelib.storage import errors as store_errors
 

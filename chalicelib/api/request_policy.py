@@ -12,7 +12,7 @@ In order, before any view code or storage call:
    surrogate such as ``"\\ud800"``).
 
 Each refusal names the field where it can (``["body", "parameters", "x"]``). The limits live in
-:mod:`chalicelib.schemas.common`.
+:mod:`chalicelib.schemas.limits`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from chalicelib.schemas.common import MAX_BODY_BYTES, MAX_INT, MAX_JSON_DEPTH, MIN_INT
+from chalicelib.schemas.limits import MAX_BODY_BYTES, MAX_INT, MAX_JSON_DEPTH, MIN_INT
 
 
 class BodyTooLarge(Exception):

@@ -1,13 +1,11 @@
-"""Shared pydantic building blocks for Prefect's wire format, and every request limit.
+"""Shared pydantic building blocks for Prefect's wire format, and the field types of every limit.
 
 Datetimes are timezone-aware UTC and serialise as ISO 8601 with ``Z``; request bodies forbid
 unknown fields (Prefect answers 422 for them); responses carry ``id``, ``created``, ``updated``.
 
-The limits below are the one place where Cirrus bounds what a request may carry (README, "Request
-limits"). They follow from DynamoDB's (an item is at most 400 KB; a partition key at most 2,048
-bytes and a sort key 1,024, in the table and in every index; key values are non-empty; documents
-nest at most 32 levels) and from Prefect's schemas (its name pattern, label value types, limits).
-Request models use the annotated types of this module for every name, key, text, document,
+The limits themselves are numbers in :mod:`chalicelib.schemas.limits` (re-exported here; README,
+"Request limits"), derived from DynamoDB's and from Prefect's schemas (its name pattern, label
+value types, limits). Request models use the annotated types of this module for every name, key, text, document,
 boolean and integer, so a violation is a 422 naming the field before any storage call; the edge
 (``chalicelib.api.request_policy``) enforces what applies to a whole body.
 """
@@ -21,29 +19,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
 
-# --------------------------------------------------------------------------------------- limits
-#: A request body above this many bytes is a 413 (API Gateway's own limit is 10 MB).
-MAX_BODY_BYTES = 1_048_576
-#: Arrays and objects nest at most this deep in a body (DynamoDB documents nest at most 32 levels).
-MAX_JSON_DEPTH = 32
-#: Integers are signed 64-bit (what Prefect's database and its client's JSON parser hold).
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-#: Names and every value that becomes (part of) a DynamoDB key or an id's input: UTF-8 bytes.
-#: Well under the sort-key limit (1,024) so that prefixes such as ``STATE#time`` or a slug claim's
-#: ``deployment id#`` still fit.
-MAX_KEY_BYTES = 512
-#: Free text (descriptions, versions, paths, entrypoints, run names): UTF-8 bytes.
-MAX_TEXT_BYTES = 16_384
-#: A state message longer than this is cut to it (Prefect's engine sends exception texts here; a
-#: refusal would strand the run, and each message is kept in the run's history).
-MAX_STATE_MESSAGE_CHARS = 4_000
-#: A JSON document field (parameters, job variables, context, labels, pull steps, schemas, state
-#: data) serialised: a run copies its deployment's and its schedule's, and must stay under 400 KB.
-MAX_DOCUMENT_BYTES = 65_536
-#: Ids named in one request where each costs a query (``get_scheduled_flow_runs``).
-MAX_IDS_PER_REQUEST = 500
-#: Prefect's name pattern (``prefect.types.names``): no ``/ % & > <``.
-NAME_PATTERN = r"^[^/%&><]+$"
+from chalicelib.schemas.limits import (  # noqa: F401 (re-exported: the limits live in one place)
+    MAX_BODY_BYTES,
+    MAX_DOCUMENT_BYTES,
+    MAX_IDS_PER_REQUEST,
+    MAX_INT,
+    MAX_JSON_DEPTH,
+    MAX_KEY_BYTES,
+    MAX_STATE_MESSAGE_CHARS,
+    MAX_TEXT_BYTES,
+    MIN_INT,
+    NAME_PATTERN,
+)
 
 #: Instants Cirrus accepts: far enough from datetime's limits that adding a schedule horizon (100
 #: days, or a backfill window) can never overflow.
