@@ -27,7 +27,6 @@ from chalicelib.errors import (
     StorageLimitError,
     StorageUnavailableError,
 )
-from chalicelib.schemas.limits import MAX_BODY_BYTES
 from chalicelib.storage import Repositories, shared_repositories
 from chalicelib.storage import errors as store_errors
 
