@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 
 PREFECT_VERSION = "3.9.1"
@@ -56,11 +56,15 @@ class Settings:
     poll_ready_window_s: float = 60.0
     # Auth.
     auth_required: bool = False
+    #: The zombie threshold was derived from the heartbeat settings (not given): a copy that changes
+    #: them derives it again (:func:`override_settings`).
+    zombie_threshold_derived: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.zombie_threshold_s is None:
             threshold = self.zombie_missed_heartbeats * self.heartbeat_frequency_s
             object.__setattr__(self, "zombie_threshold_s", float(threshold))
+            object.__setattr__(self, "zombie_threshold_derived", True)
 
     @property
     def tables_prefix(self) -> str:
@@ -79,6 +83,8 @@ class Settings:
         """Build settings from ``env``; unset or empty variables keep their defaults."""
         values: dict[str, object] = {}
         for f in fields(cls):
+            if not f.init:
+                continue
             raw = env.get(f"CIRRUS_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
@@ -129,6 +135,8 @@ def override_settings(settings: Settings | None = None, **changes: object) -> Se
     """Replace the process's settings (tests, the local stack); ``None`` re-reads the environment."""
     global _current
     base = settings if settings is not None else Settings.from_env(os.environ)
+    if base.zombie_threshold_derived and "zombie_threshold_s" not in changes:
+        changes["zombie_threshold_s"] = None  # derived again from the (changed) heartbeat settings
     _current = replace(base, **changes) if changes else base
     return _current
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, override_settings, reset_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,19 @@ def test_from_env_reads_typed_values_and_stage_prefix():
     assert s.stage == "prod" and s.tables_prefix == "cirrus-prod-"
     assert s.scheduler_min_runs == 5 and s.auth_required is True
     assert s.dynamodb_endpoint is None and s.region == "eu-west-1"
+
+
+def test_the_zombie_threshold_is_missed_heartbeats_times_the_frequency_unless_given():
+    assert Settings().zombie_threshold_s == 3 * 180.0  # Prefect's default heartbeat frequency
+    fast = Settings.from_env({"CIRRUS_HEARTBEAT_FREQUENCY_S": "30"})
+    assert fast.zombie_threshold_s == 90.0
+    given = Settings.from_env({"CIRRUS_HEARTBEAT_FREQUENCY_S": "30", "CIRRUS_ZOMBIE_THRESHOLD_S": "600"})
+    assert given.zombie_threshold_s == 600
+    try:
+        assert override_settings(Settings(), heartbeat_frequency_s=60.0).zombie_threshold_s == 180.0  # derived again
+        assert override_settings(Settings(zombie_threshold_s=42.0), heartbeat_frequency_s=60.0).zombie_threshold_s == 42
+    finally:
+        reset_settings()
 
 
 def test_bad_values_name_the_variable():
