@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _NAMESPACE = uuid.UUID("5d3f6a1e-8c2b-4f47-9a0e-2b1c9e7d4a10")
 _FLOW_NS = uuid.uuid5(_NAMESPACE, "flow")
@@ -62,8 +63,10 @@ def worker_id(pool: uuid.UUID, name: str) -> uuid.UUID:
     return uuid.uuid5(_WORKER_NS, f"{pool}/{name}")
 
 
+@lru_cache(maxsize=16384)
 def utc_key(instant: datetime) -> str:
-    """An instant as a fixed-width UTC string whose text order is its time order."""
+    """An instant as a fixed-width UTC string whose text order is its time order (cached: a
+    scheduler pass formats each run's few instants several times, as keys and attributes)."""
     if instant.tzinfo is None:
         raise ValueError("instant must be timezone-aware")
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
