@@ -23,7 +23,7 @@ from chalicelib.schemas.states import State, StateDetails, StateType
 from chalicelib.schemas.work_pools import WorkQueue
 from chalicelib.services import scheduler
 from chalicelib.services.run_builder import run_name
-from chalicelib.services.work_pools import present_queue
+from chalicelib.services.work_pools import check_job_variables, present_queue
 from chalicelib.storage import Repositories
 
 #: Runs returned by get_scheduled_flow_runs when the body names no limit (Prefect's default).
@@ -41,6 +41,11 @@ def create_flow_run(
     SCHEDULED, RUNNING...) is the run's first state, with every derived field set from it.
     """
     deployment = repos.deployments.get(deployment_id)
+    if deployment.work_pool_name and (deployment.job_variables or body.job_variables):
+        pool = repos.work_pools.find_named(deployment.work_pool_name)
+        if pool is not None:
+            overlays = (deployment.job_variables, body.job_variables)
+            check_job_variables(pool, *overlays, check_required=True, loc=("body", "job_variables"))
     key = body.idempotency_key
     run_id = identity.flow_run_id(deployment.flow_id, key) if key is not None else uuid.uuid4()
     state = body.state.to_state(now) if body.state is not None else _scheduled_now(now)

@@ -171,15 +171,22 @@ def resume_deployment(repos: Repositories, settings: Settings, id_: uuid.UUID, n
 # ---------------------------------------------------------------------------------------- edits
 def _placed(repos: Repositories, old: Deployment | None, new: Deployment, now: datetime) -> Deployment:
     """``new`` with its work queue settled, as Prefect does: a pool that does not exist is a 404;
-    a pool without a queue name means its ``default`` queue; a queue the pool lacks is created.
-    Reads (and writes) only when the pool or queue changed."""
+    a pool without a queue name means its ``default`` queue; a queue the pool lacks is created;
+    job variables that break the pool's base job template are a 422. Reads (and writes) only when
+    the pool, queue or job variables changed."""
     if new.work_pool_name is None:
         return new
     if new.work_queue_name is None:
         new = new.model_copy(update={"work_queue_name": identity.DEFAULT_QUEUE})
-    if old is not None and (old.work_pool_name, old.work_queue_name) == (new.work_pool_name, new.work_queue_name):
+    moved = old is None or (old.work_pool_name, old.work_queue_name) != (new.work_pool_name, new.work_queue_name)
+    if moved:
+        pool = work_pools.ensure_queue(repos, new.work_pool_name, new.work_queue_name, now)
+    elif old is not None and old.job_variables != new.job_variables:
+        pool = repos.work_pools.find_named(new.work_pool_name)
+    else:
         return new
-    work_pools.ensure_queue(repos, new.work_pool_name, new.work_queue_name, now)
+    if pool is not None:
+        work_pools.check_job_variables(pool, new.job_variables, check_required=False, loc=("body", "job_variables"))
     return new.model_copy(update={"work_queue_id": queue_id_of(new)})
 
 

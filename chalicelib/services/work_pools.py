@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.domain import identity
+from chalicelib.domain import identity, job_variables
 from chalicelib.domain.worker_health import Thresholds, pool_status, queue_status, worker_status
 from chalicelib.errors import (
     ConflictError,
@@ -94,6 +94,17 @@ def present_queue(
         status=queue_status(thresholds(settings), queue.is_paused, last_polled, now),
         active_slots=slots,
     )
+
+
+def check_job_variables(
+    pool: StoredWorkPool, *overlays: dict[str, Any] | None, check_required: bool, loc: tuple[str, ...]
+) -> None:
+    """422 naming the variable when the overlaid job variables break the pool's base job template
+    (``required`` checked only for a run, the terminal overlay, as Prefect does)."""
+    problems = job_variables.errors(pool.base_job_template, *(o or {} for o in overlays), check_required=check_required)
+    if problems:
+        name, message = problems[0]
+        raise InvalidRequestError((*loc, name), f"Validation failed for field {name!r}: {message}")
 
 
 # ------------------------------------------------------------------------------------ pools

@@ -210,3 +210,37 @@ def test_workers_go_offline_and_queues_not_ready_on_the_configured_thresholds(cl
     assert call(client, "GET", "/work_pools/p")[1]["status"] == "NOT_READY"
     assert call(client, "POST", "/work_pools/p/workers/filter", {})[1][0]["status"] == "OFFLINE"
     assert call(client, "GET", "/work_pools/p/queues/default")[1]["status"] == "NOT_READY"
+
+
+PROCESS_LIKE = {
+    "job_configuration": {"command": "{{ command }}", "env": "{{ env }}"},
+    "variables": {
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "command": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "env": {"type": "object", "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+            "stream_output": {"type": "boolean", "default": True},
+            "image": {"$ref": "#/definitions/Image"},
+        },
+        "definitions": {"Image": {"type": "string", "enum": ["a", "b"]}},
+    },
+}
+
+
+def test_job_variables_are_checked_against_the_pools_template(client):
+    _pool(client, base_job_template=PROCESS_LIKE)
+    flow = make_flow(client)
+    status, body = call(
+        client, "POST", "/deployments/", {"name": "d", "flow_id": flow, "work_pool_name": "p",
+                                          "job_variables": {"stream_output": "yes"}}
+    )
+    assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "job_variables", "stream_output"]
+    d = deploy(client, flow, "d", work_pool_name="p", job_variables={"env": {"A": "1"}, "command": None})
+    bad_env = {"job_variables": {"env": {"A": 1}}}
+    assert call(client, "PATCH", f"/deployments/{d['id']}", bad_env)[0] == 422
+    assert call(client, "PATCH", f"/deployments/{d['id']}", {"job_variables": {"image": "c"}})[0] == 422
+    status, body = call(client, "POST", f"/deployments/{d['id']}/create_flow_run", {"job_variables": {"x": 1}})
+    assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "job_variables", "image"]
+    ok = call(client, "POST", f"/deployments/{d['id']}/create_flow_run", {"job_variables": {"image": "a"}})
+    assert ok[0] == 201 and ok[1]["job_variables"] == {"image": "a"}
