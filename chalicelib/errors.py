@@ -127,3 +127,20 @@ class StorageLimitError(CirrusError):
             "The request cannot be stored: it exceeds a storage limit (an object above 400 KB or a key "
             "value too long or empty)" + (f": {reason}" if reason else "")
         )
+
+
+class SlotsUnavailableError(CirrusError):
+    """Concurrency slots are taken: try again after ``retry_after_s`` (the API answers 423)."""
+
+    def __init__(self, names: list[str], retry_after_s: float) -> None:
+        self.names = names
+        self.retry_after_s = retry_after_s
+        super().__init__(f"Concurrency slots of {', '.join(names)} are taken")
+
+
+class GoneError(CirrusError):
+    """An object that existed only for a while (a lease) has expired or was released (410)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)

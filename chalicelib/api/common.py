@@ -22,8 +22,10 @@ from chalicelib.errors import (
     ConcurrentUpdateError,
     ConflictError,
     ForbiddenError,
+    GoneError,
     InvalidRequestError,
     NotFoundError,
+    SlotsUnavailableError,
     StorageLimitError,
     StorageUnavailableError,
 )
@@ -151,6 +153,12 @@ def _error_response(exc: Exception, bp: Blueprint) -> Response:
              "code": exc.code}, 503)  # fmt: skip
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
+    if isinstance(exc, SlotsUnavailableError):
+        response = json_response({"detail": str(exc)}, 423)
+        response.headers["Retry-After"] = f"{exc.retry_after_s:g}"
+        return response
+    if isinstance(exc, GoneError):
+        return json_response({"detail": exc.message}, 410)
     if isinstance(exc, PathNotFound):
         return json_response({"detail": "Not Found"}, 404)
     if isinstance(exc, NotFoundError):
@@ -169,6 +177,8 @@ def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _HANDLED = (
+    SlotsUnavailableError,
+    GoneError,
     request_policy.BodyTooLarge,
     request_policy.BodyRefused,
     RequestInvalid,

@@ -78,6 +78,12 @@ class Repositories:
         return LogRepository(self.settings)
 
     @cached_property
+    def concurrency_limits(self) -> Any:
+        from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
+
+        return ConcurrencyLimitRepository()
+
+    @cached_property
     def health(self) -> Any:
         from chalicelib.storage.health import HealthProbe
 

@@ -6,8 +6,15 @@ top-level attributes its keys and indexes need. The README's access-pattern tabl
 
 from __future__ import annotations
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
@@ -108,4 +115,53 @@ class LogModel(Model):
     by_task_run = LogsByTaskRun()
 
 
-RESOURCE_MODELS: tuple[type[Model], ...] = (VariableModel, WorkPoolModel, WorkerModel, TaskRunModel, LogModel)
+class ConcurrencyLimitModel(DocumentModel):
+    """A global concurrency limit (v2); its name is unique through a claim. ``active_slots`` is
+    taken and given back with UpdateItem ADDs conditional on ``active_slots <= limit - n``."""
+
+    class Meta(TableMeta):
+        table_name = "concurrency_limits"
+
+    name = UnicodeAttribute()
+    limit = NumberAttribute()
+    active = BooleanAttribute(default=True)
+    active_slots = NumberAttribute(default=0)
+
+
+class LeasesByExpiry(GlobalSecondaryIndex["ConcurrencyLeaseModel"]):
+    """Every lease by expiry (``shard`` is constant): expired leases are found with one Query."""
+
+    Meta = index_meta("by-expiry", KeysOnlyProjection())
+    shard = UnicodeAttribute(hash_key=True)
+    expires = TimestampAttribute(range_key=True)
+
+
+class ConcurrencyLeaseModel(Model):
+    """Slots held on concurrency limits until released or until ``expires``; an expired lease's
+    slots are given back the next time an increment is refused. ``expires_at`` (TTL) removes
+    forgotten items a day after expiry."""
+
+    class Meta(TableMeta):
+        table_name = "concurrency_leases"
+
+    id = UnicodeAttribute(hash_key=True)
+    limit_ids = JSONAttribute(default=list)
+    slots = NumberAttribute()
+    holder = JSONAttribute(null=True)
+    shard = UnicodeAttribute(default="lease")
+    expires = TimestampAttribute()
+    created = TimestampAttribute()
+    expires_at = TTLAttribute(null=True)
+
+    by_expiry = LeasesByExpiry()
+
+
+RESOURCE_MODELS: tuple[type[Model], ...] = (
+    VariableModel,
+    WorkPoolModel,
+    WorkerModel,
+    TaskRunModel,
+    LogModel,
+    ConcurrencyLimitModel,
+    ConcurrencyLeaseModel,
+)

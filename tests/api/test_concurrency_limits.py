@@ -1,0 +1,112 @@
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.services.concurrency_limits import reclaim_expired_leases
+from tests.helpers import call
+
+BASE = "/v2/concurrency_limits"
+
+
+def _limit(client, name="db", limit=2, **extra):
+    status, body = call(client, "POST", f"{BASE}/", {"name": name, "limit": limit, **extra})
+    assert status == 201, body
+    return body
+
+
+def _take(client, *names, slots=1, **extra):
+    return call(client, "POST", f"{BASE}/increment-with-lease", {"names": list(names), "slots": slots, **extra})
+
+
+def test_crud_by_id_and_by_name(client):
+    made = _limit(client, "tag:etl", 3)
+    assert made["active_slots"] == 0 and made["active"] is True and made["name"] == "tag:etl"
+    assert call(client, "GET", f"{BASE}/{made['id']}") == (200, made)
+    assert call(client, "GET", f"{BASE}/tag:etl") == (200, made)
+    assert call(client, "GET", f"{BASE}/nope") == (404, {"detail": "Concurrency Limit not found"})
+    assert call(client, "GET", f"{BASE}/{uuid.uuid4()}")[0] == 404
+    assert call(client, "POST", f"{BASE}/", {"name": "tag:etl", "limit": 1})[0] == 409
+    assert call(client, "PATCH", f"{BASE}/tag:etl", {"limit": 5, "active": False}) == (204, None)
+    read = call(client, "GET", f"{BASE}/{made['id']}")[1]
+    assert read["limit"] == 5 and read["active"] is False
+    _limit(client, "a", 1)
+    assert [x["name"] for x in call(client, "POST", f"{BASE}/filter", {})[1]] == ["a", "tag:etl"]
+    assert [x["name"] for x in call(client, "POST", f"{BASE}/filter", {"offset": 1, "limit": None})[1]] == ["tag:etl"]
+    assert call(client, "DELETE", f"{BASE}/tag:etl") == (204, None)
+    assert call(client, "DELETE", f"{BASE}/{made['id']}")[0] == 404
+    assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": -1})[0] == 422
+    assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": 1, "slot_decay_per_second": 0.5})[0] == 422
+
+
+def test_slots_are_taken_refused_when_full_and_given_back(client):
+    made = _limit(client, "db", 2)
+    status, first = _take(client, "db")
+    assert status == 200 and first["limits"] == [{"id": made["id"], "name": "db", "limit": 2}]
+    assert _take(client, "db")[0] == 200
+    status, body = _take(client, "db")
+    assert status == 423
+    assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 2
+    assert call(client, "POST", f"{BASE}/decrement-with-lease", {"lease_id": first["lease_id"]}) == (204, None)
+    assert call(client, "POST", f"{BASE}/decrement-with-lease", {"lease_id": first["lease_id"]}) == (204, None)
+    assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 1
+    assert _take(client, "db")[0] == 200
+    assert _take(client, "db", slots=3) [0] == 422
+
+
+def test_names_without_limits_take_nothing_as_prefect_answers(client):
+    status, body = _take(client, "tag:nothing", "tag:else")
+    assert status == 200 and body["limits"] == [] and uuid.UUID(body["lease_id"])
+    assert call(client, "POST", f"{BASE}/decrement-with-lease", {"lease_id": body["lease_id"]}) == (204, None)
+    _limit(client, "off", 1, active=False)
+    status, body = _take(client, "off", slots=1)
+    assert status == 200 and [x["name"] for x in body["limits"]] == ["off"]
+    assert call(client, "GET", f"{BASE}/off")[1]["active_slots"] == 0
+
+
+def test_several_limits_are_all_or_nothing(client):
+    _limit(client, "a", 2)
+    _limit(client, "b", 1)
+    assert _take(client, "b")[0] == 200
+    assert _take(client, "a", "b")[0] == 423
+    assert call(client, "GET", f"{BASE}/a")[1]["active_slots"] == 0
+
+
+def test_leases_renew_and_expired_leases_free_their_slots(client, repos):
+    _limit(client, "db", 1)
+    _, lease = _take(client, "db", lease_duration=60)
+    path = f"{BASE}/leases/{lease['lease_id']}/renew"
+    assert call(client, "POST", path, {"lease_duration": 120}) == (204, None)
+    assert call(client, "POST", path, {"lease_duration": 5})[0] == 422
+    assert call(client, "POST", f"{BASE}/leases/{uuid.uuid4()}/renew", {}) [0] == 410
+    later = datetime.now(UTC) + timedelta(seconds=121)
+    assert reclaim_expired_leases(repos, later) == 1  # the crashed holder's slot comes back
+    assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 0
+    assert call(client, "POST", path, {})[0] == 410
+
+
+def test_a_full_limit_reclaims_expired_leases_on_the_next_increment(client, repos):
+    _limit(client, "db", 1)
+    _, lease = _take(client, "db", lease_duration=60)
+    from chalicelib.storage.resource_models import ConcurrencyLeaseModel
+
+    item = ConcurrencyLeaseModel.get(lease["lease_id"])
+    item.update(actions=[ConcurrencyLeaseModel.expires.set(datetime.now(UTC) - timedelta(seconds=1))])
+    status, again = _take(client, "db")
+    assert status == 200 and again["lease_id"] != lease["lease_id"]
+    assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 1
+
+
+def test_racing_increments_never_exceed_the_limit(client):
+    _limit(client, "race", 3)
+    results: list[int] = []
+
+    def take() -> None:
+        results.append(_take(client, "race")[0])
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] * 3 + [423] * 5
+    assert call(client, "GET", f"{BASE}/race")[1]["active_slots"] == 3
