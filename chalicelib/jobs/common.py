@@ -9,9 +9,22 @@ from typing import Any
 
 from chalice.app import CloudWatchEvent
 
+_muted = False
+
+
+def mute_bare_json_lines(muted: bool = True) -> None:
+    """Stop (or resume) printing the jobs' report lines. The local schedule emulator logs one line
+    per tick with the report in it; printing the job's own line too made every tick appear twice."""
+    global _muted
+    _muted = muted
+
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stdout`` as it is when a record is emitted (a test may have replaced it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _muted:
+            super().emit(record)
 
     @property  # type: ignore[override]
     def stream(self) -> Any:

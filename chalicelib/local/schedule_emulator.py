@@ -162,6 +162,9 @@ class ScheduleEmulator:
         return max(job.interval.total_seconds() * self.tick_scale, MIN_INTERVAL_S)
 
     def start(self) -> None:
+        from chalicelib.jobs.common import mute_bare_json_lines
+
+        mute_bare_json_lines()  # the tick line below carries the report: one line per tick
         for job in self.jobs:
             LOG.info("schedule job=%s %s: fires every %.2fs", job.name, job.expression, self.interval_s(job))
             thread = threading.Thread(target=self._run, args=(job,), name=f"schedule-{job.name}", daemon=True)
@@ -170,12 +173,15 @@ class ScheduleEmulator:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop firing; wait up to ``timeout_s`` for running jobs, then abandon them (daemon threads)."""
+        from chalicelib.jobs.common import mute_bare_json_lines
+
         self._stop.set()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 LOG.warning("%s still running at shutdown; abandoned", thread.name)
+        mute_bare_json_lines(False)
 
     def _run(self, job: ScheduledJob) -> None:
         interval = self.interval_s(job)

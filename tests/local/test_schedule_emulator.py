@@ -172,3 +172,23 @@ def test_emulator_fires_each_job_on_its_scaled_rate_and_survives_failures() -> N
     fired = len(tiny.seen)
     time.sleep(0.5)
     assert len(tiny.seen) == fired, "no tick after stop()"
+
+
+def test_a_tick_is_one_line_the_jobs_own_report_line_is_not_printed_again(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from chalicelib.jobs.common import log_bare_json_lines
+
+    log_bare_json_lines("cirrus.test.job")
+    job_log = logging.getLogger("cirrus.test.job")
+    emulator = ScheduleEmulator([], region="us-east-1")
+    emulator.start()
+    try:
+        job_log.info('{"job": "x", "report": 1}')  # what a job prints for CloudWatch
+    finally:
+        emulator.stop(timeout_s=1)
+    assert capsys.readouterr().out == ""  # under the emulator, its tick line is the only line
+    job_log.info('{"job": "x", "report": 2}')
+    assert capsys.readouterr().out == '{"job": "x", "report": 2}\n'  # on Lambda, the job's line is printed
