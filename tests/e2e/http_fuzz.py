@@ -347,8 +347,9 @@ def hostile_requests(all_routes: list[Route], world: World, doc: dict[str, Any],
                 text = json.dumps({**base, prop: FUZZ}).replace(json.dumps(FUZZ), fragment)
                 fielded.append(Request(route, path, text.encode(), "application/json", f"{prop}={label}"))
     for template in sorted({route.path for route in all_routes}):
-        # CORS preflight and plain OPTIONS: answered (never a broken connection or a 5xx).
-        whole.append(Request(Route("OPTIONS", template, None), world.fill(template), None, None, "options"))
+        # CORS preflight and plain OPTIONS (``OPTIONS /flows/`` once broke the connection).
+        spellings = [template, f"{template}/"] if template.count("/") == 1 else [template]
+        whole.extend(Request(Route("OPTIONS", template, None), world.fill(p), None, None, "options") for p in spellings)
     rng.shuffle(fielded)
     chosen = fielded if fields is None else fielded[:fields]
     return sorted(whole + chosen, key=lambda r: (r.route.method == "DELETE", r.route.path, r.route.method))
