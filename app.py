@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.api import (
+    artifacts,
     auth,
     automations,
     bootstrap,
@@ -33,6 +34,7 @@ for blueprint in (
     task_runs.bp,
     logs.bp,
     concurrency_limits.bp,
+    artifacts.bp,
     variables.bp,
     work_pools.bp,
     work_queues.bp,

@@ -9,6 +9,9 @@ is the number of DynamoDB API calls per call (counted with a botocore hook,
   deployment and one conditional PutItem);
 - ``get_scheduled_flow_runs``: one worker poll naming ``POLLED`` deployments with scheduled runs
   (one index Query per deployment, then one write that marks them polled);
+- ``post_logs_200``: ``POST /logs/`` of 200 lines, as the flow engine batches them (BatchWriteItem
+  of 25: 8 requests); ``read_logs_page_200``: ``POST /logs/filter`` of one run's first 200 lines
+  (one Query of its partition);
 - ``read_deployment``: ``GET /deployments/{id}`` of a deployment with two schedules;
 - ``upsert_deployment``: a redeploy of that deployment with identical schedules (including the
   inline scheduler call, which finds nothing new to plan);
@@ -35,6 +38,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +166,27 @@ def bench_workers(client: Client, flow_id: str) -> dict[str, Any]:
     }
 
 
+def bench_logs(client: Client, run_id: str) -> dict[str, Any]:
+    """``POST /logs/`` of 200 lines (the engine's batch) and reading the run's 200 lines back."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    batches = iter(range(10_000))
+
+    def batch() -> list[dict[str, Any]]:
+        n = next(batches)
+        return [
+            {"name": "prefect.flow_runs", "level": 20, "message": f"batch {n} line {i} " + "x" * 100,
+             "timestamp": (start + timedelta(seconds=n, microseconds=i)).isoformat(), "flow_run_id": run_id}
+            for i in range(200)
+        ]  # fmt: skip
+
+    read = {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200, "offset": 0, "sort": "TIMESTAMP_ASC"}
+    write = measure(lambda: _call(client, "POST", "/logs/", batch()), calls=5)
+    return {
+        "post_logs_200": {**write, "records": 200},
+        "read_logs_page_200": measure(lambda: _call(client, "POST", "/logs/filter", read), calls=10),
+    }
+
+
 def run(endpoint: str | None) -> dict[str, Any]:
     from app import app
 
@@ -192,6 +217,7 @@ def run(endpoint: str | None) -> dict[str, Any]:
             _call(client, "POST", "/work_pools/", {"name": "default", "type": "process"})
         results["ui_page_loads"] = ui_page_loads(client, ids)
         results.update(bench_workers(client, flow_id))
+        results.update(bench_logs(client, done["id"]))
         bulk_deployments(flow_id, TOTAL_DEPLOYMENTS - POLLED, TAGGED)
         query = {"deployments": {"tags": {"any_": ["bench"]}}, "limit": 200}
         matched = len(_call(client, "POST", "/deployments/filter", query))

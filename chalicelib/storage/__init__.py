@@ -84,6 +84,12 @@ class Repositories:
         return ConcurrencyLimitRepository()
 
     @cached_property
+    def artifacts(self) -> Any:
+        from chalicelib.storage.artifacts import ArtifactRepository
+
+        return ArtifactRepository()
+
+    @cached_property
     def health(self) -> Any:
         from chalicelib.storage.health import HealthProbe
 

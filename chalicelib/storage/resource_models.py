@@ -156,7 +156,27 @@ class ConcurrencyLeaseModel(Model):
     by_expiry = LeasesByExpiry()
 
 
+class ArtifactsByKey(GlobalSecondaryIndex["ArtifactModel"]):
+    """A key's artifacts by creation (``latest``: newest first, limit 1). Sparse: keyless ones are not in it."""
+
+    Meta = index_meta("by-key", AllProjection())
+    key = UnicodeAttribute(hash_key=True)
+    created = TimestampAttribute(range_key=True)
+
+
+class ArtifactModel(DocumentModel):
+    """An artifact; those with a ``key`` are versions of it (the latest is the newest)."""
+
+    class Meta(TableMeta):
+        table_name = "artifacts"
+
+    key = UnicodeAttribute(null=True)
+
+    by_key = ArtifactsByKey()
+
+
 RESOURCE_MODELS: tuple[type[Model], ...] = (
+    ArtifactModel,
     VariableModel,
     WorkPoolModel,
     WorkerModel,
