@@ -331,23 +331,30 @@ class FlowRunRepository:
         read lands.
 
         The zombie-list entry (``sweep_at``) is the heartbeat that last moved it. A heartbeat of a
-        run already on that list first tries to leave it where it is, conditioned on it being
-        less than :attr:`zombie_step` old: it then writes two small attributes that no index
-        carries (one write unit for a compact item). Once the entry is older, that condition fails
-        and a second UpdateItem moves it to ``at`` (once per step). So an entry is never older than
-        the last heartbeat by a step or more, and a run that beats is never a zombie candidate.
+        run already on that list leaves it where it is while it is less than :attr:`zombie_step`
+        old (as read: ``run.stored_sweep_at``): it then writes two small attributes that no index
+        carries (one write unit for a compact item). Once the entry is older, the same single
+        UpdateItem moves it to ``at`` (once per step). So an entry is never older than the last
+        heartbeat by a step or more, and a run that beats is never a zombie candidate.
+
+        One request either way: the write is conditioned on the heartbeat and entry it read, so a
+        concurrent heartbeat makes it fail (:class:`ConcurrentUpdateError`; the service re-reads).
         """
         beating = run.model_copy(update={"heartbeat": at})
         base = [FlowRunModel.heartbeat.set(at)]
         state_id = str(run.state.id) if run.state else flow_run_items.NO_STATE_ID
         read = (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == run.updated)
+        read &= FlowRunModel.heartbeat == run.heartbeat if run.heartbeat else FlowRunModel.heartbeat.does_not_exist()
         before, after = sweep_for(run), sweep_for(beating)
         if after is None:
             moved = base + ([FlowRunModel.sweep.remove(), FlowRunModel.sweep_at.remove()] if before else [])
         elif before is not None and before[0] == after[0] == ZOMBIE:
-            if self._update(run.id, base, read & (FlowRunModel.sweep_at > at - self.zombie_step)):
-                return
-            moved = base + [FlowRunModel.sweep_at.set(after[1])]
+            stored = run.stored_sweep_at
+            if stored is not None and stored > at - self.zombie_step:
+                moved = base  # the entry stays, as read
+                read &= FlowRunModel.sweep_at == stored
+            else:
+                moved = base + [FlowRunModel.sweep_at.set(after[1])]
         elif before != after:
             moved = base + [FlowRunModel.sweep.set(after[0]), FlowRunModel.sweep_at.set(after[1])]
         else:

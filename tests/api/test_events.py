@@ -101,6 +101,23 @@ def test_a_heartbeat_event_costs_at_most_one_write_request(client, repos) -> Non
         assert counter.total <= 2, counter.by_operation
 
 
+def test_heartbeats_at_prefects_cadence_cost_one_write_request_each(client, repos, settings) -> None:
+    """Beats every heartbeat_frequency_s, across several steps of the zombie-list entry: the entry
+    moves inside the one UpdateItem of the beat that finds it old (never a second request)."""
+    from chalicelib.storage.instrumentation import count_requests
+
+    run_id = _run(client)
+    frequency = timedelta(seconds=settings.heartbeat_frequency_s)
+    for beat in range(12):
+        with count_requests() as counter:
+            outcome = edge.handle_frame(_frame(_heartbeat(run_id)), now=NOW + (beat + 1) * frequency).outcomes
+        assert outcome == (Outcome.HEARTBEAT,)
+        assert counter.writes == 1, (beat, counter.by_operation)
+    run = repos.flow_runs.get(uuid.UUID(run_id))
+    # The entry is never a step or more behind the last beat: a beating run is never a zombie candidate.
+    assert run.heartbeat - run.stored_sweep_at < timedelta(seconds=settings.zombie_threshold_s)
+
+
 def test_the_heartbeat_time_is_the_receipt_not_the_clients_clock(client, repos) -> None:
     run_id = _run(client)
     lagging = _heartbeat(run_id) | {"occurred": (NOW - timedelta(hours=1)).isoformat()}
