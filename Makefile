@@ -61,7 +61,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint infra-venv e2e-venv dynamodb-local ui browser
-	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest --dynamodb=both
+	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest --dynamodb=both -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
