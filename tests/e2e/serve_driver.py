@@ -128,6 +128,16 @@ async def check(runs: list) -> None:
         assert limit.active_slots == 0, limit
 
 
+def logs_arriving(prefect: str, run_id: str, count: int, timeout_s: float = 60.0) -> list[str]:
+    """The run's log lines once ``count`` have arrived (or whatever is there after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = logs_of(prefect, run_id)
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(2)
+
+
 def logs_of(prefect: str, run_id: str) -> list[str]:
     deadline = time.monotonic() + 20
     while True:
@@ -155,6 +165,9 @@ def main() -> None:
             run([prefect, "deployment", "run", "parent/e2e-serve"], 60)
             runs = asyncio.run(completed_manual_run())
             print("e2e-serve: manual run COMPLETED", flush=True)
+            # The engine sends a run's last log batch as its process exits, just after the state
+            # COMPLETED: wait for the lines before the runner (and that process) is killed.
+            logs = {flow_run.id: logs_arriving(prefect, str(flow_run.id), 4) for flow_run in runs}
         except BaseException:
             log.flush()
             print(Path(source, "serve.log").read_text()[-6000:], flush=True)
@@ -165,7 +178,7 @@ def main() -> None:
             log.close()
     asyncio.run(check(runs))
     for flow_run in runs:
-        lines = logs_of(prefect, str(flow_run.id))
+        lines = logs[flow_run.id]
         assert len(lines) == 4, lines
         assert "first line" in lines[0] and "variable=fallback" in lines[1], lines
         assert "stored=kept" in lines[2] and "last line 42" in lines[3], lines
