@@ -114,16 +114,6 @@ def _index_keys(ids: set[uuid.UUID] | None) -> set[uuid.UUID] | None:
     return ids if ids is not None and len(ids) <= MAX_INDEX_QUERIES else None
 
 
-def _queue_ids(body: FilterBody) -> set[uuid.UUID] | None:
-    """Ids of the queues every match must be in, when a queue group lists them (a queue's name
-    alone does not name it: names repeat across pools, so those filters read another way)."""
-    ids: set[uuid.UUID] | None = None
-    for queue in (body.work_pool_queues, body.work_queues):
-        if queue is not None and is_conjunctive(queue) and queue.id is not None and queue.id.any_ is not None:
-            ids = set(queue.id.any_) if ids is None else ids & set(queue.id.any_)
-    return ids
-
-
 def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
     _check_task_runs(body)
     pools = _name_group(body, "work_pools")
@@ -134,7 +124,6 @@ def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
         body.flow_runs,
         flow_ids=_index_keys(flow_ids),
         deployment_ids=_index_keys(deployment_ids),
-        work_queue_ids=_queue_ids(body),
     )
     runs = [r for r in repos.flow_runs.find(paths) if body.flow_runs is None or body.flow_runs.matches(r)]
     if flow_ids is not None:

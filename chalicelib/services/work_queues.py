@@ -107,7 +107,7 @@ def filter_queues(
 def queue_status(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> QueueStatusDetail:
     """Prefect's health check: healthy when no run is Late and a worker polled within 60 s."""
     pool, queue = _located(repos, queue_id)
-    due = repos.flow_runs.scheduled_in_queue(queue.id, after=None, before=now, limit=1000)
+    due = _scheduled(repos, pool, queue.id, now, 1000)
     late = sum(1 for run in due if run.state_name == "Late")
     last_polled = pool.queue_last_polled(queue)
     policy = HealthPolicy()
@@ -130,4 +130,17 @@ def get_runs(
     if not from_ui:
         repos.work_pools.record_poll(pool.name, [queue.id], now)
     limit = 200 if body.limit is None else body.limit
-    return repos.flow_runs.scheduled_in_queue(queue.id, after=None, before=body.scheduled_before, limit=limit)
+    return _scheduled(repos, pool, queue.id, body.scheduled_before, limit)
+
+
+def _scheduled(
+    repos: Repositories, pool: StoredWorkPool, queue_id: uuid.UUID, before: datetime | None, limit: int
+) -> list[FlowRun]:
+    """The queue's SCHEDULED runs due by ``before``, earliest first: one by-queue Query for a work
+    pool's queue; the runs of pool-less deployments (``default-agent-pool``'s queues) are not in
+    by-queue (their runners poll them by deployment), so those are read from every scheduled run due
+    by then (by-next-scheduled and the late list: an agent's legacy path)."""
+    if pool.name != identity.DEFAULT_AGENT_POOL:
+        return repos.flow_runs.scheduled_in_queue(queue_id, after=None, before=before, limit=limit)
+    due = [run for run in repos.flow_runs.by_next_scheduled(before=before) if run.work_queue_id == queue_id]
+    return sorted(due, key=lambda r: (r.next_scheduled_start_time or r.created, str(r.id)))[:limit]

@@ -2,10 +2,11 @@
 
 Request budgets: a heartbeat is one TransactWriteItems (the pool exists + upsert the worker). A
 poll is one UpdateItem of the pool (stamping the polled queues and returning the pool with its
-queues) and one by-work-queue Query per polled queue (its SCHEDULED range, at most ``limit``
-items), plus one count Query per queue with a concurrency limit (and per queue of a limited pool).
-The cost follows the queues polled, never the runs or deployments stored. The stamp is what makes
-the queues, and the deployments in them, READY (computed when they are read).
+queues), one by-queue Query per polled queue (its SCHEDULED range, at most ``limit`` keys) and one
+BatchGetItem of the runs they name (none when no run is due), plus one count Query per queue with a
+concurrency limit (and per queue of a limited pool). The cost follows the queues polled, never the
+runs or deployments stored. The stamp is what makes the queues, and the deployments in them, READY
+(computed when they are read).
 """
 
 from __future__ import annotations
@@ -74,13 +75,14 @@ def get_scheduled_flow_runs(
         return []
     polled = sorted((q for q in queues if not q.is_paused), key=lambda q: q.priority)
     budget = min(limit, _pool_slots(repos, pool))
-    found: list[tuple[int, FlowRun, QueueSpec]] = []
-    for queue in polled:
-        take = min(budget, _queue_slots(repos, queue))
-        runs = repos.flow_runs.scheduled_in_queue(
-            queue.id, after=body.scheduled_after, before=body.scheduled_before, limit=take
-        )
-        found += [(queue.priority, run, queue) for run in runs if run.empirical_policy.retry_type != "in_process"]
+    takes = [(queue.id, int(min(budget, _queue_slots(repos, queue)))) for queue in polled]
+    due = repos.flow_runs.scheduled_in_queues(takes, after=body.scheduled_after, before=body.scheduled_before)
+    found: list[tuple[int, FlowRun, QueueSpec]] = [
+        (queue.priority, run, queue)
+        for queue in polled
+        for run in due[queue.id]
+        if run.empirical_policy.retry_type != "in_process"
+    ]
     found.sort(key=lambda entry: (entry[0], entry[1].next_scheduled_start_time or entry[1].created, str(entry[1].id)))
     chosen = found[:budget]
     return [WorkerFlowRun(work_pool_id=pool.id, work_queue_id=queue.id, flow_run=run) for _, run, queue in chosen]

@@ -18,7 +18,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.errors import ConcurrentUpdateError, NotFoundError
 from chalicelib.schemas.concurrency_limits import ConcurrencyLimit
-from chalicelib.storage.documents import UPDATE_ATTEMPTS, DocumentRepository, Unique
+from chalicelib.storage.documents import DocumentRepository, Unique, attempts
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
 from chalicelib.storage.labelled_transaction import LabelledTransaction
 from chalicelib.storage.resource_models import ConcurrencyLeaseModel, ConcurrencyLimitModel
@@ -84,7 +84,7 @@ class ConcurrencyLimitRepository(DocumentRepository[ConcurrencyLimit]):
         """Give back the lease's slots and delete it, in one transaction; ``False`` when there is
         no such lease (released already). With ``only_if_expired_by``, only a lease that expired
         by then is released (a renewal that lands first wins)."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in attempts():
             try:
                 lease = _L.get(str(lease_id), consistent_read=True)
             except _L.DoesNotExist:

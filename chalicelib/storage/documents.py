@@ -21,6 +21,8 @@ top-level fields and optional unique field — and inherits:
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +40,18 @@ from chalicelib.storage.models import UniqueModel
 R = TypeVar("R")  # a pydantic response model with id, created, updated
 
 #: How many times an update re-reads and retries after losing its optimistic lock.
-UPDATE_ATTEMPTS = 5
+UPDATE_ATTEMPTS = 8
+#: The pause before the second attempt (seconds), doubled before each next one, with full jitter:
+#: writers that collided do not collide again in lockstep (the last pause is at most ~0.3 s).
+_FIRST_PAUSE_S = 0.005
+
+
+def attempts() -> Iterator[int]:
+    """Attempt numbers 0 … UPDATE_ATTEMPTS - 1, pausing (jittered, growing) before each retry."""
+    for attempt in range(UPDATE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, _FIRST_PAUSE_S * 2**attempt))
+        yield attempt
 
 _BASE_FIELDS = ("id", "created", "updated")
 
@@ -174,7 +187,7 @@ class DocumentRepository(Generic[R]):
                 raise
             return obj
         value = self.unique.value(obj)
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in attempts():
             tx = LabelledTransaction(self.model)
             tx.put("new-item", item, condition=self.model.id.does_not_exist())
             claim = UniqueModel(self.unique.claim_key(value), owner=item.id, expires_at=self.expires_at(obj))
@@ -190,7 +203,7 @@ class DocumentRepository(Generic[R]):
         """Insert ``obj`` unless its id or its unique value is taken; then return the object that
         holds it. ``True`` when ``obj`` was inserted. Idempotent under races: one writer wins,
         every other gets the winner's object."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in attempts():
             try:
                 return self.create(obj), True
             except ConflictError:
@@ -207,7 +220,7 @@ class DocumentRepository(Generic[R]):
         the ``rev`` read; a concurrent writer makes it re-read and re-apply (``change`` is pure).
         A new unique value moves the claim in the same transaction. When ``change`` returns its
         argument itself, nothing is written."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in attempts():
             current_item = self._item(id_)
             current = self.from_item(current_item)
             changed = change(current)
@@ -235,7 +248,7 @@ class DocumentRepository(Generic[R]):
 
     def delete(self, id_: uuid.UUID | str) -> R:
         """Delete the object (and its claim, in the same transaction); return what was deleted."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in attempts():
             item = self._item(id_)
             if self.unique is None:
                 try:

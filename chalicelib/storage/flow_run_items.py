@@ -14,6 +14,7 @@ Items written before this format (the whole response in ``doc``, the state in it
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -37,7 +38,7 @@ _LEGACY_TOP_LEVEL = ("start_time", "end_time", "lazarus_attempts", "idempotency_
 #: Placeholders that keep key attributes non-empty when a run has no state.
 NO_STATE_ID = "none"
 NO_STATE_TYPE = "NONE"
-#: States a work queue's concurrency limit counts (by-work-queue keeps them under one key).
+#: States a work queue's concurrency limit counts (by-queue keeps them under one key).
 _ACTIVE = ("PENDING", "RUNNING")
 
 
@@ -104,20 +105,28 @@ def state_key(state: State, became_current: datetime) -> str:
 
 
 def state_item(
-    run_id: uuid.UUID | str, state: State, became_current: datetime, expires_at: datetime | None
+    run_id: uuid.UUID | str,
+    state: State,
+    became_current: datetime,
+    expires_at: datetime | None,
+    more: Sequence[tuple[State, datetime]] = (),
 ) -> FlowRunStateModel:
+    """The history item of ``state`` and of the states of ``more`` that followed it (one item)."""
+    later = [{"k": state_key(s, when), "t": s.type.value, "s": compact_state(s, run_id)} for s, when in more]
     return FlowRunStateModel(
         str(run_id),
         state_key(state, became_current),
         type=state.type.value,
         state=compact_state(state, run_id),
+        more=later or None,
         expires_at=expires_at,
     )
 
 
-def from_state_item(item: FlowRunStateModel) -> State:
-    state_id = item.sk.rsplit("#", 1)[1]
-    return expand_state(item.state or {}, state_id, item.type, item.flow_run_id)
+def from_state_item(item: FlowRunStateModel) -> list[State]:
+    """The states a history item holds, in the order they were set."""
+    entries = [(item.sk, item.type, item.state or {})] + [(m["k"], m["t"], m["s"]) for m in item.more or []]
+    return [expand_state(compact, sk.rsplit("#", 1)[1], kind, item.flow_run_id) for sk, kind, compact in entries]
 
 
 # ---------------------------------------------------------------------------- runs
@@ -137,16 +146,19 @@ def _derived_idempotency_key(run: FlowRun) -> str | None:
     return identity.scheduled_run_idempotency_key(run.deployment_id, run.schedule_id, run.expected_start_time)
 
 
-def queue_sort_key(run: FlowRun) -> str:
-    """by-work-queue's range key: ``<STATE_TYPE>#<time>`` while SCHEDULED or CANCELLING (the polls'
-    ranges), ``PENDING#<created>`` while PENDING or RUNNING (so ``PENDING#`` … ``RUNNING#~`` counts
-    the active runs and PENDING → RUNNING keeps the key), else ``~<created>``."""
+def queue_sort_key(run: FlowRun) -> str | None:
+    """by-queue's range key (``None``: not in it): ``<STATE_TYPE>#<time>`` while SCHEDULED or
+    CANCELLING (the polls' ranges), ``PENDING#<created>`` while PENDING or RUNNING (so ``PENDING#``
+    … ``RUNNING#~`` counts the active runs and PENDING → RUNNING keeps the key), only for runs of a
+    work pool's queue (a worker polls them; a ``serve()`` runner polls its runs by deployment)."""
+    if run.work_queue_id is None or run.work_pool_name is None:
+        return None
     state = run.state_type.value if run.state_type else None
     if state in POLLED_STATES:
         return state_sort_key(run)
     if state in _ACTIVE:
         return f"{_ACTIVE[0]}#{utc_key(run.created)}"
-    return f"~{utc_key(run.created)}"
+    return None
 
 
 def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> FlowRunModel:
@@ -183,7 +195,7 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> Flo
         history_pending=True if history_pending and run.state else None,
         state_sort=state_sort_key(run) if polled else None,
         work_queue_id=str(run.work_queue_id) if run.work_queue_id else None,
-        queue_sort=queue_sort_key(run) if run.work_queue_id else None,
+        queue_sort=queue_sort_key(run),
         owner=str(run.deployment_id or run.flow_id),
         run_count=run.run_count or None,
         work_queue_name=run.work_queue_name,

@@ -11,16 +11,16 @@ criterion (plus ids handed in from other filter groups)  access path
 ``deployment_id.any_`` + ``state.type.any_`` within     Query by-deployment per deployment and
 SCHEDULED/CANCELLING [+ ``next_scheduled_start_time``]  state type (``state_sort`` range; sparse)
 ``deployment_id.any_`` (other or no states)             Query by-owner per deployment
-work queue ids [+ ``state.type.any_`` …]                Query by-work-queue (keyed on the queue id),
-                                                        ``qs`` ranges per state type (queue_sort_key)
 flow ids (``flows`` group)                              Query by-owner per flow (its runs without a
                                                         deployment) and per deployment of the flow
 ``next_scheduled_start_time`` / type SCHEDULED          Query by-next-scheduled and by-sweep ``late``
 ``state.type.any_`` = CANCELLING                        Query by-sweep ``cancelling``
+(work queue ids: by these paths or a Scan; the runs of a queue without a work pool are not in
+by-queue, which serves only a worker's poll and count: ``FlowRunRepository.scheduled_in_queue``)
 anything else                                           Scan (an operator's query, never a worker's)
 =====================================================  ==========================================
 
-Indexes that project keys only (by-work-queue, by-owner, by-next-scheduled, by-sweep) are followed by a
+Indexes that project keys only (by-owner, by-next-scheduled, by-sweep) are followed by a
 BatchGetItem (strongly consistent, 100 keys a request) of the items they name.
 
 The plan only narrows: the service applies the whole filter to what comes back. Paths a worker
@@ -43,7 +43,6 @@ from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunMod
 
 KEYS = "keys"
 BY_DEPLOYMENT = "by-deployment"
-BY_WORK_QUEUE = "by-work-queue"
 BY_FLOW = "by-flow"
 BY_NEXT_SCHEDULED = "by-next-scheduled"
 BY_SWEEP = "by-sweep"
@@ -81,7 +80,6 @@ class _Bounds:
     ids: set[str] | None = None
     idempotency_keys: set[str] | None = None
     deployment_ids: set[str] | None = None
-    work_queue_ids: set[str] | None = None
     state_types: set[str] | None = None
     next_after: datetime | None = None
     next_before: datetime | None = None
@@ -149,20 +147,6 @@ def _state_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
     return tuple(ranges)
 
 
-def _queue_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
-    """``qs`` ranges of by-work-queue (``flow_run_items.queue_sort_key``): the polled states' as
-    by-deployment's, PENDING and RUNNING share ``PENDING#``, the others are under ``~``."""
-    if bounds.state_types is None:
-        return (None,)
-    polled = _state_ranges(_Bounds(**{**bounds.__dict__, "state_types": bounds.state_types & set(POLLED_STATES)}))
-    ranges = list(polled) if bounds.state_types & set(POLLED_STATES) else []
-    if bounds.state_types & {StateType.PENDING.value, StateType.RUNNING.value}:
-        ranges.append((f"{StateType.PENDING.value}#", f"{StateType.PENDING.value}#~"))
-    if bounds.state_types - set(POLLED_STATES) - {StateType.PENDING.value, StateType.RUNNING.value}:
-        ranges.append(("~", "~~"))
-    return tuple(ranges)
-
-
 def _no_run_can_match(flt: FlowRunFilter | None) -> bool:
     """A criterion every match must satisfy and no stored run does: ``parent_flow_run_id.any_``
     (Cirrus keeps no link from a subflow run to its parent flow run); nothing is read then."""
@@ -179,7 +163,6 @@ def plan(
     *,
     flow_ids: Iterable[uuid.UUID] | None = None,
     deployment_ids: Iterable[uuid.UUID] | None = None,
-    work_queue_ids: Iterable[uuid.UUID] | None = None,
 ) -> list[AccessPath]:
     """The access paths whose union holds every run matching ``flt`` and the given id sets (each set
     being a criterion of another filter group that every match must also satisfy)."""
@@ -187,7 +170,6 @@ def plan(
         return []
     bounds = _bounds(flt)
     bounds.deployment_ids = _narrow(bounds.deployment_ids, deployment_ids)
-    bounds.work_queue_ids = _narrow(bounds.work_queue_ids, work_queue_ids)
     flows = _narrow(None, flow_ids)
     if bounds.ids is not None and len(bounds.ids) <= _MAX_KEYS:
         return [AccessPath(KEYS, tuple(sorted(bounds.ids)))]
@@ -201,8 +183,6 @@ def plan(
         if polled:
             return [AccessPath(BY_DEPLOYMENT, deployments, _state_ranges(bounds))]
         return [AccessPath(BY_OWNER, deployments)]
-    if bounds.work_queue_ids is not None:
-        return [AccessPath(BY_WORK_QUEUE, tuple(sorted(bounds.work_queue_ids)), _queue_ranges(bounds))]
     if flows is not None:
         return [AccessPath(BY_FLOW, tuple(sorted(flows)))]
     scheduled = StateType.SCHEDULED.value
@@ -222,13 +202,12 @@ def plan(
 
 _INDEXES = {
     BY_DEPLOYMENT: (FlowRunModel.by_deployment, FlowRunModel.state_sort),
-    BY_WORK_QUEUE: (FlowRunModel.by_work_queue, FlowRunModel.queue_sort),
     BY_OWNER: (FlowRunModel.by_owner, FlowRunModel.created),
     BY_NEXT_SCHEDULED: (FlowRunModel.by_next_scheduled, FlowRunModel.waiting_at),
     BY_SWEEP: (FlowRunModel.by_sweep, FlowRunModel.sweep_at),
 }
 #: Indexes whose entries are whole items; the others name items to fetch.
-_WHOLE = {BY_DEPLOYMENT, BY_WORK_QUEUE}
+_WHOLE = {BY_DEPLOYMENT}
 #: Keys per BatchGetItem (DynamoDB's limit).
 BATCH_GET_KEYS = 100
 

@@ -166,14 +166,17 @@ class RunsByOwner(GlobalSecondaryIndex["FlowRunModel"]):
     created = TimestampAttribute(range_key=True)
 
 
-class RunsByWorkQueue(GlobalSecondaryIndex["FlowRunModel"]):
-    """A work queue's runs, keyed on the queue's id (queue names repeat across pools), by ``qs``:
-    SCHEDULED and CANCELLING runs by ``<STATE_TYPE>#<time>`` (a worker's poll is one Query of its
-    ``SCHEDULED#`` range), PENDING and RUNNING ones under ``PENDING#<created>`` (the concurrency
-    count reads ``PENDING#`` … ``RUNNING#~``; PENDING → RUNNING keeps the key), the others under
-    ``~<created>``. Projects every attribute but the heartbeat (see :func:`whole_run`)."""
+class RunsByQueue(GlobalSecondaryIndex["FlowRunModel"]):
+    """Sparse: the runs a worker polls or counts, of a queue of a work pool, keyed on the queue's id
+    (queue names repeat across pools), by ``qs``: SCHEDULED and CANCELLING runs by
+    ``<STATE_TYPE>#<time>`` (a worker's poll is one Query of its ``SCHEDULED#`` range), PENDING and
+    RUNNING ones under ``PENDING#<created>`` (the concurrency count reads ``PENDING#`` …
+    ``RUNNING#~``; PENDING → RUNNING keeps the key). A run leaves it when it ends, and runs with no
+    work pool (a ``serve()`` runner's, polled by deployment) are never in it. Keys only: a write
+    that keeps the key (→ RUNNING, Late, a heartbeat) rewrites no entry; a poll then reads its runs
+    by key."""
 
-    Meta = _index_meta("by-work-queue", AllProjection())  # whole_run() below
+    Meta = _index_meta("by-queue", KeysOnlyProjection())
     work_queue_id = UnicodeAttribute(hash_key=True)
     queue_sort = UnicodeAttribute(attr_name="qs", range_key=True)
 
@@ -230,14 +233,14 @@ class FlowRunModel(Model):
     history_pending = BooleanAttribute(attr_name="hp", null=True)
     #: Only in POLLED_STATES (by-deployment is sparse).
     state_sort = UnicodeAttribute(null=True)
-    #: by-work-queue's range key (runs with a queue).
+    #: by-queue's range key (runs of a work pool's queue while polled or active).
     queue_sort = UnicodeAttribute(attr_name="qs", null=True)
     #: by-owner's hash key: the deployment id, else the flow id.
     owner = UnicodeAttribute(attr_name="ow", null=True)
     #: Only when above 0.
     run_count = NumberAttribute(null=True)
     work_queue_name = UnicodeAttribute(null=True)
-    #: The hash key of ``by-work-queue`` (the worker's poll).
+    #: The hash key of ``by-queue`` (the worker's poll).
     work_queue_id = UnicodeAttribute(null=True)
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
@@ -262,7 +265,7 @@ class FlowRunModel(Model):
 
     by_deployment = RunsByDeployment()
     by_owner = RunsByOwner()
-    by_work_queue = RunsByWorkQueue()
+    by_queue = RunsByQueue()
     by_next_scheduled = RunsByNextScheduled()
     by_sweep = RunsBySweep()
 
@@ -278,7 +281,6 @@ def whole_run(index: type[GlobalSecondaryIndex[FlowRunModel]]) -> IncludeProject
 
 
 RunsByDeployment.Meta.projection = whole_run(RunsByDeployment)
-RunsByWorkQueue.Meta.projection = whole_run(RunsByWorkQueue)
 
 
 class FlowRunStateModel(Model):
@@ -294,6 +296,7 @@ class FlowRunStateModel(Model):
     sk = UnicodeAttribute(range_key=True)
     type = UnicodeAttribute(attr_name="t")
     state = JSONAttribute(attr_name="s")
+    more = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

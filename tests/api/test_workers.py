@@ -140,7 +140,7 @@ def test_paused_pools_queues_and_concurrency_limits(client, repos):
     assert _poll(client) == []
 
 
-def test_a_poll_of_three_queues_costs_four_requests_and_a_heartbeat_one(client, repos, settings):
+def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, repos, settings):
     from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkerHeartbeat
     from chalicelib.services import workers
 
@@ -153,7 +153,12 @@ def test_a_poll_of_three_queues_costs_four_requests_and_a_heartbeat_one(client, 
     now = utcnow()
     with count_requests() as polled:
         got = workers.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=5), now)
-    assert len(got) == 5 and polled.total == 4, polled.by_operation
+    # The stamp, a by-queue Query per queue, one BatchGetItem of the runs named (keys-only index).
+    assert len(got) == 5 and polled.total == 5, polled.by_operation
+    with count_requests() as idle:
+        long_ago = ScheduledRunsBody(limit=5, scheduled_before=now - timedelta(days=3650))
+        workers.get_scheduled_flow_runs(repos, "p", long_ago, now)
+    assert idle.total == 4, idle.by_operation  # nothing due: no BatchGetItem
     with count_requests() as beat:
         workers.record_heartbeat(repos, "p", WorkerHeartbeat(name="w"), now)
     assert beat.total == 1, beat.by_operation
@@ -167,16 +172,18 @@ def test_racing_polls_and_heartbeats(client):
     results: list[object] = []
 
     def work(i: int) -> None:
-        results.append(call(client, "POST", "/work_pools/p/workers/heartbeat", {"name": f"w{i % 2}"})[0])
+        status, body = call(client, "POST", "/work_pools/p/workers/heartbeat", {"name": f"w{i % 2}"})
+        results.append(status if status == 204 else ("heartbeat", status, body))
         results.append([r["flow_run"]["id"] for r in _poll(client)])
-        results.append(call(client, "PATCH", "/work_pools/p", {"description": str(i)})[0])
+        status, body = call(client, "PATCH", "/work_pools/p", {"description": str(i)})
+        results.append(status if status == 204 else ("patch", status, body))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results.count(204) == 12 and results.count([run["id"]]) == 6
+    assert results.count(204) == 12 and results.count([run["id"]]) == 6, results
     assert len(call(client, "POST", "/work_pools/p/workers/filter", {})[1]) == 2
     assert [q["name"] for q in call(client, "POST", "/work_pools/p/queues/filter", {})[1]] == ["default"]
 
@@ -232,8 +239,10 @@ def test_job_variables_are_checked_against_the_pools_template(client):
     _pool(client, base_job_template=PROCESS_LIKE)
     flow = make_flow(client)
     status, body = call(
-        client, "POST", "/deployments/", {"name": "d", "flow_id": flow, "work_pool_name": "p",
-                                          "job_variables": {"stream_output": "yes"}}
+        client,
+        "POST",
+        "/deployments/",
+        {"name": "d", "flow_id": flow, "work_pool_name": "p", "job_variables": {"stream_output": "yes"}},
     )
     assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "job_variables", "stream_output"]
     d = deploy(client, flow, "d", work_pool_name="p", job_variables={"env": {"A": "1"}, "command": None})

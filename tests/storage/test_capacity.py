@@ -38,16 +38,16 @@ def set_state(repos, run_id, kind, at):
 def test_units_of_a_lifecycle(repos):
     run = scheduled_run()
     inserted, where = units(lambda: repos.flow_runs.insert(run))
-    assert inserted == 5, where  # the table, by-deployment, by-work-queue, by-owner, the late list
+    assert inserted == 4, where  # the table, by-deployment, by-owner, the late list (no pool: no by-queue)
     pending, where = units(set_state(repos, run.id, "PENDING", T0))
-    assert pending <= 7, where
+    assert pending <= 4, where  # the run, one history item (both states), leaving by-deployment and the late list
     running, where = units(set_state(repos, run.id, "RUNNING", T0 + timedelta(seconds=1)))
-    assert running <= 3, where
+    assert running <= 2, where
     first, _ = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=2)))
     later, where = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=32)))
     assert (first, later) == (2, 1), where  # the first puts it on the zombie list; then the table only
     completed, where = units(set_state(repos, run.id, "COMPLETED", T0 + timedelta(seconds=60)))
-    assert completed <= 5, where
+    assert completed <= 3, where
     assert [s.type.value for s in flow_runs.read_flow_run_states(repos, run.id)] == [
         "SCHEDULED", "PENDING", "RUNNING", "COMPLETED"
     ]  # fmt: skip

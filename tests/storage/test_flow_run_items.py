@@ -78,12 +78,18 @@ def test_sparse_attributes_follow_the_state():
     run = scheduled_run()
     item = items.to_item(run, RETENTION, history_pending=True)
     assert item.state_sort and item.sweep == "late" and item.waiting is None
-    assert item.owner == str(DEPLOYMENT) and item.queue_sort == item.state_sort
-    running = run.model_copy(update={"state": State(type=StateType.RUNNING, timestamp=T0)})
+    assert item.owner == str(DEPLOYMENT)
+    assert item.queue_sort is None  # no work pool: a serve() runner polls it by deployment, no worker
+    pooled = run.model_copy(update={"work_pool_name": "pool", "work_queue_id": identity.work_queue_id("pool", "q")})
+    assert items.to_item(pooled, RETENTION, history_pending=True).queue_sort == item.state_sort
+    running = pooled.model_copy(update={"state": State(type=StateType.RUNNING, timestamp=T0)})
     running = running.model_copy(update={"state_type": StateType.RUNNING, "state_id": running.state.id})
     moved = items.to_item(running, RETENTION, history_pending=False)
     assert moved.state_sort is None and moved.sweep is None  # off the polls and the late list
     assert moved.queue_sort == f"PENDING#{identity.utc_key(run.created)}"  # counted as active
+    done = running.model_copy(update={"state": State(type=StateType.COMPLETED, timestamp=T0)})
+    done = done.model_copy(update={"state_type": StateType.COMPLETED, "state_id": done.state.id})
+    assert items.to_item(done, RETENTION, history_pending=False).queue_sort is None  # left by-queue
     late = run.model_copy(update={"state": run.state.model_copy(update={"name": "Late"}), "state_name": "Late"})
     assert items.to_item(late, RETENTION, history_pending=False).waiting == "SCHEDULED"
 
@@ -146,5 +152,13 @@ def test_an_item_of_the_former_format_reads_as_it_was():
 def test_a_state_round_trips_through_its_history_item():
     run = scheduled_run()
     item = items.state_item(run.id, run.state, run.updated, None)
-    assert items.from_state_item(item) == run.state
+    assert items.from_state_item(item) == [run.state]
     assert item.sk.startswith(identity.utc_key(run.updated))
+
+
+def test_states_recorded_together_share_one_history_item_in_order():
+    run = scheduled_run()
+    pending = State(type=StateType.PENDING, timestamp=run.updated + timedelta(seconds=1))
+    item = items.state_item(run.id, run.state, run.updated, None, more=[(pending, run.updated + timedelta(seconds=1))])
+    assert items.from_state_item(item) == [run.state, pending]
+    assert item.more[0]["k"] > item.sk
