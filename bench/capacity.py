@@ -12,14 +12,16 @@ each operation below is measured through the services, as the API and the jobs c
 - ``idle_tick``: the pass right after it (nothing due), and ``five_minute_pass`` 5 minutes later;
 - ``scheduler_cpu_ms_per_run``: this process's CPU time per inserted run in those passes (the
   Lambda's cost: DynamoDB Local runs in another process);
-- ``worker_poll``: ``get_scheduled_flow_runs`` for one deployment;
+- ``worker_poll``: ``get_scheduled_flow_runs`` for one deployment (a ``serve()`` runner's poll);
 - ``create_flow_run``: a run created through the API's service (flow known, no deployment);
 - ``transitions``: one scheduled run taken SCHEDULED → PENDING → RUNNING → COMPLETED, with a
   first and a later heartbeat while RUNNING; ``lifecycle`` = insert + the three transitions;
 - ``read_run`` / ``read_history``: reading the completed run and its state history;
 - ``log_batch``: ``POST /logs/``'s service with 200 records of that run;
 - ``item_bytes``: DynamoDB's size of the run item when fresh and when completed (attribute names
-  plus values, AWS's rules), and of the largest item its history adds.
+  plus values, AWS's rules), and of the largest item its history adds;
+- ``pool_run``: the same for a run of a deployment in a work pool (a worker's run: planned by the
+  scheduler, polled by queue, in the by-queue index while SCHEDULED and active).
 
 Write units are AWS's: DynamoDB Local reports a one-item transaction at twice AWS's rate (4 units
 per KB, for the table and each index, instead of 2), so its transactional figures are divided by
@@ -58,8 +60,10 @@ from chalicelib.domain.identity import deployment_id, flow_id  # noqa: E402
 from chalicelib.schemas.deployments import GetScheduledFlowRunsBody  # noqa: E402
 from chalicelib.schemas.flow_runs import FlowRunCreate  # noqa: E402
 from chalicelib.schemas.states import SetStateBody, StateType  # noqa: E402
-from chalicelib.services import deployment_runs, flow_runs  # noqa: E402
-from chalicelib.services.scheduler import schedule_due  # noqa: E402
+from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkPoolCreate  # noqa: E402
+from chalicelib.services import deployment_runs, flow_runs, workers  # noqa: E402
+from chalicelib.services.scheduler import schedule_deployment, schedule_due  # noqa: E402
+from chalicelib.services.work_pools import create_pool  # noqa: E402
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import (  # noqa: E402
     LOCAL_TRANSACTION_FACTOR,
@@ -69,9 +73,10 @@ from chalicelib.storage.instrumentation import (  # noqa: E402
 )
 from chalicelib.storage.models import ALL_MODELS, FlowRunModel  # noqa: E402
 from chalicelib.storage.tables import create_tables, delete_tables  # noqa: E402
-from tests.reliability.factories import T0  # noqa: E402
+from tests.reliability.factories import CRON_5, T0, make_deployment  # noqa: E402
 
 RUNS_TABLE = "flow_runs"
+BENCH_POOL = "bench-pool"
 
 
 # ---------------------------------------------------------------------------- item sizes
@@ -160,12 +165,18 @@ def step(action: Callable[[], Any]) -> dict[str, Any]:
     return {**figures(m["_counter"]), "by_index": m["_counter"].capacity.by_index()}
 
 
-def lifecycle(repos: Repositories, dep: Any) -> dict[str, Any]:
-    """Poll, then take the deployment's first scheduled run through its lifecycle."""
+def lifecycle(repos: Repositories, dep: Any, *, pool: str | None = None) -> dict[str, Any]:
+    """Poll (as a ``serve()`` runner polls its deployment, or as a worker polls ``pool``), then take
+    the first scheduled run polled through its lifecycle."""
     out: dict[str, Any] = {}
-    poll = GetScheduledFlowRunsBody(deployment_ids=[dep], scheduled_before=T0 + timedelta(hours=1), limit=10)
     polled: list[Any] = []
-    out["worker_poll"] = step(lambda: polled.extend(deployment_runs.get_scheduled_flow_runs(repos, poll, T0)))
+    if pool is None:
+        poll = GetScheduledFlowRunsBody(deployment_ids=[dep], scheduled_before=T0 + timedelta(hours=1), limit=10)
+        out["worker_poll"] = step(lambda: polled.extend(deployment_runs.get_scheduled_flow_runs(repos, poll, T0)))
+    else:
+        body = ScheduledRunsBody(scheduled_before=T0 + timedelta(hours=1), limit=10)
+        taken = step(lambda: polled.extend(r.flow_run for r in workers.get_scheduled_flow_runs(repos, pool, body, T0)))
+        out["worker_poll"] = taken
     out["worker_poll"]["runs"] = len(polled)
     run = polled[0]
     fresh = item_bytes(raw_run(run.id))
@@ -218,6 +229,23 @@ def log_batch(repos: Repositories, run_id: Any) -> dict[str, Any]:
     return {**result, "records": len(records), "wcu_per_record": round(result["wcu"] / len(records), 3)}
 
 
+def pool_lifecycle(repos: Repositories, settings: Settings) -> dict[str, Any]:
+    """A run of a deployment in a work pool (a worker's): planned by the scheduler, polled by queue."""
+    create_pool(repos, settings, WorkPoolCreate(name=BENCH_POOL, type="process"), T0)
+    placed = make_deployment("pooled", specs=[CRON_5], work_pool_name=BENCH_POOL, work_queue_name="default")
+    schedule_deployment(repos, placed.deployment_id, now=T0, settings=settings)
+    life = lifecycle(repos, placed.deployment_id, pool=BENCH_POOL)
+    moves = life["transitions"]
+    steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
+    return {
+        "scheduled_run_insert": life["insert"],
+        "transition_max": {"wcu": max(steps)},
+        "lifecycle": {"wcu": round(life["insert"]["wcu"] + sum(steps), 2)},
+        "worker_poll": life["worker_poll"],
+        "transitions": moves,
+    }
+
+
 def create_run(repos: Repositories) -> dict[str, Any]:
     body = FlowRunCreate(flow_id=flow_id("bench-flow"), name="created", tags=["bench"])
     return step(lambda: flow_runs.create_flow_run(repos, body, T0))
@@ -235,6 +263,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
     later = scheduler_pass(repos, settings, 5)
     life = lifecycle(repos, deployment_id(flow_id("bench-flow"), "deployment-0"))
     created = create_run(repos)
+    pooled = pool_lifecycle(repos, settings)
     moves = life["transitions"]
     insert = life["insert"]["wcu"]
     steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
@@ -259,6 +288,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
         "read_run": life["read_run"],
         "read_history": life["read_history"],
         "log_batch": {k: v for k, v in life["log_batch"].items() if k != "by_index"},
+        "pool_run": pooled,
     }
     delete_tables(settings)
     return result

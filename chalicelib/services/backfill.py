@@ -102,7 +102,7 @@ def retire_runs(
     """Delete the schedule's auto-scheduled runs still SCHEDULED at or after ``since`` (all of
     them when ``None``); return how many were deleted.
 
-    Two sources, because the by-deployment index lags writes: the index (filtered on the
+    Two sources, because the by-owner-state index lags writes: the index (filtered on the
     schedule, which also finds backfilled runs), and the ids of ``old_spec``'s occurrences from
     ``since`` through ``old_planned_through`` -- the runs the scheduler inserted, however recently.
     With ``since=None`` the computed ids cover the last ``min_scheduled_time`` of the plan (the

@@ -3,7 +3,7 @@
 Access pattern: a Scan of the deployments table (each item carries its schedule list, so no
 further read per deployment), narrowed to a BatchGetItem when the deployments filter names ids
 (``id.any_``). Flows are read with one BatchGetItem when a flows filter or
-``flow_or_deployment_name`` needs them; a flow-runs filter costs one by-deployment index Query per
+``flow_or_deployment_name`` needs them; a flow-runs filter costs one by-owner-state index Query per
 remaining deployment (stopping at its first matching run). Sorting and paging happen in memory.
 """
 

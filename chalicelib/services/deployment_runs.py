@@ -3,8 +3,9 @@ a backfill (/schedule) and the work queues that would pick the deployment up.
 
 Request budgets: create_flow_run is a GetItem of the deployment and one conditional PutItem
 (plus a GetItem of the existing run when its idempotency key was used before: 3 at most).
-get_scheduled_flow_runs is one by-deployment index Query per deployment asked (no scan) and one
-write that records the poll (an UpdateItem for one deployment, a transaction for several).
+get_scheduled_flow_runs is one by-owner-state index Query per deployment asked (no scan), one
+BatchGetItem of the due runs (none when nothing is due) and one write that records the poll (an
+UpdateItem for one deployment, a transaction for several).
 """
 
 from __future__ import annotations
@@ -87,18 +88,17 @@ def get_scheduled_flow_runs(repos: Repositories, body: GetScheduledFlowRunsBody,
     """A worker's poll: runs in state type SCHEDULED (Late included) of ``body.deployment_ids``
     due by ``scheduled_before``, ascending by next_scheduled_start_time, the first ``limit``.
 
-    One by-deployment index Query per deployment, each reading only its SCHEDULED range up to
-    ``scheduled_before`` and at most ``limit`` items; the sorted streams are merged. The
-    deployments that exist are then marked polled (READY, ``last_polled`` = ``now``).
+    One by-owner-state Query per deployment, each reading only its SCHEDULED range up to
+    ``scheduled_before`` and at most ``limit`` keys, then one BatchGetItem of the runs (none when
+    nothing is due); the sorted streams are merged. The deployments that exist are then marked
+    polled (READY, ``last_polled`` = ``now``).
     """
     ids = list(dict.fromkeys(body.deployment_ids))
     if not ids:
         return []
     limit = DEFAULT_LIMIT if body.limit is None else body.limit
-    streams = [
-        repos.flow_runs.by_deployment(id_, StateType.SCHEDULED, before=body.scheduled_before, limit=limit or None)
-        for id_ in ids
-    ]
+    found = repos.flow_runs.polled_in_deployments([(id_, limit or None) for id_ in ids], before=body.scheduled_before)
+    streams = [found[id_] for id_ in ids]
     merged = heapq.merge(*streams, key=lambda run: (run.next_scheduled_start_time or run.created, str(run.id)))
     runs = list(itertools.islice(merged, limit))
     repos.deployments.mark_polled(ids, now)

@@ -126,7 +126,7 @@ def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
     The deployment item goes first, so no scheduler transaction (which checks it exists) can add
     a run afterwards. The auto-scheduled runs are deleted by the ids their schedules planned
     (strongly consistent, from the ``planned_through`` read just before), then whatever the
-    by-deployment index still lists (it lags writes by a moment).
+    by-owner-state index still lists (it lags writes by a moment).
     """
     for attempt in range(MAX_ATTEMPTS):
         stored = repos.deployments.get_stored(id_)

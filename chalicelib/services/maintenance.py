@@ -150,13 +150,14 @@ def run_sweep(
                 report.stopped_early = True
                 return report
             report.candidates += 1
-            _act(store, sweep, candidate, decide, report)
+            act(store, sweep, candidate, decide, report)
         cursor = page.cursor
         if cursor is None:
             return report
 
 
-def _act(store: SweepStore, sweep: str, candidate: Candidate, decide: Decide, report: SweepReport) -> None:
+def act(store: SweepStore, sweep: str, candidate: Candidate, decide: Decide, report: SweepReport) -> None:
+    """Decide on one candidate and write the decision (conditioned on the read), counting the outcome."""
     try:
         change = decide(candidate)
         if change is None:

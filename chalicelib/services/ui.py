@@ -4,7 +4,7 @@
 Every answer reads by key or index with a bounded cost:
 
 - deployments per flow: one by-flow Query of ``deployments`` per flow id (≤ 200 ids);
-- next run per flow: the flow's deployments (one Query), then per deployment one by-deployment Query
+- next run per flow: the flow's deployments (one Query), then per deployment one by-owner-state Query
   of its SCHEDULED range, ``Limit 1`` (the earliest). A SCHEDULED run of no deployment (an ad hoc
   run created in the future) is not shown there; the Runs page lists it;
 - flow-run history: the ``/flow_runs/filter`` planner (:mod:`chalicelib.services.flow_run_queries`),

@@ -90,6 +90,12 @@ class Repositories:
         return ArtifactRepository()
 
     @cached_property
+    def job_state(self) -> Any:
+        from chalicelib.storage.job_state import JobStateRepository
+
+        return JobStateRepository()
+
+    @cached_property
     def health(self) -> Any:
         from chalicelib.storage.health import HealthProbe
 

@@ -134,13 +134,13 @@ class DeploymentRepository(DeploymentWrites):
     @staticmethod
     def delete_unstarted_runs(deployment_id: uuid.UUID, *, auto_scheduled_only: bool = False) -> int:
         """Delete the deployment's runs still SCHEDULED with run_count 0 (optionally only the
-        auto-scheduled ones) found by the by-deployment index; each delete is conditional on both,
-        so a run that starts meanwhile stays. Returns how many were deleted."""
+        auto-scheduled ones) found in its ``SCHEDULED#`` range of by-owner-state; each delete is
+        conditional on both, so a run that starts meanwhile stays. Returns how many were deleted."""
         deleted = 0
         prefix = f"{StateType.SCHEDULED.value}#"
         only_auto = FlowRunModel.auto_scheduled == True if auto_scheduled_only else None  # noqa: E712
-        items = FlowRunModel.by_deployment.query(
-            str(deployment_id), FlowRunModel.state_sort.startswith(prefix), filter_condition=only_auto
+        items = FlowRunModel.by_owner.query(
+            str(deployment_id), FlowRunModel.owner_sort.startswith(prefix), filter_condition=only_auto
         )
         for item in items:
             try:

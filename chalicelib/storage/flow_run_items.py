@@ -23,7 +23,7 @@ from chalicelib.domain import identity
 from chalicelib.domain.identity import utc_key
 from chalicelib.domain.sweeps import LATE, sweep_for
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.schemas.states import State, StateDetails, StateType, default_name
+from chalicelib.schemas.states import State, StateDetails, default_name
 from chalicelib.storage.models import POLLED_STATES, FlowRunModel, FlowRunStateModel
 
 #: Fields kept as top-level attributes (keys, indexes, conditions); the rest goes to ``doc``.
@@ -130,8 +130,16 @@ def from_state_item(item: FlowRunStateModel) -> list[State]:
 
 
 # ---------------------------------------------------------------------------- runs
+def owner_sort_key(run: FlowRun) -> str:
+    """by-owner-state's range key: :func:`state_sort_key` in a polled state (SCHEDULED, CANCELLING),
+    else ``~<created>`` (so leaving SCHEDULED moves the entry once, and no later transition does)."""
+    if run.state_type is not None and run.state_type.value in POLLED_STATES:
+        return state_sort_key(run)
+    return f"~{utc_key(run.created)}"
+
+
 def state_sort_key(run: FlowRun) -> str:
-    """``<STATE_TYPE>#<time>``: the range key of the by-deployment and by-work-queue indexes.
+    """``<STATE_TYPE>#<time>``: the range key of polled runs in by-owner-state and by-queue.
 
     The time is the next scheduled start while SCHEDULED (get_scheduled_flow_runs reads a range of
     it), else the expected start, else the creation time.
@@ -161,10 +169,12 @@ def queue_sort_key(run: FlowRun) -> str | None:
     return None
 
 
-def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> FlowRunModel:
+def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_list: bool = True) -> FlowRunModel:
     """The compact item for ``run`` with every derived attribute (index keys, sweep, TTL).
 
-    ``history_pending``: the current state is not (yet) in ``flow_run_states``.
+    ``history_pending``: the current state is not (yet) in ``flow_run_states``. ``late_list=False``
+    keeps a run off the ``late`` work list: the scheduler's planned runs, which the late-runs marker
+    finds from their schedules instead (``services.late_runs``), so their insert writes no entry.
     """
     data = run.model_dump(mode="json")
     defaults = _run_defaults()
@@ -180,7 +190,6 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> Flo
         doc["created_by"] = by.get("display_value") or ""  # the schedule that planned it: its kind
     key = run.idempotency_key
     derived = _derived_idempotency_key(run)
-    polled = run.state_type is not None and run.state_type.value in POLLED_STATES
     item = FlowRunModel(
         str(run.id),
         flow_id=str(run.flow_id),
@@ -193,10 +202,10 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> Flo
         state_type=run.state.type.value if run.state else NO_STATE_TYPE,
         state=compact_state(run.state, run.id) if run.state else None,
         history_pending=True if history_pending and run.state else None,
-        state_sort=state_sort_key(run) if polled else None,
         work_queue_id=str(run.work_queue_id) if run.work_queue_id else None,
         queue_sort=queue_sort_key(run),
         owner=str(run.deployment_id or run.flow_id),
+        owner_sort=owner_sort_key(run),
         run_count=run.run_count or None,
         work_queue_name=run.work_queue_name,
         next_scheduled_start_time=run.next_scheduled_start_time,
@@ -207,10 +216,8 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool) -> Flo
         doc=doc or None,
     )
     sweep = sweep_for(run)
-    if sweep is not None:
+    if sweep is not None and (late_list or sweep[0] != LATE):
         item.sweep, item.sweep_at = sweep
-    if run.state_type is StateType.SCHEDULED and run.next_scheduled_start_time and (sweep is None or sweep[0] != LATE):
-        item.waiting, item.waiting_at = StateType.SCHEDULED.value, run.next_scheduled_start_time
     item.expires_at = expiry(run, retention)
     return item
 

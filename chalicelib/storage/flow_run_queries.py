@@ -8,20 +8,21 @@ criterion (plus ids handed in from other filter groups)  access path
 =====================================================  ==========================================
 ``id.any_``                                             BatchGetItem by key (strongly consistent)
 ``idempotency_key.any_`` with known flow ids            BatchGetItem (id = uuid5(flow, key))
-``deployment_id.any_`` + ``state.type.any_`` within     Query by-deployment per deployment and
-SCHEDULED/CANCELLING [+ ``next_scheduled_start_time``]  state type (``state_sort`` range; sparse)
-``deployment_id.any_`` (other or no states)             Query by-owner per deployment
-flow ids (``flows`` group)                              Query by-owner per flow (its runs without a
-                                                        deployment) and per deployment of the flow
-``next_scheduled_start_time`` / type SCHEDULED          Query by-next-scheduled and by-sweep ``late``
+``deployment_id.any_`` + ``state.type.any_`` within     Query by-owner-state per deployment and
+SCHEDULED/CANCELLING [+ ``next_scheduled_start_time``]  state type (``os`` range ``<TYPE>#<time>``)
+``deployment_id.any_`` (other or no states)             Query by-owner-state per deployment (whole)
+flow ids (``flows`` group)                              Query by-owner-state per flow (its runs
+                                                        without a deployment) and per deployment
+``next_scheduled_start_time`` / type SCHEDULED          Scan (no index holds every scheduled run:
+                                                        planned runs are on no global list)
 ``state.type.any_`` = CANCELLING                        Query by-sweep ``cancelling``
 (work queue ids: by these paths or a Scan; the runs of a queue without a work pool are not in
 by-queue, which serves only a worker's poll and count: ``FlowRunRepository.scheduled_in_queue``)
 anything else                                           Scan (an operator's query, never a worker's)
 =====================================================  ==========================================
 
-Indexes that project keys only (by-owner, by-next-scheduled, by-sweep) are followed by a
-BatchGetItem (strongly consistent, 100 keys a request) of the items they name.
+The indexes project keys (by-owner-state two immutable attributes more), so each Query is followed
+by a BatchGetItem (strongly consistent, 100 keys a request) of the items it names.
 
 The plan only narrows: the service applies the whole filter to what comes back. Paths a worker
 or runner polls (runs by id, a deployment's scheduled runs, a work queue's cancelling runs) are
@@ -33,7 +34,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.identity import flow_run_id, utc_key
@@ -44,17 +45,13 @@ from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunMod
 KEYS = "keys"
 BY_DEPLOYMENT = "by-deployment"
 BY_FLOW = "by-flow"
-BY_NEXT_SCHEDULED = "by-next-scheduled"
 BY_SWEEP = "by-sweep"
-#: A deployment's runs in any state (by-owner).
+#: A deployment's runs in any state (by-owner-state, the whole partition).
 BY_OWNER = "by-owner"
 SCAN = "scan"
-#: Work lists of by-sweep that the planner reads (sweeps.LATE, sweeps.CANCELLING).
-_LATE = "late"
+#: The work list of by-sweep that the planner reads (sweeps.CANCELLING).
 _CANCELLING = "cancelling"
 
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 #: Above this many keys a by-key plan is not worth it (each BatchGetItem reads ≤ 100).
 _MAX_KEYS = 1000
 
@@ -132,7 +129,7 @@ def _bounds(flt: FlowRunFilter | None) -> _Bounds:
 
 
 def _state_ranges(bounds: _Bounds) -> tuple[tuple[str, str] | None, ...]:
-    """``state_sort`` ranges (``<TYPE>#<time>``) of the by-deployment and by-work-queue indexes."""
+    """``os`` ranges (``<TYPE>#<time>``) of by-owner-state for the polled states."""
     if bounds.state_types is None:
         return (None,)
     ranges = []
@@ -185,29 +182,16 @@ def plan(
         return [AccessPath(BY_OWNER, deployments)]
     if flows is not None:
         return [AccessPath(BY_FLOW, tuple(sorted(flows)))]
-    scheduled = StateType.SCHEDULED.value
-    if polled and bounds.state_types:
-        paths = []
-        lists = []
-        window = (bounds.next_after or _EARLIEST, bounds.next_before or _LATEST)
-        if scheduled in bounds.state_types:  # off the late list (Late, AwaitingRetry…), then on it
-            paths.append(AccessPath(BY_NEXT_SCHEDULED, (scheduled,), (window,)))
-            lists.append(_LATE)
-        if StateType.CANCELLING.value in bounds.state_types:
-            lists.append(_CANCELLING)
-        paths.append(AccessPath(BY_SWEEP, tuple(lists), (window,) if lists == [_LATE] else (None,)))
-        return paths
+    if bounds.state_types == {StateType.CANCELLING.value}:
+        return [AccessPath(BY_SWEEP, (_CANCELLING,))]
     return [AccessPath(SCAN)]
 
 
 _INDEXES = {
-    BY_DEPLOYMENT: (FlowRunModel.by_deployment, FlowRunModel.state_sort),
-    BY_OWNER: (FlowRunModel.by_owner, FlowRunModel.created),
-    BY_NEXT_SCHEDULED: (FlowRunModel.by_next_scheduled, FlowRunModel.waiting_at),
+    BY_DEPLOYMENT: (FlowRunModel.by_owner, FlowRunModel.owner_sort),
+    BY_OWNER: (FlowRunModel.by_owner, FlowRunModel.owner_sort),
     BY_SWEEP: (FlowRunModel.by_sweep, FlowRunModel.sweep_at),
 }
-#: Indexes whose entries are whole items; the others name items to fetch.
-_WHOLE = {BY_DEPLOYMENT}
 #: Keys per BatchGetItem (DynamoDB's limit).
 BATCH_GET_KEYS = 100
 
@@ -238,7 +222,7 @@ def _read_path(path: AccessPath) -> Iterator[FlowRunModel]:
         for bounds in path.ranges:
             condition = None if bounds is None else range_attribute.between(*bounds)
             entries = index.query(hash_key, condition)
-            yield from entries if path.index in _WHOLE else fetch([e.id for e in entries])
+            yield from fetch([e.id for e in entries])
 
 
 def fetch(ids: Iterable[str]) -> Iterator[FlowRunModel]:

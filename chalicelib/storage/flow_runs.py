@@ -65,15 +65,16 @@ class FlowRunRepository:
         half the zombie threshold."""
         return timedelta(seconds=self.settings.zombie_threshold_s) / 2
 
-    def _item(self, run: FlowRun, *, history_pending: bool) -> FlowRunModel:
-        return flow_run_items.to_item(run, self.retention, history_pending=history_pending)
+    def _item(self, run: FlowRun, *, history_pending: bool, late_list: bool = True) -> FlowRunModel:
+        return flow_run_items.to_item(run, self.retention, history_pending=history_pending, late_list=late_list)
 
     # ------------------------------------------------------------------ mapping
-    def to_item(self, run: FlowRun, history: Sequence[State] | None = None) -> FlowRunModel:
-        """The item inserting ``run`` writes (its first state not yet in the history table).
+    def to_item(self, run: FlowRun, history: Sequence[State] | None = None, *, late_list: bool = True) -> FlowRunModel:
+        """The item inserting ``run`` writes (its first state not yet in the history table; off the
+        late list with ``late_list=False``: see ``flow_run_items.to_item``).
 
         ``history`` is accepted for callers of the former format and not stored in the item."""
-        return self._item(run, history_pending=True)
+        return self._item(run, history_pending=True, late_list=late_list)
 
     @staticmethod
     def from_item(item: FlowRunModel) -> FlowRun:
@@ -146,26 +147,16 @@ class FlowRunRepository:
         after: datetime | None = None,
         before: datetime | None = None,
         limit: int | None = None,
-        filter_condition: Condition | None = None,
     ) -> Iterator[FlowRun]:
         """A deployment's runs, ascending by the state-sort time (``state_sort_key``).
 
-        With a polled ``state_type`` (SCHEDULED, CANCELLING) one Query of the sparse by-deployment
-        index reads only that state's range, optionally between ``after`` and ``before``
-        (inclusive) on its time (for SCHEDULED: next_scheduled_start_time). Other states, or all,
-        are read through by-owner and sorted here (an operator's path; ``filter_condition``
-        applies only to the by-deployment query).
+        With a polled ``state_type`` (SCHEDULED, CANCELLING): :meth:`polled_in_deployments` of one
+        deployment. Other states, or all, are its whole by-owner-state partition, sorted here (an
+        operator's path).
         """
         if state_type is not None and state_type.value in POLLED_STATES:
-            low = f"{state_type.value}#{utc_key(after) if after else ''}"
-            high = f"{state_type.value}#{utc_key(before) if before else '~'}"
-            condition = FlowRunModel.state_sort.between(low, high)
-            items = FlowRunModel.by_deployment.query(
-                str(deployment_id), condition, filter_condition=filter_condition, limit=limit
-            )
-            return self.live(items)
-        if filter_condition is not None:
-            raise ValueError("filter_condition applies to the polled states only")
+            found = self.polled_in_deployments([(deployment_id, limit)], state_type, after=after, before=before)
+            return iter(found[deployment_id])
         path = AccessPath(flow_run_queries.BY_OWNER, (str(deployment_id),))
         low_key = f"{state_type.value}#{utc_key(after)}" if state_type and after else ""
         high_key = f"{state_type.value}#{utc_key(before)}" if state_type and before else "~"
@@ -178,6 +169,53 @@ class FlowRunRepository:
             key=state_sort_key,
         )
         return iter(runs[:limit] if limit else runs)
+
+    def polled_in_deployments(
+        self,
+        deployments: Sequence[tuple[uuid.UUID, int | None]],
+        state_type: StateType = StateType.SCHEDULED,
+        *,
+        after: datetime | None = None,
+        before: datetime | None = None,
+    ) -> dict[uuid.UUID, list[FlowRun]]:
+        """A runner's poll: for each (deployment, limit), its runs in ``state_type`` (SCHEDULED or
+        CANCELLING) with their time in [after, before], earliest first, at most ``limit`` (None: all).
+        One Query of by-owner-state per deployment, then one BatchGetItem (per 100) of the runs."""
+        index = (FlowRunModel.by_owner, FlowRunModel.owner_sort)
+        return self._polled(index, deployments, state_type, after, before)
+
+    def _polled(
+        self,
+        index: tuple[Any, Any],
+        keys: Sequence[tuple[uuid.UUID, int | None]],
+        state_type: StateType,
+        after: datetime | None,
+        before: datetime | None,
+    ) -> dict[uuid.UUID, list[FlowRun]]:
+        """Per (hash key, limit) of ``index`` (a polled-state range key ``<TYPE>#<time>``): the runs of
+        ``state_type`` in [after, before], earliest first, at most ``limit``. One Query per key (keys
+        only), then one BatchGetItem per 100 runs, strongly consistent: a run that left the state
+        since the index was written is left out."""
+        gsi, range_key = index
+        low = f"{state_type.value}#{utc_key(after) if after else ''}"
+        high = f"{state_type.value}#{utc_key(before) if before else '~'}"
+        named: dict[uuid.UUID, list[str]] = {}
+        for key, limit in keys:
+            if limit is not None and limit <= 0:
+                named[key] = []
+                continue
+            entries = gsi.query(str(key), range_key.between(low, high), limit=limit, page_size=limit)
+            named[key] = [entry.id for entry in entries]
+        wanted = [run_id for ids in named.values() for run_id in ids]
+        runs = {str(run.id): run for run in self.live(flow_run_queries.fetch(wanted))}
+        return {
+            key: [
+                run
+                for run in (runs.get(i) for i in ids)
+                if run is not None and run.state_type is state_type and low <= state_sort_key(run) <= high
+            ]
+            for key, ids in named.items()
+        }
 
     def find(self, paths: Iterable[AccessPath]) -> Iterator[FlowRun]:
         """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_run_queries`)."""
@@ -210,30 +248,9 @@ class FlowRunRepository:
     ) -> dict[uuid.UUID, list[FlowRun]]:
         """A worker's poll of queues of a work pool: for each (queue, limit), its SCHEDULED runs with
         next_scheduled_start_time in [after, before], earliest first, at most ``limit``. One Query of
-        by-queue (keys only) per queue, then one BatchGetItem (per 100) of the runs they name,
-        strongly consistent: a run that left SCHEDULED since the index was written is left out."""
-        low = f"{StateType.SCHEDULED.value}#{utc_key(after) if after else ''}"
-        high = f"{StateType.SCHEDULED.value}#{utc_key(before) if before else '~'}"
-        named: dict[uuid.UUID, list[str]] = {}
-        for queue_id, limit in queues:
-            entries = (
-                FlowRunModel.by_queue.query(
-                    str(queue_id), FlowRunModel.queue_sort.between(low, high), limit=limit, page_size=limit
-                )
-                if limit > 0
-                else []
-            )
-            named[queue_id] = [entry.id for entry in entries]
-        wanted = [run_id for ids in named.values() for run_id in ids]
-        runs = {str(run.id): run for run in self.live(flow_run_queries.fetch(wanted))}
-        return {
-            queue_id: [
-                run
-                for run in (runs.get(i) for i in ids)
-                if run is not None and run.state_type is StateType.SCHEDULED and low <= state_sort_key(run) <= high
-            ]
-            for queue_id, ids in named.items()
-        }
+        by-queue (keys only) per queue, then one BatchGetItem (per 100) of the runs they name."""
+        index = (FlowRunModel.by_queue, FlowRunModel.queue_sort)
+        return self._polled(index, list(queues), StateType.SCHEDULED, after, before)
 
     @staticmethod
     def count_active_in_queue(work_queue_id: uuid.UUID) -> int:
@@ -244,10 +261,12 @@ class FlowRunRepository:
         return FlowRunModel.by_queue.count(str(work_queue_id), condition)
 
     def by_next_scheduled(self, after: datetime | None = None, before: datetime | None = None) -> Iterator[FlowRun]:
-        """SCHEDULED runs whose next scheduled start is in [after, before], ascending (sparse index)."""
+        """SCHEDULED runs whose next scheduled start is in [after, before], ascending (no index holds
+        every scheduled run: the filter planner's path, a Scan; an operator's read)."""
         window = {"after_": after, "before_": before}
         flt = FlowRunFilter.model_validate({"next_scheduled_start_time": window})
-        return self.find(flow_run_queries.plan(flt))
+        runs = (r for r in self.find(flow_run_queries.plan(flt)) if flt.matches(r))
+        return iter(sorted(runs, key=lambda r: (r.next_scheduled_start_time or r.created, str(r.id))))
 
     def flow_ids_matching(self, flt: FlowRunFilter) -> set[uuid.UUID]:
         """Ids of the flows that have a run matching ``flt`` (the ``flow_runs`` group of other filters)."""

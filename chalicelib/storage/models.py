@@ -140,30 +140,23 @@ class UniqueModel(Model):
 
 # --------------------------------------------------------------------------- flow runs
 #: The states a worker or runner polls a deployment's or queue's runs in (get_scheduled_flow_runs,
-#: the cancellation checks): only runs in these carry ``state_sort``, so only they are in the
-#: by-deployment index.
+#: the cancellation checks): by-owner-state and by-queue key them by ``<STATE_TYPE>#<time>``.
 POLLED_STATES = ("SCHEDULED", "CANCELLING")
 
 
-class RunsByDeployment(GlobalSecondaryIndex["FlowRunModel"]):
-    """Sparse: a deployment's SCHEDULED and CANCELLING runs by ``<STATE_TYPE>#<time>`` (time = next
-    scheduled start while SCHEDULED): get_scheduled_flow_runs, pause, delete, retirement. A poll
-    reads whole runs, so it projects what a run is read from but the heartbeat (:func:`whole_run`):
-    a compact run's entry costs one write unit whatever it projects, and a heartbeat rewrites none."""
-
-    Meta = _index_meta("by-deployment", AllProjection())  # whole_run() below
-    deployment_id = UnicodeAttribute(hash_key=True)
-    state_sort = UnicodeAttribute(range_key=True)
-
-
 class RunsByOwner(GlobalSecondaryIndex["FlowRunModel"]):
-    """Every run by creation time under its deployment, or its flow when it has none (``owner``):
-    a deployment's runs in any state, and a flow's (its own, then its deployments'). Keys only,
-    none of which ever changes: no transition writes it."""
+    """Every run under its deployment, or its flow when it has none (``ow``), by ``os``: runs in a
+    polled state (SCHEDULED, CANCELLING) by ``<STATE_TYPE>#<time>`` (time = next scheduled start
+    while SCHEDULED: a runner's get_scheduled_flow_runs is one Query of a deployment's
+    ``SCHEDULED#`` range; pause, delete and retirement read the same range), every other run by
+    ``~<created>``. So a deployment's runs in any state are its partition, a fresh scheduled run is in
+    no other index but a work pool's queue's, and a run's entry moves once (leaving SCHEDULED).
+    Keys, plus two attributes that never change (a retirement or delete filters on them): a
+    transition that keeps the key, a Late mark or a heartbeat rewrites no entry."""
 
-    Meta = _index_meta("by-owner", KeysOnlyProjection())
+    Meta = _index_meta("by-owner-state", IncludeProjection(["schedule_id", "auto_scheduled"]))
     owner = UnicodeAttribute(attr_name="ow", hash_key=True)
-    created = TimestampAttribute(range_key=True)
+    owner_sort = UnicodeAttribute(attr_name="os", range_key=True)
 
 
 class RunsByQueue(GlobalSecondaryIndex["FlowRunModel"]):
@@ -179,16 +172,6 @@ class RunsByQueue(GlobalSecondaryIndex["FlowRunModel"]):
     Meta = _index_meta("by-queue", KeysOnlyProjection())
     work_queue_id = UnicodeAttribute(hash_key=True)
     queue_sort = UnicodeAttribute(attr_name="qs", range_key=True)
-
-
-class RunsByNextScheduled(GlobalSecondaryIndex["FlowRunModel"]):
-    """Sparse: SCHEDULED runs that are not on the late list (Late, AwaitingRetry, Rescheduled),
-    by next scheduled start; with the ``late`` list of by-sweep it holds every SCHEDULED run, and a
-    fresh scheduled run is in only one of them. Keys only."""
-
-    Meta = _index_meta("by-next-scheduled", KeysOnlyProjection())
-    waiting = UnicodeAttribute(attr_name="wl", hash_key=True)
-    waiting_at = TimestampAttribute(attr_name="wt", range_key=True)
 
 
 class RunsBySweep(GlobalSecondaryIndex["FlowRunModel"]):
@@ -231,12 +214,11 @@ class FlowRunModel(Model):
     state = JSONAttribute(attr_name="st", null=True)
     #: Set while the current state is not yet in ``flow_run_states`` (a run's first state).
     history_pending = BooleanAttribute(attr_name="hp", null=True)
-    #: Only in POLLED_STATES (by-deployment is sparse).
-    state_sort = UnicodeAttribute(null=True)
     #: by-queue's range key (runs of a work pool's queue while polled or active).
     queue_sort = UnicodeAttribute(attr_name="qs", null=True)
-    #: by-owner's hash key: the deployment id, else the flow id.
+    #: by-owner-state's hash key: the deployment id, else the flow id; and its range key.
     owner = UnicodeAttribute(attr_name="ow", null=True)
+    owner_sort = UnicodeAttribute(attr_name="os", null=True)
     #: Only when above 0.
     run_count = NumberAttribute(null=True)
     work_queue_name = UnicodeAttribute(null=True)
@@ -245,9 +227,6 @@ class FlowRunModel(Model):
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
     heartbeat = TimestampAttribute(null=True)
-    #: by-next-scheduled's keys, only on SCHEDULED runs off the late list.
-    waiting = UnicodeAttribute(attr_name="wl", null=True)
-    waiting_at = TimestampAttribute(attr_name="wt", null=True)
     sweep = UnicodeAttribute(null=True)
     sweep_at = TimestampAttribute(null=True)
     expires_at = TTLAttribute(null=True)
@@ -263,24 +242,9 @@ class FlowRunModel(Model):
     end_time = TimestampAttribute(null=True)
     lazarus_attempts = NumberAttribute(null=True)
 
-    by_deployment = RunsByDeployment()
     by_owner = RunsByOwner()
     by_queue = RunsByQueue()
-    by_next_scheduled = RunsByNextScheduled()
     by_sweep = RunsBySweep()
-
-
-def whole_run(index: type[GlobalSecondaryIndex[FlowRunModel]]) -> IncludeProjection:
-    """The projection of an index a poll reads whole runs from: every attribute a run is read from,
-    but the heartbeat and the other indexes' keys (the work lists, the owner…): a heartbeat, or a
-    run moving between work lists, writes no such index."""
-    keys = {"id", "heartbeat", "sweep", "sweep_at", "wl", "wt", "ow", "hp", "state_sort", "qs"}
-    keys |= {a.attr_name for a in index.Meta.attributes.values()}
-    names = (a.attr_name for a in FlowRunModel.get_attributes().values())
-    return IncludeProjection(sorted(name for name in names if name not in keys))
-
-
-RunsByDeployment.Meta.projection = whole_run(RunsByDeployment)
 
 
 class FlowRunStateModel(Model):
@@ -298,6 +262,18 @@ class FlowRunStateModel(Model):
     state = JSONAttribute(attr_name="s")
     more = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+
+# --------------------------------------------------------------------------- job state
+class JobStateModel(Model):
+    """How far a scheduled job has worked through time (``through``), one item per job: the late-runs
+    marker's cursor over the scheduler's planned occurrences. Advanced by a conditional write."""
+
+    class Meta(_Meta):
+        table_name = "job_state"
+
+    name = UnicodeAttribute(hash_key=True)
+    through = TimestampAttribute()
 
 
 # --------------------------------------------------------------------------- api keys
@@ -320,6 +296,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     UniqueModel,
     FlowRunModel,
     FlowRunStateModel,
+    JobStateModel,
     ApiKeyModel,
     *RESOURCE_MODELS,
 )

@@ -6,7 +6,8 @@ most 100 items (a request costs the same for 3 items as for 100; a tick with man
 would otherwise spend its time on round trips). pynamodb sends the items in this order:
 
 - one ConditionCheck per deployment: it exists and is not paused;
-- one Put per new run, on ``attribute_not_exists(id)`` (ids derive from the run identity);
+- one Put per new run, on ``attribute_not_exists(id)`` (ids derive from the run identity), off
+  the late list (the late-runs marker finds planned runs from their schedules);
 - one Update per schedule: ``planned_through`` and ``due_*``, on ``rev`` and ``planned_through``
   still being those the plan was computed from.
 
@@ -127,7 +128,7 @@ class PlanCommitter:
         if len({(c.schedule.deployment_id, c.schedule.id) for c in commits}) != len(commits):
             raise ValueError("one commit per schedule and transaction")
         entries = {
-            key: _Entry(c, [(run.id, self.flow_runs.to_item(run, [run.state] if run.state else [])) for run in c.runs])
+            key: _Entry(c, [(run.id, self.flow_runs.to_item(run, late_list=False)) for run in c.runs])
             for key, c in enumerate(commits)
         }
         results: dict[int, CommitResult] = {}

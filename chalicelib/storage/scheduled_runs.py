@@ -171,19 +171,19 @@ class ScheduledRunStore:
         self, deployment_id: uuid.UUID, schedule_id: uuid.UUID, since: datetime | None
     ) -> set[uuid.UUID]:
         """Ids of the deployment's SCHEDULED runs of ``schedule_id`` at or after ``since`` (all when
-        ``None``), from the by-deployment index (eventually consistent)."""
+        ``None``), from by-owner-state (eventually consistent)."""
         low = f"{StateType.SCHEDULED.value}#{utc_key(since) if since else ''}"
         high = f"{StateType.SCHEDULED.value}#~"
         try:
-            items = FlowRunModel.by_deployment.query(
+            items = FlowRunModel.by_owner.query(
                 str(deployment_id),
-                FlowRunModel.state_sort.between(low, high),
+                FlowRunModel.owner_sort.between(low, high),
                 filter_condition=FlowRunModel.schedule_id == str(schedule_id),
                 attributes_to_get=["id"],
             )
             return {uuid.UUID(item.id) for item in items}
         except PynamoDBException as exc:
-            raise SchedulingStorageError("Query by-deployment", deployment_id, response_code(exc)) from exc
+            raise SchedulingStorageError("Query by-owner-state", deployment_id, response_code(exc)) from exc
 
     @staticmethod
     def _each_or_drop(batch: list[tuple[uuid.UUID, Model]], add: Any) -> list[uuid.UUID]:

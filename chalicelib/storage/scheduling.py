@@ -83,6 +83,18 @@ def schedule_record(item: ScheduleModel) -> ScheduleRecord:
     )
 
 
+def _decoded(response: dict[str, Any]) -> DuePage:
+    """A page of raw schedule items, decoded (one malformed item is reported, never fatal)."""
+    schedules: list[ScheduleRecord] = []
+    undecodable: list[str] = []
+    for raw in response.get("Items", []):
+        try:
+            schedules.append(schedule_record(ScheduleModel.from_raw_data(raw)))
+        except (ValueError, TypeError, AttributeDeserializationError):
+            undecodable.append(f"{raw.get('deployment_id', {}).get('S')}/{raw.get('id', {}).get('S')}")
+    return DuePage(schedules, response.get("LastEvaluatedKey"), undecodable)
+
+
 class SchedulingStore:
     """Due-index reads, schedule reads, and the writes that take a schedule off the index."""
 
@@ -105,14 +117,15 @@ class SchedulingStore:
             )
         except PynamoDBException as exc:
             raise SchedulingStorageError("Query by-due", DUE_SHARD, response_code(exc)) from exc
-        schedules: list[ScheduleRecord] = []
-        undecodable: list[str] = []
-        for raw in response.get("Items", []):
-            try:
-                schedules.append(schedule_record(ScheduleModel.from_raw_data(raw)))
-            except (ValueError, TypeError, AttributeDeserializationError):
-                undecodable.append(f"{raw.get('deployment_id', {}).get('S')}/{raw.get('id', {}).get('S')}")
-        return DuePage(schedules, response.get("LastEvaluatedKey"), undecodable)
+        return _decoded(response)
+
+    def scan_page(self, cursor: dict[str, Any] | None = None, limit: int = PAGE_SIZE) -> DuePage:
+        """The next page of every schedule (a Scan: exactly one request; ~2,000 schedules per MB)."""
+        try:
+            response = ScheduleModel._get_connection().scan(limit=limit, exclusive_start_key=cursor)
+        except PynamoDBException as exc:
+            raise SchedulingStorageError("Scan schedules", None, response_code(exc)) from exc
+        return _decoded(response)
 
     def schedules_of(self, deployment_id: uuid.UUID) -> list[ScheduleRecord]:
         """Every schedule of a deployment (one strongly consistent Query on the table)."""

@@ -13,7 +13,7 @@ Items that have expired (TTL passed, not yet deleted by DynamoDB) are never hand
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -90,14 +90,20 @@ class SweepStore:
             )
         except QueryError as exc:
             raise SweepStorageError("Query by-sweep", sweep) from exc
+        ids = [str(raw.get("id", {}).get("S", "?")) for raw in response.get("Items", [])]
+        found = self.candidates(ids, now=now, source=sweep)
+        return replace(found, cursor=response.get("LastEvaluatedKey"))
+
+    def candidates(self, ids: list[str], *, now: datetime, source: str) -> SweepPage:
+        """The runs of ``ids`` that exist and have not expired, read consistently (one BatchGetItem
+        per 100) and in that order, as candidates (``cursor`` is ``None``)."""
         candidates: list[Candidate] = []
         undecodable: list[str] = []
         expired = 0
-        ids = [str(raw.get("id", {}).get("S", "?")) for raw in response.get("Items", [])]
         try:
             items = _raw_items(ids)
         except PynamoDBException as exc:
-            raise SweepStorageError("BatchGetItem by-sweep", sweep) from exc
+            raise SweepStorageError("BatchGetItem", source) from exc
         for run_id in ids:
             raw = items.get(run_id)
             if raw is None:  # deleted since the index was written
@@ -120,7 +126,7 @@ class SweepStore:
                 # A document this code cannot read (pydantic's ValidationError is a ValueError, so
                 # is an unparsable timestamp): report it, and let the rest of the page be worked.
                 undecodable.append(run_id)
-        return SweepPage(candidates, response.get("LastEvaluatedKey"), expired, undecodable)
+        return SweepPage(candidates, None, expired, undecodable)
 
     def write(self, candidate: Candidate, run: FlowRun, history: list[State]) -> bool:
         """Put ``run`` (with ``history``) over the candidate's item if the item is unchanged since it was

@@ -42,16 +42,21 @@ def test_create_flow_run_costs_at_most_three(repos, deployed):
     assert not created and counter.total == 3
 
 
-def test_poll_is_one_query_per_deployment_plus_one_write(repos, deployed):
+def test_poll_is_one_query_per_deployment_one_read_of_the_runs_and_one_write(repos, deployed):
     body = GetScheduledFlowRunsBody(deployment_ids=[d.id for d in deployed])
     with count_requests() as counter:
         runs = deployment_runs.get_scheduled_flow_runs(repos, body, datetime.now(UTC))
     assert len(runs) == 9
-    assert counter.snapshot() == {"Query": 3, "TransactWriteItems": 1}
+    # The index holds keys: one BatchGetItem reads the due runs of every deployment polled.
+    assert counter.snapshot() == {"Query": 3, "BatchGetItem": 1, "TransactWriteItems": 1}
     one = GetScheduledFlowRunsBody(deployment_ids=[deployed[0].id])
     with count_requests() as counter:
         deployment_runs.get_scheduled_flow_runs(repos, one, datetime.now(UTC))
-    assert counter.snapshot() == {"Query": 1, "UpdateItem": 1}
+    assert counter.snapshot() == {"Query": 1, "BatchGetItem": 1, "UpdateItem": 1}
+    early = GetScheduledFlowRunsBody(deployment_ids=[deployed[0].id], scheduled_before=datetime(2000, 1, 1, tzinfo=UTC))
+    with count_requests() as counter:
+        assert deployment_runs.get_scheduled_flow_runs(repos, early, datetime.now(UTC)) == []
+    assert counter.snapshot() == {"Query": 1, "UpdateItem": 1}  # nothing due: no read of runs
 
 
 def test_redeploy_without_changes_writes_one_transaction(repos, settings, deployed):

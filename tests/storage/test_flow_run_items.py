@@ -77,21 +77,25 @@ def test_no_nulls_no_defaults_no_derivable_values_are_written():
 def test_sparse_attributes_follow_the_state():
     run = scheduled_run()
     item = items.to_item(run, RETENTION, history_pending=True)
-    assert item.state_sort and item.sweep == "late" and item.waiting is None
+    assert item.owner_sort == f"SCHEDULED#{identity.utc_key(T0)}" and item.sweep == "late"
+    planned = items.to_item(run, RETENTION, history_pending=True, late_list=False)
+    assert planned.sweep is None and planned.sweep_at is None  # the marker finds it from its schedule
     assert item.owner == str(DEPLOYMENT)
     assert item.queue_sort is None  # no work pool: a serve() runner polls it by deployment, no worker
     pooled = run.model_copy(update={"work_pool_name": "pool", "work_queue_id": identity.work_queue_id("pool", "q")})
-    assert items.to_item(pooled, RETENTION, history_pending=True).queue_sort == item.state_sort
+    assert items.to_item(pooled, RETENTION, history_pending=True).queue_sort == item.owner_sort
     running = pooled.model_copy(update={"state": State(type=StateType.RUNNING, timestamp=T0)})
     running = running.model_copy(update={"state_type": StateType.RUNNING, "state_id": running.state.id})
     moved = items.to_item(running, RETENTION, history_pending=False)
-    assert moved.state_sort is None and moved.sweep is None  # off the polls and the late list
+    assert moved.sweep is None  # off the late list
+    assert moved.owner_sort == f"~{identity.utc_key(run.created)}"  # moved once, for good
     assert moved.queue_sort == f"PENDING#{identity.utc_key(run.created)}"  # counted as active
     done = running.model_copy(update={"state": State(type=StateType.COMPLETED, timestamp=T0)})
     done = done.model_copy(update={"state_type": StateType.COMPLETED, "state_id": done.state.id})
-    assert items.to_item(done, RETENTION, history_pending=False).queue_sort is None  # left by-queue
+    finished = items.to_item(done, RETENTION, history_pending=False)
+    assert finished.queue_sort is None and finished.owner_sort == moved.owner_sort  # left by-queue; same key
     late = run.model_copy(update={"state": run.state.model_copy(update={"name": "Late"}), "state_name": "Late"})
-    assert items.to_item(late, RETENTION, history_pending=False).waiting == "SCHEDULED"
+    assert items.to_item(late, RETENTION, history_pending=False).sweep is None  # no job has business with it
 
 
 def test_an_item_of_the_former_format_reads_as_it_was():
@@ -108,7 +112,6 @@ def test_an_item_of_the_former_format_reads_as_it_was():
         state_id=str(run.state.id),
         state_type="SCHEDULED",
         state_name="Scheduled",
-        state_sort=items.state_sort_key(run),
         run_count=0,
         work_queue_name="default",
         next_scheduled_start_time=T0,
