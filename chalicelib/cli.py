@@ -2,6 +2,8 @@
 
 ``cirrus api-key create NAME`` prints the new key once (it is stored only as a hash);
 ``list`` shows names, display prefixes and creation times; ``revoke NAME`` deletes a key at once.
+``cirrus migrate-runs`` rewrites the flow runs an older version stored, once, after an upgrade (so
+they enter this version's indexes); idempotent, safe while the service runs.
 Output is one JSON document on stdout; errors go to stderr with exit status 1.
 """
 
@@ -50,11 +52,27 @@ def _api_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate_runs(_: argparse.Namespace) -> int:
+    runs = open_repositories(get_settings()).flow_runs
+    rewritten = kept = 0
+    cursor = None
+    while True:
+        done, left, cursor = runs.rewrite_outdated(cursor)
+        rewritten, kept = rewritten + done, kept + left
+        if cursor is None:
+            break
+    print(json.dumps({"rewritten": rewritten, "current": kept}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cirrus", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-tables", help="create the stage's DynamoDB tables if missing")
     create.set_defaults(handler=_create_tables)
+
+    migrate = commands.add_parser("migrate-runs", help="rewrite flow runs stored by an older version (once)")
+    migrate.set_defaults(handler=_migrate_runs)
 
     keys = commands.add_parser("api-key", help="create, list and revoke API keys")
     key_commands = keys.add_subparsers(dest="api_key_command", required=True)

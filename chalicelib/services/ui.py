@@ -5,8 +5,9 @@ Every answer reads by key or index with a bounded cost:
 
 - deployments per flow: one by-flow Query of ``deployments`` per flow id (≤ 200 ids);
 - next run per flow: the flow's deployments (one Query), then per deployment one by-owner-state Query
-  of its SCHEDULED range, ``Limit 1`` (the earliest). A SCHEDULED run of no deployment (an ad hoc
-  run created in the future) is not shown there; the Runs page lists it;
+  of its SCHEDULED range, ``Limit 1`` (the earliest), and one BatchGetItem of those runs. A
+  SCHEDULED run of no deployment (an ad hoc run created in the future) is not shown there; the Runs
+  page lists it;
 - flow-run history: the ``/flow_runs/filter`` planner (:mod:`chalicelib.services.flow_run_queries`),
   so the same paths and costs as that route.
 """
@@ -22,7 +23,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.parameter_schema import validate_values
 from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.schemas.states import TERMINAL_STATES, StateType
+from chalicelib.schemas.states import TERMINAL_STATES
 from chalicelib.schemas.ui import (
     FlowRunGraph,
     GraphState,
@@ -56,15 +57,15 @@ def count_deployments_by_flow(repos: Repositories, flow_ids: list[uuid.UUID]) ->
 
 
 def _earliest_scheduled(repos: Repositories, flow_id: uuid.UUID) -> FlowRun | None:
-    best: FlowRun | None = None
-    for deployment in repos.deployments.for_flow(flow_id):
-        for run in repos.flow_runs.by_deployment(deployment.id, StateType.SCHEDULED, limit=1):
-            key = run.next_scheduled_start_time or run.expected_start_time
-            best_key = best and (best.next_scheduled_start_time or best.expected_start_time)
-            if best is None or (key is not None and best_key is not None and key < best_key):
-                best = run
-            break
-    return best
+    """The flow's deployments' earliest scheduled run: one Query per deployment (limit 1), then one
+    BatchGetItem of the candidates."""
+    deployments = [(d.id, 1) for d in repos.deployments.for_flow(flow_id)]
+    firsts = [runs[0] for runs in repos.flow_runs.polled_in_deployments(deployments).values() if runs]
+    return min(
+        firsts,
+        key=lambda run: (run.next_scheduled_start_time or run.expected_start_time or run.created, str(run.id)),
+        default=None,
+    )
 
 
 def next_runs_by_flow(repos: Repositories, flow_ids: list[uuid.UUID]) -> dict[str, SimpleNextFlowRun | None]:

@@ -416,6 +416,34 @@ class FlowRunRepository:
             raise
         return True
 
+    def rewrite_outdated(self, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[int, int, Any]:
+        """Rewrite one Scan page's runs that an older version wrote (no ``os``, the by-owner-state
+        range key; or the former format's ``history``), so they enter this version's indexes: each a
+        put conditioned on the state and ``updated`` read (a run that moved meanwhile is current
+        already). Returns (rewritten, left as they were, the next page's cursor or ``None``)."""
+        page = FlowRunModel._get_connection().scan(limit=limit, exclusive_start_key=cursor, consistent_read=True)
+        rewritten = kept = 0
+        for raw in page.get("Items", []):
+            item = FlowRunModel.from_raw_data(raw)
+            if item.owner_sort is not None and item.history is None:
+                kept += 1
+                continue
+            unchanged = (FlowRunModel.state_id == item.state_id) & (FlowRunModel.updated == item.updated)
+            unchanged &= (
+                FlowRunModel.heartbeat == item.heartbeat
+                if item.heartbeat is not None
+                else FlowRunModel.heartbeat.does_not_exist()
+            )
+            try:
+                self.write(self.from_item(item), unchanged)
+            except PutError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                kept += 1
+                continue
+            rewritten += 1
+        return rewritten, kept, page.get("LastEvaluatedKey")
+
     def delete(self, id_: uuid.UUID) -> None:
         """Delete the run, then its state history."""
         try:

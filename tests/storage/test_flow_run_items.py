@@ -165,3 +165,16 @@ def test_states_recorded_together_share_one_history_item_in_order():
     item = items.state_item(run.id, run.state, run.updated, None, more=[(pending, run.updated + timedelta(seconds=1))])
     assert items.from_state_item(item) == [run.state, pending]
     assert item.more[0]["k"] > item.sk
+
+
+def test_runs_an_older_version_stored_are_rewritten_once_into_the_new_indexes(repos):
+    run = scheduled_run()
+    old = repos.flow_runs.to_item(run)
+    old.owner_sort = None  # as a version before by-owner-state wrote it
+    old.save()
+    assert list(repos.flow_runs.by_deployment(DEPLOYMENT, StateType.SCHEDULED)) == []
+    rewritten, current, cursor = repos.flow_runs.rewrite_outdated()
+    assert (rewritten, current, cursor) == (1, 0, None)
+    assert [r.id for r in repos.flow_runs.by_deployment(DEPLOYMENT, StateType.SCHEDULED)] == [run.id]
+    assert repos.flow_runs.history(run.id) == [run.state]
+    assert repos.flow_runs.rewrite_outdated()[:2] == (0, 1)  # idempotent
