@@ -31,6 +31,7 @@ croniter 7 reads a range whose ends are equal as the whole field (``5-5`` as ``*
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -138,24 +139,38 @@ def _croniter_walls(cursor: croniter, begin: datetime) -> Iterator[datetime]:
             yield wall
 
 
-def _walk_days(fields: list[list[int | str]], day_or: bool, begin: datetime) -> Iterator[datetime]:
-    minutes, hours, doms, months, dows = (None if field == ["*"] else frozenset(field) for field in fields)
+_Fields = tuple[frozenset[int] | None, ...]
+
+
+@lru_cache(maxsize=4096)
+def _compiled(fields: tuple[tuple[int | str, ...], ...]) -> tuple[_Fields, tuple[tuple[int, int], ...]]:
+    """The fields as sets (``None``: ``*``) and the day's (hour, minute) times, ascending."""
+    sets = tuple(None if field == ("*",) else frozenset(int(v) for v in field) for field in fields)
+    minutes, hours = sets[0], sets[1]
     hour_list = sorted(hours) if hours is not None else range(24)
-    times = [(h, m) for h in hour_list for m in (sorted(minutes) if minutes is not None else range(60))]
+    times = tuple((h, m) for h in hour_list for m in (sorted(minutes) if minutes is not None else range(60)))
+    return sets, times
+
+
+def _walk_days(fields: list[list[int | str]], day_or: bool, begin: datetime) -> Iterator[datetime]:
+    (_, _, doms, months, dows), times = _compiled(tuple(tuple(f) for f in fields))
     # croniter's rule: day-of-month OR day-of-week when both are restricted and day_or, else AND.
     either = day_or and doms is not None and dows is not None
     day, idle = begin.date(), 0
+    # On the first day, skip the times before ``begin`` (the day's earlier minutes never match).
+    first = bisect_left(times, (begin.hour, begin.minute))
     while idle <= _HORIZON_DAYS:
         in_dom = doms is None or day.day in doms
         in_dow = dows is None or day.isoweekday() % 7 in dows
         if (months is None or day.month in months) and ((in_dom or in_dow) if either else (in_dom and in_dow)):
             idle = 0
-            for hour, minute in times:
+            for hour, minute in times[first:] if first else times:
                 wall = datetime(day.year, day.month, day.day, hour, minute)
                 if wall >= begin:
                     yield wall
         else:
             idle += 1
+        first = 0
         if day == date.max:
             return
         day += timedelta(days=1)

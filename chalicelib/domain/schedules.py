@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, available_timezones
@@ -128,14 +128,19 @@ def occurrences(schedule: ScheduleLike, start: datetime, end: datetime, limit: i
     Returns tz-aware UTC datetimes, strictly ascending. ``start`` and ``end`` must be tz-aware.
     Pure: the same arguments always give the same list.
     """
+    return list(iter_occurrences(schedule, start, end, limit))
+
+
+def iter_occurrences(schedule: ScheduleLike, start: datetime, end: datetime, limit: int) -> Iterator[datetime]:
+    """:func:`occurrences`, lazily: a caller that stops early computes no further occurrence."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be timezone-aware")
     start, end = start.astimezone(UTC), min(end.astimezone(UTC), END_OF_TIME)
     if limit <= 0 or start > end:
-        return []
+        return iter(())
     tz = zone(schedule.timezone)
     if hasattr(schedule, "interval"):
-        return _interval_occurrences(schedule, tz, start, end, limit)
+        return iter(_interval_occurrences(schedule, tz, start, end, limit))
     begin = window_begin(start, tz)
     if hasattr(schedule, "cron"):
         walls: Iterable[datetime] = cron.walls_from(schedule.cron, begin, day_or=schedule.day_or)
@@ -152,21 +157,24 @@ def first_after(schedule: ScheduleLike, instant: datetime) -> datetime | None:
     return found[0] if found else None
 
 
-def _from_walls(walls: Iterable[datetime], tz: ZoneInfo, start: datetime, end: datetime, limit: int) -> list[datetime]:
-    found: list[datetime] = []
+def _from_walls(
+    walls: Iterable[datetime], tz: ZoneInfo, start: datetime, end: datetime, limit: int
+) -> Iterator[datetime]:
+    last: datetime | None = None
+    found = 0
     for examined, wall in enumerate(walls):
         if examined >= limit + CANDIDATE_SLACK:
-            break
+            return
         instant = to_instant(wall, tz)
         if instant > end:
-            break  # to_instant is monotonic in the wall-clock time: nothing later can fit
+            return  # to_instant is monotonic in the wall-clock time: nothing later can fit
         # Earlier than start: a repeated hour's first pass. Equal to the last: a skipped range.
-        if instant < start or (found and instant <= found[-1]):
+        if instant < start or (last is not None and instant <= last):
             continue
-        found.append(instant)
-        if len(found) >= limit:
-            break
-    return found
+        yield instant
+        last, found = instant, found + 1
+        if found >= limit:
+            return
 
 
 def _interval_occurrences(

@@ -112,3 +112,49 @@ def build_scheduled_run(
         updated=now,
         **initial_run_fields(state, flow_run_id=run_id),
     )
+
+
+def build_scheduled_runs(
+    deployment: DeploymentLike,
+    schedule_id: uuid.UUID,
+    instants: Sequence[datetime],
+    *,
+    display_value: str,
+    schedule_parameters: Mapping[str, Any],
+    now: datetime,
+) -> list[FlowRun]:
+    """:func:`build_scheduled_run` for each of ``instants``: the first built in full, the others
+    copied from it with what the occurrence changes (its ids, name, idempotency key, scheduled
+    times and state), which is ~3× cheaper per run in a scheduler pass; the runs are the same
+    (a test compares them field by field)."""
+    if not instants:
+        return []
+    first = build_scheduled_run(
+        deployment,
+        schedule_id,
+        instants[0],
+        display_value=display_value,
+        schedule_parameters=schedule_parameters,
+        now=now,
+    )
+    return [first, *(_at(first, deployment, schedule_id, instant) for instant in instants[1:])]
+
+
+def _at(template: FlowRun, deployment: DeploymentLike, schedule_id: uuid.UUID, instant: datetime) -> FlowRun:
+    """``template`` (a run of the same deployment, schedule and ``now``) moved to ``instant``."""
+    run_id = scheduled_run_id(deployment.flow_id, deployment.id, schedule_id, instant)
+    if template.state is None:  # pragma: no cover - build_scheduled_run always sets one
+        raise ValueError("a scheduled run has a state")
+    details = template.state.state_details.model_copy(update={"scheduled_time": instant, "flow_run_id": run_id})
+    state = template.state.model_copy(update={"id": uuid.uuid5(_STATE_NS, str(run_id)), "state_details": details})
+    return template.model_copy(
+        update={
+            "id": run_id,
+            "name": run_name(run_id),
+            "idempotency_key": scheduled_run_idempotency_key(deployment.id, schedule_id, instant),
+            "state": state,
+            "state_id": state.id,
+            "expected_start_time": instant,
+            "next_scheduled_start_time": instant,
+        }
+    )

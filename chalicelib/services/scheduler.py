@@ -36,7 +36,7 @@ from chalicelib.domain.planning import plan_runs
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.backfill import backfill, retire_runs
-from chalicelib.services.run_builder import build_scheduled_run
+from chalicelib.services.run_builder import build_scheduled_runs
 from chalicelib.services.scheduling_report import Deadline, SchedulingReport, log_report, logger
 from chalicelib.storage import Repositories
 from chalicelib.storage.plan_commits import (
@@ -155,12 +155,14 @@ class _Scheduler:
         if not plan.new and plan.planned_through == schedule.planned_through and plan.next_due == schedule.due_at:
             return None  # nothing to insert, nothing to move: no write at all
         display = schedule.slug or type(spec).__name__
-        runs = [
-            build_scheduled_run(
-                deployment, schedule.id, t, display_value=display, schedule_parameters=schedule.parameters, now=self.now
-            )
-            for t in plan.new
-        ]
+        runs = build_scheduled_runs(
+            deployment,
+            schedule.id,
+            plan.new,
+            display_value=display,
+            schedule_parameters=schedule.parameters,
+            now=self.now,
+        )
         # More than one transaction's worth: commit the leading runs now, in order, each step
         # advancing planned_through and leaving the schedule due, so a stop midway loses nothing.
         current = schedule
