@@ -42,9 +42,9 @@ def delete_flow(repos: Repositories, id_: uuid.UUID, now: datetime) -> None:
     """Delete a flow and its deployments (Prefect's cascade, each as ``DELETE /deployments/{id}``
     does: schedules, claims and never-run scheduled runs go); other runs keep their flow_id."""
     repos.flows.get(id_)  # 404 before touching anything
-    for deployment in repos.deployments.for_flow(id_):
+    for deployment_id in repos.deployments.ids_for_flow(id_):
         try:
-            deployments.delete_deployment(repos, deployment.id)
+            deployments.delete_deployment(repos, deployment_id)
         except DeploymentNotFoundError:
             pass  # deleted concurrently: the cascade's goal holds
     repos.flows.delete(id_)

@@ -53,13 +53,13 @@ def admin_settings(settings: Settings) -> dict[str, Any]:
 
 
 def count_deployments_by_flow(repos: Repositories, flow_ids: list[uuid.UUID]) -> dict[str, int]:
-    return {str(fid): len(repos.deployments.for_flow(fid)) for fid in dict.fromkeys(flow_ids)}
+    return {str(fid): len(repos.deployments.ids_for_flow(fid)) for fid in dict.fromkeys(flow_ids)}
 
 
 def _earliest_scheduled(repos: Repositories, flow_id: uuid.UUID) -> FlowRun | None:
     """The flow's deployments' earliest scheduled run: one Query per deployment (limit 1), then one
     BatchGetItem of the candidates."""
-    deployments = [(d.id, 1) for d in repos.deployments.for_flow(flow_id)]
+    deployments = [(d, 1) for d in repos.deployments.ids_for_flow(flow_id)]
     firsts = [runs[0] for runs in repos.flow_runs.polled_in_deployments(deployments).values() if runs]
     return min(
         firsts,

@@ -67,9 +67,9 @@ class DeploymentRepository(DeploymentWrites):
         for item in DeploymentModel.scan():
             yield to_deployment(item)
 
-    def for_flow(self, flow_id: uuid.UUID) -> list[Deployment]:
-        """A flow's deployments by name (the by-flow index: eventually consistent)."""
-        return [to_deployment(item) for item in DeploymentModel.by_flow.query(str(flow_id))]
+    def ids_for_flow(self, flow_id: uuid.UUID) -> list[uuid.UUID]:
+        """A flow's deployments' ids, by name (the by-flow-keys index: eventually consistent)."""
+        return [uuid.UUID(item.id) for item in DeploymentModel.by_flow.query(str(flow_id))]
 
     def set_paused(self, id_: uuid.UUID, paused: bool, now: datetime) -> StoredDeployment | None:
         """Set ``paused`` (bumping ``rev`` and ``updated``) unless it already has that value.

@@ -237,6 +237,6 @@ def fetch(ids: Iterable[str]) -> Iterator[FlowRunModel]:
 def _flows_runs(flow_ids: tuple[str, ...]) -> Iterator[FlowRunModel]:
     """Runs of the flows: their by-owner entries, then those of each of their deployments."""
     for flow in flow_ids:
-        owners = [flow] + [d.id for d in DeploymentModel.by_flow.query(flow, attributes_to_get=["id"])]
+        owners = [flow] + [d.id for d in DeploymentModel.by_flow.query(flow)]
         for owner in owners:
             yield from fetch([entry.id for entry in FlowRunModel.by_owner.query(owner)])

@@ -48,9 +48,10 @@ class FlowModel(Model):
 
 # --------------------------------------------------------------------------- deployments
 class DeploymentsByFlow(GlobalSecondaryIndex["DeploymentModel"]):
-    """A flow's deployments (flow deletion, filters on flows)."""
+    """A flow's deployments' ids (flow deletion, filters on flows, the UI's per-flow counts). Keys
+    only: a runner's poll rewrites ``last_polled`` on the deployment item and on no index."""
 
-    Meta = _index_meta("by-flow", AllProjection())
+    Meta = _index_meta("by-flow-keys", KeysOnlyProjection())
     flow_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute(range_key=True)
 
