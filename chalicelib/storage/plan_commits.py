@@ -34,6 +34,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes, response_code
+from chalicelib.storage.flow_run_items import moved_item
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
 from chalicelib.storage.scheduling import DUE_SHARD, ScheduleRecord, SchedulingStorageError
@@ -87,7 +88,7 @@ def items_needed(commits: Sequence[PlanCommit]) -> int:
 @dataclass
 class _Entry:
     commit: PlanCommit
-    items: list[tuple[uuid.UUID, FlowRunModel]]
+    items: list[tuple[uuid.UUID, dict[str, Any]]]
     existing: int = 0
 
 
@@ -127,13 +128,18 @@ class PlanCommitter:
             raise ValueError(f"more than {TRANSACTION_ITEMS} items in one planning transaction")
         if len({(c.schedule.deployment_id, c.schedule.id) for c in commits}) != len(commits):
             raise ValueError("one commit per schedule and transaction")
-        entries = {
-            key: _Entry(c, [(run.id, self.flow_runs.to_item(run, late_list=False)) for run in c.runs])
-            for key, c in enumerate(commits)
-        }
+        entries = {key: _Entry(c, self._items(c.runs)) for key, c in enumerate(commits)}
         results: dict[int, CommitResult] = {}
         self._settle(entries, results)
         return [results[key] for key in range(len(commits))]
+
+    def _items(self, runs: Sequence[FlowRun]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+        """The stored form of a schedule's new runs (off the late list: the late-runs marker finds
+        planned runs from their schedules): the first built in full, the others from it."""
+        if not runs:
+            return []
+        first = self.flow_runs.to_item(runs[0], late_list=False).serialize()
+        return [(runs[0].id, first), *((run.id, moved_item(first, run)) for run in runs[1:])]
 
     def _settle(self, entries: dict[int, _Entry], results: dict[int, CommitResult]) -> None:
         while entries:
@@ -200,12 +206,11 @@ class PlanCommitter:
         live = DeploymentModel.id.exists() & (
             (DeploymentModel.paused == False) | DeploymentModel.paused.does_not_exist()  # noqa: E712
         )
-        absent = FlowRunModel.id.does_not_exist()
-        with TransactWrite(connection=ScheduleModel._get_connection().connection) as tx:
+        with _RawTransactWrite(connection=ScheduleModel._get_connection().connection) as tx:
             for deployment_id in layout.checks:
                 tx.condition_check(DeploymentModel, str(deployment_id), condition=live)
             for key, index in layout.puts:
-                tx.save(entries[key].items[index][1], condition=absent)
+                tx.put_new_run(entries[key].items[index][1])
             for key in layout.updates:
                 commit = entries[key].commit
                 schedule = commit.schedule
@@ -214,6 +219,21 @@ class PlanCommitter:
                     actions=_progress(commit.planned_through, commit.next_due),
                     condition=_as_planned(schedule),
                 )
+
+
+class _RawTransactWrite(TransactWrite):
+    """pynamodb's transaction, plus a Put of a run already in its stored form (``Item``), on
+    ``attribute_not_exists(id)``: a pass writes up to 100 runs per schedule, built from the first."""
+
+    def put_new_run(self, item: dict[str, Any]) -> None:
+        self._put_items.append(
+            {
+                "TableName": FlowRunModel.Meta.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists (#0)",
+                "ExpressionAttributeNames": {"#0": "id"},
+            }
+        )
 
 
 def _outcome(code: str, on_condition: Outcome) -> Outcome:

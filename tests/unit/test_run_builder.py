@@ -40,3 +40,19 @@ def test_runs_built_from_the_first_are_the_runs_built_one_by_one(pool):
         stored_b = flow_run_items.to_item(b, retention, history_pending=True).serialize()
         assert stored_a == stored_b
     assert build_scheduled_runs(deployment, schedule, [], **options) == []
+
+
+@pytest.mark.parametrize("pool", [None, "pool"])
+def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool):
+    """The planning transaction writes a schedule's runs from the first one's stored form."""
+    deployment = DeploymentRecord(
+        id=uuid.uuid4(), flow_id=uuid.uuid4(), paused=False, tags=["t"], work_queue_name="q", work_pool_name=pool
+    )
+    instants = [NOW + timedelta(hours=i) for i in range(30)]
+    runs = build_scheduled_runs(deployment, uuid.uuid4(), instants, display_value="x", schedule_parameters={}, now=NOW)
+    retention = timedelta(days=30)
+    first = flow_run_items.to_item(runs[0], retention, history_pending=True, late_list=False).serialize()
+    assert ("qs" in first) == (pool is not None)
+    for run in runs:
+        own = flow_run_items.to_item(run, retention, history_pending=True, late_list=False).serialize()
+        assert flow_run_items.moved_item(first, run) == own
