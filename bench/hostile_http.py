@@ -19,8 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _env import ROOT  # noqa: E402  (first: the project root on sys.path)
 
 from tests.e2e import http_fuzz  # noqa: E402
 from tests.e2e.local_stack import E2E_PYTHON  # noqa: E402

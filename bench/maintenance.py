@@ -16,19 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-    os.environ.setdefault(_name, "bench")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
+import _env  # noqa: E402, F401  (first: the project root on sys.path, dummy AWS credentials)
 
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.local import dynamodb_local  # noqa: E402

@@ -10,13 +10,11 @@ repeats for about half a second (at least three calls) and reports calls * 100 /
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _env  # noqa: E402, F401  (first: the project root on sys.path)
 
 from chalicelib.domain.schedules import occurrences  # noqa: E402
 from chalicelib.schemas.schedules import parse_schedule  # noqa: E402
