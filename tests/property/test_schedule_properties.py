@@ -64,20 +64,24 @@ def field_values(field: str, low: int, high: int) -> set[int]:
 
 
 @functools.cache
-def _restricted_days(expression: str, day_or: bool) -> bool:
-    expanded = croniter(expression, datetime(2000, 1, 1), day_or=day_or).expanded
-    return expanded[2] != ["*"] and expanded[4] != ["*"]
+def _unrestricted_days(expression: str, day_or: bool) -> tuple[bool, bool]:
+    """Whether croniter takes the day-of-month and the day-of-week fields as ``*`` (of the expression
+    as Cirrus hands it to croniter: ``a-a`` written ``a``, which croniter would take for ``*``)."""
+    expanded = croniter(cron._for_croniter(expression), datetime(2000, 1, 1), day_or=day_or).expanded
+    return expanded[2] == ["*"], expanded[4] == ["*"]
 
 
 def oracle_match(expression: str, day_or: bool, wall: datetime) -> bool:
     minute, hour, dom, month, dow = expression.split()
+    # croniter: OR when both day fields are restricted and day_or. Which field counts as * is
+    # croniter's own call ("* * 1-31 * */2": the day of month does; "* * 1 * 0-6": the 0-6 does
+    # not), so the oracle takes that classification from croniter's expansion, and matches the
+    # values by itself.
+    any_dom, any_dow = _unrestricted_days(expression, day_or)
     weekdays = {value % 7 for value in field_values(dow, 0, 6)}
-    in_dom = wall.day in field_values(dom, 1, 31)
-    in_dow = (wall.weekday() + 1) % 7 in weekdays
-    # croniter: OR when both day fields are restricted and day_or. Which full-range field counts as
-    # * is croniter's own quirk ("* * 1-31 * */2": the 1-31 does; "* * 1 * 0-6": the 0-6 does not),
-    # so the oracle takes that classification from croniter's expansion, and matches by itself.
-    either = day_or and _restricted_days(expression, day_or)
+    in_dom = any_dom or wall.day in field_values(dom, 1, 31)
+    in_dow = any_dow or (wall.weekday() + 1) % 7 in weekdays
+    either = day_or and not any_dom and not any_dow
     day_ok = (in_dom or in_dow) if either else (in_dom and in_dow)
     return (
         wall.minute in field_values(minute, 0, 59)
