@@ -7,10 +7,12 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chalicelib.domain.orchestration import commit, orchestrate
 from chalicelib.domain.sweeps import late_state
 from chalicelib.schemas.states import SetStateBody, State, StateType
-from chalicelib.services import flow_runs
+from chalicelib.services import flow_runs, late_runs
 from chalicelib.services.late_runs import mark_late_runs
 from chalicelib.services.maintenance import transition
 from chalicelib.services.scheduler import schedule_due
@@ -89,6 +91,12 @@ def test_a_proposal_the_rules_refuse_is_never_written(repos):
 
 
 # ---------------------------------------------------------------------------- the scheduler's runs
+@pytest.fixture
+def ten_minute_window(monkeypatch):
+    """The planned-runs window at 10 minutes, so that a few */5 runs span several ticks."""
+    monkeypatch.setattr(late_runs, "MAX_WINDOW", timedelta(minutes=10))
+
+
 def _planned(repos, settings):
     """A */5 deployment planned at T0 (runs at 00:00, 00:05, … one hour ahead), by the scheduler."""
     placed = make_deployment("planned", specs=[CRON_5])
@@ -100,7 +108,7 @@ def _names(repos, runs):
     return {at: repos.flow_runs.get(run_id).state_name for at, run_id in sorted(runs.items())}
 
 
-def test_planned_runs_are_marked_from_their_schedules_not_a_work_list(repos, settings):
+def test_planned_runs_are_marked_from_their_schedules_not_a_work_list(repos, settings, ten_minute_window):
     runs = _planned(repos, settings)
     assert all(item.sweep is None for item in auto_runs())  # the scheduler's insert wrote no list entry
     minute = timedelta(minutes=1)
@@ -121,7 +129,7 @@ def test_planned_runs_are_marked_from_their_schedules_not_a_work_list(repos, set
     assert mark_late_runs(repos, now=T0 + 17 * minute, settings=settings).candidates == 0
 
 
-def test_a_marker_behind_catches_up_a_window_per_tick(repos, settings):
+def test_a_marker_behind_catches_up_a_window_per_tick(repos, settings, ten_minute_window):
     runs = _planned(repos, settings)
     minute = timedelta(minutes=1)
     mark_late_runs(repos, now=T0 + 2 * minute, settings=settings)  # cursor at 00:01:45
@@ -135,7 +143,7 @@ def test_a_marker_behind_catches_up_a_window_per_tick(repos, settings):
     assert all(names[at] == "Scheduled" for at in runs if at > T0 + 42 * minute)
 
 
-def test_racing_ticks_mark_each_planned_run_once(repos, settings):
+def test_racing_ticks_mark_each_planned_run_once(repos, settings, ten_minute_window):
     runs = _planned(repos, settings)
     assert mark_late_runs(repos, now=T0 + timedelta(seconds=30), settings=settings).changed == 1  # 00:00
     now = T0 + timedelta(minutes=11)
