@@ -8,7 +8,7 @@ is the number of DynamoDB API calls per call (counted with a botocore hook,
 - ``create_flow_run``: ``POST /deployments/{id}/create_flow_run`` with no body (a GetItem of the
   deployment and one conditional PutItem);
 - ``get_scheduled_flow_runs``: one worker poll naming ``POLLED`` deployments with scheduled runs
-  (one index Query per deployment, then one write that marks them polled);
+  (one index Query per deployment, one BatchGetItem of the due runs, one write that marks them polled);
 - ``post_logs_200``: ``POST /logs/`` of 200 lines, as the flow engine batches them (BatchWriteItem
   of 25: 8 requests); ``read_logs_page_200``: ``POST /logs/filter`` of one run's first 200 lines
   (one Query of its partition);
@@ -17,7 +17,7 @@ is the number of DynamoDB API calls per call (counted with a botocore hook,
   inline scheduler call, which finds nothing new to plan);
 - ``worker_poll``: ``POST /work_pools/{pool}/get_scheduled_flow_runs`` of a worker polling every
   queue of a pool with 3 queues, each holding scheduled runs (one UpdateItem that stamps the poll
-  and returns the pool with its queues, then one by-work-queue Query per queue);
+  and returns the pool with its queues, one by-queue Query per queue, one BatchGetItem of the runs);
 - ``worker_heartbeat``: ``POST /work_pools/{pool}/workers/heartbeat`` (one TransactWriteItems);
 - ``filter_deployments``: ``POST /deployments/filter`` selecting the 50 of 1,000 deployments that
   carry a tag (a Scan; measured last, after the 1,000 are bulk-written, because moto copies a

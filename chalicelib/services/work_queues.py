@@ -139,7 +139,7 @@ def _scheduled(
     """The queue's SCHEDULED runs due by ``before``, earliest first: one by-queue Query for a work
     pool's queue; the runs of pool-less deployments (``default-agent-pool``'s queues) are not in
     by-queue (their runners poll them by deployment), so those are read from every scheduled run due
-    by then (by-next-scheduled and the late list: an agent's legacy path)."""
+    by then (a Scan, as filters on scheduled runs across deployments: an agent's legacy path)."""
     if pool.name != identity.DEFAULT_AGENT_POOL:
         return repos.flow_runs.scheduled_in_queue(queue_id, after=None, before=before, limit=limit)
     due = [run for run in repos.flow_runs.by_next_scheduled(before=before) if run.work_queue_id == queue_id]

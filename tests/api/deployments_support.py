@@ -40,7 +40,7 @@ def deploy(client: Any, flow_id: str, name: str = "prod", expect: int | None = N
 
 
 def runs_of(repos: Any, deployment_id: str, state: str | None = None) -> list[FlowRun]:
-    """The deployment's runs (by-deployment index), optionally of one state type, by start time."""
+    """The deployment's runs (by-owner-state index), optionally of one state type, by start time."""
     runs = repos.flow_runs.by_deployment(uuid.UUID(deployment_id), StateType(state) if state else None)
     return sorted(runs, key=lambda r: (r.expected_start_time or r.created, str(r.id)))
 

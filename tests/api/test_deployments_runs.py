@@ -179,7 +179,7 @@ def test_patch_paused_deletes_only_future_auto_runs(client, repos, settings):
 
 
 def test_delete_removes_planned_runs_even_when_the_index_lags(client, repos, monkeypatch):
-    """DynamoDB's indexes lag writes: deletion must not rely on the by-deployment index alone."""
+    """DynamoDB's indexes lag writes: deletion must not rely on the by-owner-state index alone."""
     dep = deploy(client, make_flow(client), schedules=[{"schedule": HOURLY}])
     planned = auto_runs(repos, dep["id"])
     assert planned

@@ -101,7 +101,7 @@ def test_retire_finds_runs_the_index_does_not_show_yet(repos, settings):
     placed = make_deployment("d", specs=[CRON_5])
     [schedule_id] = placed.schedules
     schedule_due(repos, now=T0, settings=settings)
-    # Stand-in for index lag: runs whose by-deployment entry the query cannot match.
+    # Stand-in for index lag: runs whose by-owner-state entry the query cannot match.
     for item in FlowRunModel.scan():
         item.update(actions=[FlowRunModel.schedule_id.remove()])
     old = schedule_item(placed.deployment_id, schedule_id)
