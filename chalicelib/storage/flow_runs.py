@@ -49,6 +49,17 @@ def never_ran_scheduled() -> Condition:
     return (FlowRunModel.state_type == StateType.SCHEDULED.value) & never_ran
 
 
+def heartbeat_is(heartbeat: datetime | None) -> Condition:
+    """The stored heartbeat is ``heartbeat`` (``None``: the run has none)."""
+    return FlowRunModel.heartbeat == heartbeat if heartbeat is not None else FlowRunModel.heartbeat.does_not_exist()
+
+
+def unchanged_since(state_id: str, updated: datetime, heartbeat: datetime | None) -> Condition:
+    """The item still holds the state, last update and heartbeat it was read with (a heartbeat does
+    not move ``updated``, so it is checked on its own)."""
+    return (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == updated) & heartbeat_is(heartbeat)
+
+
 class FlowRunRepository:
     """Reads and writes flow runs; a missing or expired run raises :class:`FlowRunNotFoundError`."""
 
@@ -313,11 +324,7 @@ class FlowRunRepository:
         expected = str(expected_state_id) if expected_state_id else flow_run_items.NO_STATE_ID
         condition = FlowRunModel.state_id == expected
         if expected_heartbeat is not ...:
-            condition &= (
-                FlowRunModel.heartbeat == expected_heartbeat
-                if expected_heartbeat is not None
-                else FlowRunModel.heartbeat.does_not_exist()
-            )
+            condition &= heartbeat_is(expected_heartbeat)
         if expected_updated is not None:
             condition &= FlowRunModel.updated == expected_updated
         try:
@@ -386,8 +393,7 @@ class FlowRunRepository:
         beating = run.model_copy(update={"heartbeat": at})
         base = [FlowRunModel.heartbeat.set(at)]
         state_id = str(run.state.id) if run.state else flow_run_items.NO_STATE_ID
-        read = (FlowRunModel.state_id == state_id) & (FlowRunModel.updated == run.updated)
-        read &= FlowRunModel.heartbeat == run.heartbeat if run.heartbeat else FlowRunModel.heartbeat.does_not_exist()
+        read = unchanged_since(state_id, run.updated, run.heartbeat)
         before, after = sweep_for(run), sweep_for(beating)
         if after is None:
             moved = base + ([FlowRunModel.sweep.remove(), FlowRunModel.sweep_at.remove()] if before else [])
@@ -428,14 +434,8 @@ class FlowRunRepository:
             if item.owner_sort is not None and item.history is None:
                 kept += 1
                 continue
-            unchanged = (FlowRunModel.state_id == item.state_id) & (FlowRunModel.updated == item.updated)
-            unchanged &= (
-                FlowRunModel.heartbeat == item.heartbeat
-                if item.heartbeat is not None
-                else FlowRunModel.heartbeat.does_not_exist()
-            )
             try:
-                self.write(self.from_item(item), unchanged)
+                self.write(self.from_item(item), unchanged_since(item.state_id, item.updated, item.heartbeat))
             except PutError as exc:
                 if not is_condition_failure(exc):
                     raise

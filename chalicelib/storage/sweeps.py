@@ -25,7 +25,7 @@ from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
 from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.flow_run_queries import BATCH_GET_KEYS
-from chalicelib.storage.flow_runs import FlowRunRepository
+from chalicelib.storage.flow_runs import FlowRunRepository, unchanged_since
 from chalicelib.storage.models import FlowRunModel
 
 DEFAULT_PAGE_SIZE = 100
@@ -160,9 +160,4 @@ def unchanged_since_read(candidate: Candidate) -> Condition:
     The state alone is the core's transition guard; the heartbeat is what saves a run from the
     zombie killer when one lands in between; ``updated`` catches any other write (a PATCH).
     """
-    heartbeat = (
-        FlowRunModel.heartbeat == candidate.heartbeat
-        if candidate.heartbeat is not None
-        else FlowRunModel.heartbeat.does_not_exist()
-    )
-    return (FlowRunModel.state_id == candidate.state_id) & heartbeat & (FlowRunModel.updated == candidate.updated)
+    return unchanged_since(candidate.state_id, candidate.updated, candidate.heartbeat)
