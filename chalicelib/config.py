@@ -54,6 +54,10 @@ class Settings:
     worker_fallback_heartbeat_s: float = 30.0
     #: A work queue (and a deployment) is READY while a worker polled it at most this long ago.
     poll_ready_window_s: float = 60.0
+    #: How the run counts get the runs tables' stream records: ``lambda`` (a Lambda consumes each
+    #: stream: AWS), ``pull`` (reads drain the streams first: the local stack, tests), or ``auto``:
+    #: ``pull`` when a DynamoDB endpoint is set or the stage is ``local``/``test``.
+    streams: str = "auto"
     # Auth.
     auth_required: bool = False
     #: The zombie threshold was derived from the heartbeat settings (not given): a copy that changes
@@ -69,6 +73,12 @@ class Settings:
     @property
     def tables_prefix(self) -> str:
         return self.table_prefix if self.table_prefix is not None else f"cirrus-{self.stage}-"
+
+    @property
+    def pull_streams(self) -> bool:
+        if self.streams == "auto":
+            return self.dynamodb_endpoint is not None or self.stage in ("local", "test")
+        return self.streams == "pull"
 
     @property
     def min_scheduled_time(self) -> timedelta:

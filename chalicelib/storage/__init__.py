@@ -48,6 +48,12 @@ class Repositories:
         return FlowRunRepository(self.settings)
 
     @cached_property
+    def run_counts(self) -> Any:
+        from chalicelib.storage.aggregates import RunCountRepository
+
+        return RunCountRepository(self.settings)
+
+    @cached_property
     def work_pools(self) -> Any:
         from chalicelib.storage.work_pools import WorkPoolRepository
 

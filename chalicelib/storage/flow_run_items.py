@@ -24,7 +24,7 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.domain.sweeps import LATE, sweep_for
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, default_name
-from chalicelib.storage.models import POLLED_STATES, FlowRunModel, FlowRunStateModel
+from chalicelib.storage.models import LIVE_BUCKET, LIVE_STATES, POLLED_STATES, FlowRunModel, FlowRunStateModel
 
 #: Fields kept as top-level attributes (keys, indexes, conditions); the rest goes to ``doc``.
 TOP_LEVEL = (
@@ -138,6 +138,44 @@ def owner_sort_key(run: FlowRun) -> str:
     return f"~{utc_key(run.created)}"
 
 
+#: A start time later than the write that set it by more than this is a client's clock ahead.
+_CLOCK_SKEW = timedelta(minutes=5)
+#: by-id's one partition.
+ID_SHARD = "runs"
+
+
+def list_time(run: FlowRun) -> datetime:
+    """The time by-time and by-owner-state list a run by: its start time, else its expected start,
+    else its creation (Prefect's START_TIME sort key, with creation for a run that has neither)."""
+    return run.start_time or run.expected_start_time or run.created
+
+
+def time_key(run: FlowRun) -> str:
+    """by-time's range key: ``<list time>#<id>``."""
+    return f"{utc_key(list_time(run))}#{run.id}"
+
+
+def time_bucket(run: FlowRun) -> str:
+    """by-time's partition: ``live`` while the run is under way, else ``d<UTC day of its list time>``."""
+    if run.state_type is not None and run.state_type.value in LIVE_STATES:
+        return LIVE_BUCKET
+    return day_bucket(list_time(run))
+
+
+def day_bucket(instant: datetime) -> str:
+    return "d" + utc_key(instant)[:10]
+
+
+def is_out_of_order(run: FlowRun) -> bool:
+    """Whether the run started before its expected start, or later than the write that recorded it
+    by more than the clock skew allowed (by-odd: such runs escape a window's bound on ``tk``)."""
+    start = run.start_time
+    if start is None:
+        return False
+    expected = run.expected_start_time
+    return (expected is not None and start < expected) or start > run.updated + _CLOCK_SKEW
+
+
 def state_sort_key(run: FlowRun) -> str:
     """``<STATE_TYPE>#<time>``: the range key of polled runs in by-owner-state and by-queue.
 
@@ -214,6 +252,10 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
         created=run.created,
         updated=run.updated,
         doc=doc or None,
+        time_bucket=time_bucket(run),
+        time_key=time_key(run),
+        id_shard=ID_SHARD,
+        odd="odd" if is_out_of_order(run) else None,
     )
     sweep = sweep_for(run)
     if sweep is not None and (late_list or sweep[0] != LATE):
@@ -226,6 +268,7 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
 #: :func:`moved_item` rewrites exactly these, ``qs`` only where the template has it.
 _PER_OCCURRENCE = (
     "id", "name", "state_id", "state", "owner_sort", "queue_sort", "next_scheduled_start_time", "expected_start_time",
+    "time_bucket", "time_key",
 )  # fmt: skip
 
 
@@ -246,6 +289,8 @@ def moved_item(template: dict[str, Any], run: FlowRun) -> dict[str, Any]:
         "queue_sort": queue_sort_key(run),
         "next_scheduled_start_time": run.next_scheduled_start_time,
         "expected_start_time": run.expected_start_time,
+        "time_bucket": time_bucket(run),
+        "time_key": time_key(run),
     }
     item = dict(template)
     for name in _PER_OCCURRENCE:

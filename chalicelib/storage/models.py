@@ -153,9 +153,12 @@ class RunsByOwner(GlobalSecondaryIndex["FlowRunModel"]):
     ``~<created>``. So a deployment's runs in any state are its partition, a fresh scheduled run is in
     no other index but a work pool's queue's, and a run's entry moves once (leaving SCHEDULED).
     Keys, plus two attributes that never change (a retirement or delete filters on them): a
-    transition that keeps the key, a Late mark or a heartbeat rewrites no entry."""
+    transition that keeps the key, a Late mark or a heartbeat rewrites no entry. The entry also
+    carries the run's ``tk`` (by-time's range key), so a deployment's or flow's runs are listed in
+    time order from their entries and read by key a page at a time (it changes once, when the run
+    starts)."""
 
-    Meta = _index_meta("by-owner-state", IncludeProjection(["schedule_id", "auto_scheduled"]))
+    Meta = _index_meta("by-owner-state", IncludeProjection(["schedule_id", "auto_scheduled", "tk"]))
     owner = UnicodeAttribute(attr_name="ow", hash_key=True)
     owner_sort = UnicodeAttribute(attr_name="os", range_key=True)
 
@@ -185,6 +188,54 @@ class RunsBySweep(GlobalSecondaryIndex["FlowRunModel"]):
     sweep_at = TimestampAttribute(range_key=True)
 
 
+#: What by-time projects: every attribute a listed run is built from (``flow_run_items.from_item``),
+#: none that only a heartbeat or a work list changes (``heartbeat``, ``sweep``/``sweep_at``) nor
+#: other indexes' keys, so a heartbeat writes no by-time entry.
+LISTED_ATTRIBUTES = (
+    "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "auto_scheduled", "state_id",
+    "state_type", "st", "run_count", "work_queue_name", "work_queue_id", "next_scheduled_start_time",
+    "expected_start_time", "created", "updated", "doc", "expires_at",
+    "history", "state_name", "tags", "start_time", "end_time", "lazarus_attempts",
+)  # fmt: skip
+#: by-time's partition of the runs that are under way (any time): PENDING, RUNNING, PAUSED, CANCELLING.
+LIVE_BUCKET = "live"
+LIVE_STATES = ("PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+class RunsByTime(GlobalSecondaryIndex["FlowRunModel"]):
+    """Every run by its time ``tk`` = ``<time>#<id>``, time = start time, else expected start, else
+    creation (Prefect's START_TIME sort key): runs under way in one partition (``tb`` = ``live``),
+    the others by that time's UTC day (``tb`` = ``d<YYYY-MM-DD>``). The UI's and client's listings
+    read it newest or oldest first, a page at a time, and stop once the page is full (a keyset: see
+    ``storage.flow_run_listing``). Projects every attribute a listed run needs (no BatchGetItem)
+    but the heartbeat and work-list ones."""
+
+    Meta = _index_meta("by-time", IncludeProjection(list(LISTED_ATTRIBUTES)))
+    time_bucket = UnicodeAttribute(attr_name="tb", hash_key=True)
+    time_key = UnicodeAttribute(attr_name="tk", range_key=True)
+
+
+class RunsById(GlobalSecondaryIndex["FlowRunModel"]):
+    """Every run's id in id order under one constant key (``ix`` = ``runs``): the ID_ASC/ID_DESC
+    sorts (Prefect's default) read a page of ids, then those runs by key. Keys only: written once,
+    when the run is inserted."""
+
+    Meta = _index_meta("by-id", KeysOnlyProjection())
+    id_shard = UnicodeAttribute(attr_name="ix", hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class RunsOutOfOrder(GlobalSecondaryIndex["FlowRunModel"]):
+    """Sparse: the runs whose start time is before their expected start (a forced early start) or
+    ahead of the write that set it (a client's clock), ``odd`` = ``odd``. They break the bound a
+    window on expected start time puts on ``tk``; every such listing also reads this (normally
+    empty) list. Keys only."""
+
+    Meta = _index_meta("by-odd", KeysOnlyProjection())
+    odd = UnicodeAttribute(hash_key=True)
+    time_key = UnicodeAttribute(attr_name="tk", range_key=True)
+
+
 class FlowRunModel(Model):
     """A flow run, compact: no nulls or defaults are written (they read back as defaults), the current
     state is stored once (``st``), and the state history lives in ``flow_run_states``.
@@ -199,6 +250,8 @@ class FlowRunModel(Model):
 
     class Meta(_Meta):
         table_name = "flow_runs"
+        #: The run-count aggregates (``storage.run_counts``) are kept from this stream.
+        stream_view_type = "NEW_AND_OLD_IMAGES"
 
     id = UnicodeAttribute(hash_key=True)
     flow_id = UnicodeAttribute()
@@ -243,9 +296,18 @@ class FlowRunModel(Model):
     end_time = TimestampAttribute(null=True)
     lazarus_attempts = NumberAttribute(null=True)
 
+    #: by-time's keys (``RunsByTime``), by-id's constant hash key, by-odd's flag.
+    time_bucket = UnicodeAttribute(attr_name="tb", null=True)
+    time_key = UnicodeAttribute(attr_name="tk", null=True)
+    id_shard = UnicodeAttribute(attr_name="ix", null=True)
+    odd = UnicodeAttribute(null=True)
+
     by_owner = RunsByOwner()
     by_queue = RunsByQueue()
     by_sweep = RunsBySweep()
+    by_time = RunsByTime()
+    by_id = RunsById()
+    by_odd = RunsOutOfOrder()
 
 
 class FlowRunStateModel(Model):
@@ -262,6 +324,23 @@ class FlowRunStateModel(Model):
     type = UnicodeAttribute(attr_name="t")
     state = JSONAttribute(attr_name="s")
     more = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+# --------------------------------------------------------------------------- run counts
+class RunCountModel(Model):
+    """The run-count aggregates (``storage.run_counts``): counters per kind of run, dimension and
+    hour (``pk`` = ``<kind>#<dimension>``, ``sk`` = the hour), exact entries per minute for window
+    edges, totals, per deployment; and the stream consumer's checkpoints and batch claims. Written
+    only from the runs tables' streams; the counters are attributes named by state, read and
+    written with expressions (no fixed attribute set)."""
+
+    class Meta(_Meta):
+        table_name = "run_counts"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    #: Batch claims expire (a retried batch comes back within the stream's 24 hours).
     expires_at = TTLAttribute(null=True)
 
 
@@ -297,6 +376,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     UniqueModel,
     FlowRunModel,
     FlowRunStateModel,
+    RunCountModel,
     JobStateModel,
     ApiKeyModel,
     *RESOURCE_MODELS,

@@ -73,17 +73,32 @@ class TaskRunsByFlowRun(GlobalSecondaryIndex["TaskRunModel"]):
     created = TimestampAttribute(range_key=True)
 
 
+class TaskRunsByTime(GlobalSecondaryIndex["TaskRunModel"]):
+    """Every task run by its time ``tk`` = ``<time>#<id>`` (start time, else expected start, else
+    creation), partitioned by that time's UTC day (``tb`` = ``d<YYYY-MM-DD>``): the UI's lists of
+    task runs read it a page at a time, newest or oldest first (``storage.task_runs``)."""
+
+    Meta = index_meta("by-time", AllProjection())
+    time_bucket = UnicodeAttribute(attr_name="tb", hash_key=True)
+    time_key = UnicodeAttribute(attr_name="tk", range_key=True)
+
+
 class TaskRunModel(DocumentModel):
     """A task run. ``(flow_run_id, task_key, dynamic_key)`` is unique through a claim
     ``task-run/<flow_run_id>/<task_key>/<dynamic_key>`` that expires with the run."""
 
     class Meta(TableMeta):
         table_name = "task_runs"
+        #: The run-count aggregates (``storage.run_counts``) are kept from this stream.
+        stream_view_type = "NEW_AND_OLD_IMAGES"
 
     flow_run_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    time_bucket = UnicodeAttribute(attr_name="tb", null=True)
+    time_key = UnicodeAttribute(attr_name="tk", null=True)
 
     by_flow_run = TaskRunsByFlowRun()
+    by_time = TaskRunsByTime()
 
 
 class LogsByTaskRun(GlobalSecondaryIndex["LogModel"]):

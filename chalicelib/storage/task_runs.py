@@ -10,8 +10,16 @@ from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.schemas.task_runs import TaskRun
+from chalicelib.domain.identity import utc_key
 from chalicelib.storage.documents import DocumentRepository, Unique
+from chalicelib.storage.flow_run_items import day_bucket
+from chalicelib.storage.model_meta import DocumentModel
 from chalicelib.storage.resource_models import TaskRunModel
+
+
+def list_time(run: TaskRun) -> datetime:
+    """by-time's time of a task run: its start, else its expected start, else its creation."""
+    return run.start_time or run.expected_start_time or run.created
 
 
 def upsert_key(run: TaskRun) -> str:
@@ -30,6 +38,13 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
 
     def expires_at(self, obj: TaskRun) -> datetime | None:
         return obj.created + self.retention
+
+    def to_item(self, obj: TaskRun, rev: int = 0) -> DocumentModel:
+        item = super().to_item(obj, rev)
+        when = list_time(obj)
+        item.time_bucket = day_bucket(when)  # type: ignore[attr-defined]
+        item.time_key = f"{utc_key(when)}#{obj.id}"  # type: ignore[attr-defined]
+        return item
 
     def attribute_value(self, name: str, value: object) -> object:
         return str(value) if value is not None else None

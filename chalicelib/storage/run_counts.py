@@ -1,0 +1,499 @@
+"""Run counts kept from the runs tables' streams, so counts and histories read a handful of items.
+
+What is kept, per kind of run (``fr`` flow runs, ``tr`` task runs) and per *dimension* (``e``: the
+expected start time, else the creation time; ``s``: the start time, for runs that started):
+
+==========================  ==========================================  ============================
+item (``pk``, ``sk``)        attributes                                  answers
+==========================  ==========================================  ============================
+``<kind>#<dim>``, hour       ``<MM>|<TYPE>|<NAME>`` runs whose time is   whole minutes of a window,
+(``YYYY-MM-DDTHH``)          in that minute, by current state;           history intervals
+                             ``…|rt``: their summed total run time
+``<kind>#<dim>#r``, minute   ``<id>`` = ``<time>|<TYPE>|<flow>|<state     the partial minutes at a
+(``YYYY-MM-DDTHH:MM``)       id>``: one entry per run (``-<time>`` once   window's edges, exactly
+                             the run is deleted)
+``<kind>#all``, ``-``        ``<TYPE>``                                  counts with no window
+``fr#fe``, hour              ``<flow id>|<TYPE>`` (dimension ``e``)      flows with runs in a window
+``fr#dep``, deployment id    ``<TYPE>|<NAME>``                           a deployment's runs by state
+==========================  ==========================================  ============================
+
+How they stay exact. The streams (NEW_AND_OLD_IMAGES) deliver every change of a run, from any
+writer: the API, the scheduler's transactions, the sweeps, deletes and TTL expiry. A change is
+applied in one transaction whose condition is the run's entry as the change's *old* image implies
+it (absent, or a deletion older than the run, for a new run), and which sets the entry as the new
+image implies it and adds the counter deltas. A change delivered again (a retried Lambda batch, a
+local drain started over) finds the entry moved on and is skipped; entries carry the state id, so
+a state that comes back is a new entry. Changes of one run arrive in order (a stream shard, then its
+children). A batch's changes go in as few transactions as its items allow; if one of them was
+applied already, the batch is applied change by change. So once a stream is drained, every count
+equals a recount of the stored runs (tests compare them under racing writers), and a rebuild from
+a Scan (``cirrus rebuild-counts``) may run while runs change: what it missed, the stream brings.
+
+Counts lag the runs by the stream's delivery (on AWS typically under a second, plus the
+consumer's batching window); the local stack and the tests drain the stream before reading.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.identity import utc_key
+from chalicelib.storage.models import RunCountModel
+
+FLOW_RUNS = "fr"
+TASK_RUNS = "tr"
+EXPECTED = "e"
+STARTED = "s"
+DIMENSIONS = (EXPECTED, STARTED)
+ALL = "all"
+FLOWS_BY_HOUR = "fr#fe"
+DEPLOYMENTS = "fr#dep"
+NO_STATE = "NONE"
+#: TransactWriteItems' limit.
+_MAX_ITEMS = 100
+_TOMBSTONE = "-"
+#: Prefix of the hour items' summed run times (``rt|<MM>|<TYPE>|<NAME>``).
+_RUN_TIME = "rt|"
+#: Below every sort key used (sort keys cannot be empty).
+_LOWEST = " "
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What the counts need of one stored run."""
+
+    id: str
+    state: str
+    name: str
+    state_id: str
+    times: Mapping[str, datetime | None]
+    flow_id: str | None = None
+    deployment_id: str | None = None
+    run_time: float = 0.0
+    #: When the run was created and last written (a deletion's tombstone is no older than that).
+    created: datetime | None = None
+    changed: datetime | None = None
+
+    def entry(self, dim: str) -> str | None:
+        """The run's entry in its minute's item of ``dim``: ``time|TYPE|flow|state id|name``."""
+        when = self.times.get(dim)
+        if when is None:
+            return None
+        return f"{utc_key(when)}|{self.state}|{self.flow_id or ''}|{self.state_id}|{self.name}"
+
+
+def hour_of(instant: datetime) -> str:
+    return utc_key(instant)[:13]
+
+
+def minute_of(instant: datetime) -> str:
+    return utc_key(instant)[:16]
+
+
+def _entry_time(entry: str) -> datetime:
+    return datetime.strptime(entry.split("|", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------- writes
+@dataclass
+class _ItemOps:
+    """What one transaction does to one aggregate item."""
+
+    add: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    set_: dict[str, str] = field(default_factory=dict)
+    #: attribute -> the value it must hold (``None``: absent, or a deletion older than ``newer_than``).
+    expect: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+class _Change:
+    """One run's change as item operations: ``ops[(pk, sk)]``."""
+
+    def __init__(self, kind: str, old: RunView | None, new: RunView | None, at: datetime) -> None:
+        self.ops: dict[tuple[str, str], _ItemOps] = defaultdict(_ItemOps)
+        self.kind = kind
+        for dim in DIMENSIONS:
+            self._entry(dim, old, new, at)
+        self._count(old, -1)
+        self._count(new, +1)
+
+    @property
+    def empty(self) -> bool:
+        return not any(o.add or o.set_ for o in self.ops.values())
+
+    def _entry(self, dim: str, old: RunView | None, new: RunView | None, at: datetime) -> None:
+        before = old.entry(dim) if old else None
+        after = new.entry(dim) if new else None
+        if before == after:
+            return
+        run_id = (new or old).id  # type: ignore[union-attr]
+        if before is not None:
+            item = self.ops[(f"{self.kind}#{dim}#r", minute_of(_entry_time(before)))]
+            item.expect[run_id] = (before, None)
+            if after is None or minute_of(_entry_time(after)) != minute_of(_entry_time(before)):
+                deleted = max(at, old.changed or at) if old else at
+                item.set_[run_id] = _TOMBSTONE + utc_key(deleted)
+        if after is not None:
+            item = self.ops[(f"{self.kind}#{dim}#r", minute_of(_entry_time(after)))]
+            if before is None or run_id not in item.expect:
+                created = new.created if new else None
+                item.expect.setdefault(run_id, (None, _TOMBSTONE + utc_key(created or at)))
+            item.set_[run_id] = after
+
+    def _count(self, view: RunView | None, sign: int) -> None:
+        if view is None:
+            return
+        for dim in DIMENSIONS:
+            when = view.times.get(dim)
+            if when is None:
+                continue
+            hour = self.ops[(f"{self.kind}#{dim}", hour_of(when))]
+            key = f"{utc_key(when)[14:16]}|{view.state}|{view.name}"
+            hour.add[key] += sign
+            if view.run_time:
+                hour.add[_RUN_TIME + key] += sign * view.run_time
+        self.ops[(f"{self.kind}#{ALL}", "-")].add[view.state] += sign
+        if self.kind == FLOW_RUNS:
+            when = view.times.get(EXPECTED)
+            if when is not None and view.flow_id:
+                self.ops[(FLOWS_BY_HOUR, hour_of(when))].add[f"{view.flow_id}|{view.state}"] += sign
+            if view.deployment_id:
+                self.ops[(DEPLOYMENTS, view.deployment_id)].add[f"{view.state}|{view.name}"] += sign
+
+
+def _merge(changes: Sequence[_Change]) -> dict[tuple[str, str], _ItemOps]:
+    """The changes of a batch as one set of item operations: per run, the first change's expected
+    entry and the last one's value."""
+    merged: dict[tuple[str, str], _ItemOps] = defaultdict(_ItemOps)
+    for change in changes:
+        for key, ops in change.ops.items():
+            target = merged[key]
+            for name, delta in ops.add.items():
+                target.add[name] += delta
+            for name, expected in ops.expect.items():
+                target.expect.setdefault(name, expected)
+            target.set_.update(ops.set_)
+    return merged
+
+
+def _update(table: str, key: tuple[str, str], ops: _ItemOps) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    adds, sets, conditions = [], [], []
+    for i, (name, delta) in enumerate(sorted(ops.add.items())):
+        if not delta:
+            continue
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = {"N": str(int(delta)) if float(delta).is_integer() else repr(float(delta))}
+        adds.append(f"#a{i} :a{i}")
+    for i, (name, value) in enumerate(sorted(ops.set_.items())):
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = {"S": value}
+        sets.append(f"#s{i} = :s{i}")
+    for i, (name, (expected, newer_than)) in enumerate(sorted(ops.expect.items())):
+        names[f"#c{i}"] = name
+        if expected is not None:
+            values[f":c{i}"] = {"S": expected}
+            conditions.append(f"#c{i} = :c{i}")
+        else:
+            values[f":c{i}"] = {"S": newer_than}
+            conditions.append(f"(attribute_not_exists(#c{i}) OR #c{i} < :c{i})")
+    parts = []
+    if sets:
+        parts.append("SET " + ", ".join(sets))
+    if adds:
+        parts.append("ADD " + ", ".join(adds))
+    if not parts:  # only a condition (cannot happen: an expectation comes with a value to set)
+        names["#pk"] = "pk"
+        parts.append("SET #pk = :pk")
+        values[":pk"] = {"S": key[0]}
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        "UpdateExpression": " ".join(parts),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    if conditions:
+        update["ConditionExpression"] = " AND ".join(conditions)
+    return {"Update": update}
+
+
+def _client() -> Any:
+    return RunCountModel._get_connection().connection.client
+
+
+def _transact(ops: dict[tuple[str, str], _ItemOps]) -> bool:
+    """One transaction; ``False`` when a condition failed (a change applied already). Conflicts with
+    another writer of the same items are retried."""
+    table = RunCountModel.Meta.table_name
+    items = [_update(table, key, o) for key, o in sorted(ops.items()) if o.add or o.set_ or o.expect]
+    if not items:
+        return True
+    for attempt in range(8):
+        try:
+            _client().transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                return False
+            conflict = "TransactionConflict" in reasons or exc.response["Error"]["Code"] in (
+                "TransactionConflictException",
+                "TransactionInProgressException",
+                "ThrottlingException",
+            )
+            if not conflict or attempt == 7:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    return False  # pragma: no cover
+
+
+def apply(kind: str, changes: Iterable[tuple[RunView | None, RunView | None, datetime]]) -> int:
+    """Apply a batch of changes (old view, new view, when) of runs of ``kind``; returns how many
+    changed the counts (those delivered before are skipped)."""
+    pending = [c for c in (_Change(kind, old, new, at) for old, new, at in changes) if not c.empty]
+    applied = 0
+    group: list[_Change] = []
+
+    def flush(group: list[_Change]) -> int:
+        if not group:
+            return 0
+        if _transact(_merge(group)):
+            return len(group)
+        if len(group) == 1:
+            return 0
+        return sum(flush([c]) for c in group)
+
+    keys: set[tuple[str, str]] = set()
+    for change in pending:
+        if len(keys | change.ops.keys()) > _MAX_ITEMS:
+            applied += flush(group)
+            group, keys = [], set()
+        group.append(change)
+        keys |= change.ops.keys()
+    return applied + flush(group)
+
+
+# ---------------------------------------------------------------------------------- reads
+def _items(pk: str, low: str, high: str) -> Iterator[dict[str, Any]]:
+    """Items of partition ``pk`` with ``low <= sk <= high`` (eventually consistent: what a
+    stream consumer wrote a moment ago may be missing for a moment, as the consumer's own lag)."""
+    request: dict[str, Any] = {
+        "TableName": RunCountModel.Meta.table_name,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": {"S": low}, ":hi": {"S": high}},
+    }
+    while True:
+        page = _client().query(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _get_many(keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    table = RunCountModel.Meta.table_name
+    wanted = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(keys)]
+    for start in range(0, len(wanted), 100):
+        request = {table: {"Keys": wanted[start : start + 100]}}
+        while request:
+            answer = _client().batch_get_item(RequestItems=request)
+            out += answer.get("Responses", {}).get(table, [])
+            request = answer.get("UnprocessedKeys") or {}
+    return out
+
+
+def _number(value: dict[str, str]) -> float:
+    return float(value["N"]) if "N" in value else 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """``after <= time <= before`` (either may be open)."""
+
+    after: datetime | None = None
+    before: datetime | None = None
+
+    def holds(self, when: datetime) -> bool:
+        return (self.after is None or when >= self.after) and (self.before is None or when <= self.before)
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+def _minute_start(label: str) -> datetime:
+    return datetime.strptime(label, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+
+
+@dataclass
+class MinuteCounts:
+    """Per minute label and (type, name): count and summed run time; and which minutes are partial."""
+
+    counts: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    run_times: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+
+
+def _read_minutes(kind: str, dim: str, window: Window) -> MinuteCounts:
+    """The hour items of ``window``, as per-minute counts (one Query, paged)."""
+    low = hour_of(window.after) if window.after else _LOWEST
+    high = hour_of(window.before) if window.before else "~"
+    result = MinuteCounts()
+    for item in _items(f"{kind}#{dim}", low, high):
+        hour = item["sk"]["S"]
+        for name, value in item.items():
+            if name in ("pk", "sk"):
+                continue
+            run_time = name.startswith(_RUN_TIME)
+            mm, state, state_name = name.removeprefix(_RUN_TIME).split("|", 2)
+            key = (f"{hour}:{mm}", state, state_name)
+            (result.run_times if run_time else result.counts)[key] += _number(value)
+    return result
+
+
+def _whole(minute: str, window: Window) -> bool:
+    start = _minute_start(minute)
+    end = start + _MINUTE - timedelta(microseconds=1)
+    return window.holds(start) and window.holds(end)
+
+
+@dataclass(frozen=True)
+class Entry:
+    when: datetime
+    state: str
+    flow_id: str
+    name: str
+
+
+def _parse_entries(item: dict[str, Any]) -> Iterator[Entry]:
+    for key, value in item.items():
+        text = value.get("S")
+        if key in ("pk", "sk") or text is None or text.startswith(_TOMBSTONE):
+            continue
+        _, state, flow, _, name = text.split("|", 4)
+        yield Entry(_entry_time(text), state, flow, name)
+
+
+def _entries(kind: str, dim: str, minutes: Iterable[str]) -> Iterator[Entry]:
+    """The runs entered in those minutes' items (deleted ones left out): one BatchGetItem."""
+    for item in _get_many([(f"{kind}#{dim}#r", m) for m in minutes]):
+        yield from _parse_entries(item)
+
+
+def count(kind: str, dim: str | None, window: Window, types: set[str] | None) -> int:
+    """How many runs of ``kind`` have their ``dim`` time in ``window`` and a state type in ``types``
+    (``None``: any). No window (``dim`` None): the totals item. 1 request with no window, else 2:
+    the window's hour items and the entries of its partial edge minutes."""
+    if dim is None or (window.after is None and window.before is None):
+        items = _get_many([(f"{kind}#{ALL}", "-")])
+        totals = items[0] if items else {}
+        return int(
+            sum(_number(v) for k, v in totals.items() if k not in ("pk", "sk") and (types is None or k in types))
+        )
+    minutes = _read_minutes(kind, dim, window)
+    total = 0.0
+    partial = set()
+    for (minute, state, _), n in minutes.counts.items():
+        if types is not None and state not in types:
+            continue
+        if _whole(minute, window):
+            total += n
+        elif n and _overlaps(minute, window):
+            partial.add(minute)
+    for entry in _entries(kind, dim, partial):
+        if (types is None or entry.state in types) and window.holds(entry.when):
+            total += 1
+    return int(total)
+
+
+def _overlaps(minute: str, window: Window) -> bool:
+    start = _minute_start(minute)
+    end = start + _MINUTE
+    return (window.before is None or start <= window.before) and (window.after is None or end > window.after)
+
+
+def flows_with_runs(window: Window, types: set[str] | None) -> set[str]:
+    """Ids of the flows with a run whose expected start is in ``window`` and state type in
+    ``types``: the hour items of flows for whole hours, the entries of the partial hours' minutes."""
+    found: set[str] = set()
+    low = hour_of(window.after) if window.after else _LOWEST
+    high = hour_of(window.before) if window.before else "~"
+    partial_hours = []
+    for item in _items(FLOWS_BY_HOUR, low, high):
+        hour = item["sk"]["S"]
+        start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        whole = window.holds(start) and window.holds(start + timedelta(hours=1) - timedelta(microseconds=1))
+        if not whole:
+            partial_hours.append(hour)
+            continue
+        for name, value in item.items():
+            if name in ("pk", "sk") or not _number(value):
+                continue
+            flow, state = name.rsplit("|", 1)
+            if types is None or state in types:
+                found.add(flow)
+    for hour in partial_hours:
+        for item in _items(f"{FLOW_RUNS}#{EXPECTED}#r", f"{hour}:00", f"{hour}:59"):
+            for entry in _parse_entries(item):
+                if (types is None or entry.state in types) and window.holds(entry.when):
+                    found.add(entry.flow_id)
+    return found
+
+
+def deployment_counts(deployment_ids: Sequence[str]) -> dict[str, dict[tuple[str, str], int]]:
+    """Per deployment: its runs by (state type, state name), one BatchGetItem."""
+    out: dict[str, dict[tuple[str, str], int]] = {d: {} for d in deployment_ids}
+    for item in _get_many([(DEPLOYMENTS, d) for d in deployment_ids]):
+        counts = out[item["sk"]["S"]]
+        for name, value in item.items():
+            if name in ("pk", "sk"):
+                continue
+            state, state_name = name.split("|", 1)
+            counts[(state, state_name)] = int(_number(value))
+    return out
+
+
+@dataclass
+class HistoryCell:
+    count: int = 0
+    run_time: float = 0.0
+
+
+def history(
+    kind: str, dim: str, start: datetime, end: datetime, step: timedelta, types: set[str] | None
+) -> dict[tuple[int, str, str], HistoryCell]:
+    """Runs per interval ``[start + i*step, start + (i+1)*step)`` of ``[start, end)``, by (state type,
+    state name), with their summed total run time: whole minutes from the hour items, the minutes an
+    interval boundary cuts from their entries (their run times are not in the entries: a cut
+    minute's runs add their counts only)."""
+    window = Window(start, end - timedelta(microseconds=1))
+    minutes = _read_minutes(kind, dim, window)
+    cells: dict[tuple[int, str, str], HistoryCell] = defaultdict(HistoryCell)
+    cut: set[str] = set()
+    for (minute, state, name), n in minutes.counts.items():
+        if types is not None and state not in types or not n:
+            continue
+        begin = _minute_start(minute)
+        first, last = _interval(begin, start, step), _interval(begin + _MINUTE - timedelta(microseconds=1), start, step)
+        if first != last or not _whole(minute, window):
+            cut.add(minute)
+            continue
+        cell = cells[(first, state, name)]
+        cell.count += int(n)
+        cell.run_time += minutes.run_times.get((minute, state, name), 0.0)
+    for entry in _entries(kind, dim, cut):
+        if (types is None or entry.state in types) and window.holds(entry.when):
+            cells[(_interval(entry.when, start, step), entry.state, entry.name)].count += 1
+    return dict(cells)
+
+
+def _interval(when: datetime, start: datetime, step: timedelta) -> int:
+    return int((when - start) // step)
