@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
-from chalicelib.schemas.task_runs import TaskRun
 from chalicelib.domain.identity import utc_key
+from chalicelib.schemas.task_runs import TaskRun
 from chalicelib.storage.documents import DocumentRepository, Unique
 from chalicelib.storage.flow_run_items import day_bucket
 from chalicelib.storage.model_meta import DocumentModel
