@@ -78,7 +78,9 @@ def _stopped_flows(t: _Transition) -> Decision | None:
     if flow_run.state.type is StateType.PAUSED:
         details = flow_run.state.state_details
         paused = State(
-            type=StateType.PAUSED, name="NotReady", timestamp=t.now,
+            type=StateType.PAUSED,
+            name="NotReady",
+            timestamp=t.now,
             state_details=StateDetails(pause_timeout=details.pause_timeout, pause_reschedule=details.pause_reschedule),
         )
         return _reject(
@@ -104,8 +106,12 @@ def _retry_failed_tasks(t: _Transition) -> Decision | None:
         return None
     delay = retry_delay_seconds(policy.retry_delay, t.run.run_count)
     retry = State(
-        type=StateType.SCHEDULED, name="AwaitingRetry", timestamp=t.now, message=t.proposed.message,
-        data=t.proposed.data, state_details=StateDetails(scheduled_time=t.now + timedelta(seconds=delay)),
+        type=StateType.SCHEDULED,
+        name="AwaitingRetry",
+        timestamp=t.now,
+        message=t.proposed.message,
+        data=t.proposed.data,
+        state_details=StateDetails(scheduled_time=t.now + timedelta(seconds=delay)),
     )
     return _reject("Retrying", retry)
 

@@ -68,6 +68,6 @@ def object_id(resource_id: str, kind: str) -> uuid.UUID | None:
     if not resource_id.startswith(prefix):
         return None
     try:
-        return uuid.UUID(resource_id[len(prefix):])
+        return uuid.UUID(resource_id[len(prefix) :])
     except ValueError:
         return None

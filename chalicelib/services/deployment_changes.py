@@ -48,6 +48,8 @@ BACKOFF_CAP_S = 0.25
 def backoff(attempt: int) -> float:
     """Seconds to wait after losing ``attempt`` (0-based): full jitter up to a capped exponential."""
     return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+
+
 #: At most this many schedules per deployment: replacing all of them, with their slug claims,
 #: still fits one transaction (1 deployment + 1 flow check + 2 x 24 schedules + 2 x 24 claims <= 100).
 MAX_SCHEDULES = 24

@@ -25,6 +25,7 @@ from chalicelib.schemas.filters import (
     PaginateBody,
     WorkQueueFilter,
 )
+from chalicelib.services import flow_run_queries
 from chalicelib.services.deployments import present_all
 from chalicelib.services.paging import Page, apply_sort, paginate
 from chalicelib.storage import Repositories
@@ -80,9 +81,9 @@ def _matching(repos: Repositories, body: FilterBody) -> list[Deployment]:
         )
         if all(checks):
             out.append(deployment)
-    if body.flow_runs is not None:
-        runs_filter = body.flow_runs
-        out = [d for d in out if any(runs_filter.matches(r) for r in repos.flow_runs.by_deployment(d.id))]
+    if body.flow_runs is not None and out:
+        with_runs = flow_run_queries.deployment_ids_with_runs(repos, body.flow_runs, [d.id for d in out])
+        out = [d for d in out if d.id in with_runs]
     return out
 
 

@@ -8,27 +8,33 @@ applied to what was read, so the answer never depends on the path chosen.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from chalicelib.domain.identity import flow_id
 from chalicelib.errors import InvalidRequestError
+from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import (
     CountBody,
     DeploymentFilter,
     FilterBody,
     FlowFilter,
+    FlowRunFilter,
     PaginateBody,
     WorkQueueFilter,
 )
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.services.paging import Page, apply_sort, paginate
+from chalicelib.services import run_listing
+from chalicelib.services.paging import Page, apply_sort
 from chalicelib.storage import Repositories
 from chalicelib.storage.deployment_items import filter_view
-from chalicelib.storage.flow_run_queries import is_conjunctive, plan
+from chalicelib.storage.flow_run_queries import BY_DEPLOYMENT, BY_SWEEP, KEYS, is_conjunctive, plan
+from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, Window
 
 
 def _start(run: FlowRun) -> object:
@@ -114,42 +120,210 @@ def _index_keys(ids: set[uuid.UUID] | None) -> set[uuid.UUID] | None:
     return ids if ids is not None and len(ids) <= MAX_INDEX_QUERIES else None
 
 
-def _matching(repos: Repositories, body: FilterBody) -> list[FlowRun]:
-    _check_task_runs(body)
+def _predicate(
+    body: FilterBody,
+    flow_ids: set[uuid.UUID] | None,
+    deployment_ids: set[uuid.UUID] | None,
+) -> Callable[[FlowRun], bool]:
+    """The whole body as a test of one run (the storage only narrows)."""
     pools = _name_group(body, "work_pools")
     queues = [q for q in (body.work_pool_queues, body.work_queues) if q is not None]
+    runs = body.flow_runs
+
+    def matches(run: FlowRun) -> bool:
+        if runs is not None and not runs.matches(run):
+            return False
+        if flow_ids is not None and run.flow_id not in flow_ids:
+            return False
+        if deployment_ids is not None and run.deployment_id not in deployment_ids:
+            return False
+        if any(not q.matches({"name": run.work_queue_name, "id": run.work_queue_id}) for q in queues):
+            return False
+        return pools is None or pools.matches({"name": run.work_pool_name, "id": run.work_pool_id})
+
+    return matches
+
+
+#: Paths of ``storage.flow_run_queries.plan`` that read a few runs by key (ids, a deployment's polled
+#: range, the cancelling list): their runs are read whole and sorted here.
+_SMALL_PATHS = (KEYS, BY_DEPLOYMENT, BY_SWEEP)
+
+
+def _runs(
+    repos: Repositories, body: FilterBody, sort_name: str | None, need: int | None, now: datetime
+) -> list[FlowRun]:
+    """The matching runs in the body's sort, at most ``need`` (None: all, for a count)."""
+    _check_task_runs(body)
+    sort = run_listing.SORT_PLANS.get(sort_name or DEFAULT_SORT)
+    if sort is None:
+        raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")
     flow_ids = _flow_ids(repos, body.flows)
     deployment_ids = _deployment_ids(repos, body.deployments)
-    paths = plan(
-        body.flow_runs,
-        flow_ids=_index_keys(flow_ids),
-        deployment_ids=_index_keys(deployment_ids),
+    matches = _predicate(body, flow_ids, deployment_ids)
+    if flow_ids == set() or deployment_ids == set():
+        return []
+    paths = plan(body.flow_runs, flow_ids=_index_keys(flow_ids), deployment_ids=_index_keys(deployment_ids))
+    if not paths:
+        return []
+    if paths[0].index in _SMALL_PATHS:
+        found = sorted((r for r in repos.flow_runs.find(paths) if matches(r)), key=lambda r: r.id)
+        ordered = apply_sort(found, SORTS, sort_name, DEFAULT_SORT)
+        return ordered if need is None else ordered[:need]
+    owners: list[str] | None = None
+    owners_are_flows = False
+    if _index_keys(deployment_ids) is not None:
+        owners = sorted(str(d) for d in deployment_ids or ())
+    elif _index_keys(flow_ids) is not None:
+        owners, owners_are_flows = sorted(str(f) for f in flow_ids or ()), True
+    listing = run_listing.plan_listing(
+        repos, body.flow_runs, sort, owners=owners, owners_are_flows=owners_are_flows, need=need or 100, now=now
     )
-    runs = [r for r in repos.flow_runs.find(paths) if body.flow_runs is None or body.flow_runs.matches(r)]
-    if flow_ids is not None:
-        runs = [r for r in runs if r.flow_id in flow_ids]
-    if deployment_ids is not None:
-        runs = [r for r in runs if r.deployment_id in deployment_ids]
-    for queue in queues:
-        runs = [r for r in runs if queue.matches({"name": r.work_queue_name, "id": r.work_queue_id})]
-    if pools is not None:
-        runs = [r for r in runs if pools.matches({"name": r.work_pool_name, "id": r.work_pool_id})]
-    return sorted(runs, key=lambda r: r.id)
+    return run_listing.top(repos, listing, sort, matches, need)
 
 
-def matching_flow_runs(repos: Repositories, body: FilterBody) -> list[FlowRun]:
+def matching_flow_runs(repos: Repositories, body: FilterBody, now: datetime | None = None) -> list[FlowRun]:
     """Every run the body's groups match (its limit and sort ignored), by the same access paths."""
-    return _matching(repos, body)
+    return _runs(repos, body, None, None, now or utcnow())
 
 
-def filter_flow_runs(repos: Repositories, body: FilterBody) -> list[FlowRun]:
-    runs = apply_sort(_matching(repos, body), SORTS, body.sort, DEFAULT_SORT)
+def filter_flow_runs(repos: Repositories, body: FilterBody, now: datetime | None = None) -> list[FlowRun]:
+    runs = _runs(repos, body, body.sort, body.offset + body.limit, now or utcnow())
     return runs[body.offset : body.offset + body.limit]
 
 
-def count_flow_runs(repos: Repositories, body: CountBody) -> int:
-    return len(_matching(repos, body))
+def count_flow_runs(repos: Repositories, body: CountBody, now: datetime | None = None) -> int:
+    counted = aggregate_count(repos, body)
+    if counted is not None:
+        return counted
+    return len(_runs(repos, body, None, None, now or utcnow()))
 
 
-def paginate_flow_runs(repos: Repositories, body: PaginateBody) -> Page[FlowRun]:
-    return paginate(apply_sort(_matching(repos, body), SORTS, body.sort, DEFAULT_SORT), body.page, body.limit)
+def paginate_flow_runs(repos: Repositories, body: PaginateBody, now: datetime | None = None) -> Page[FlowRun]:
+    now = now or utcnow()
+    runs = _runs(repos, body, body.sort, body.page * body.limit, now)
+    start = (body.page - 1) * body.limit
+    count = count_flow_runs(repos, body, now)
+    pages = math.ceil(count / body.limit) if body.limit else 0
+    return Page(results=runs[start : start + body.limit], count=count, limit=body.limit, pages=pages, page=body.page)
+
+
+# ---------------------------------------------------------------------------------- counts
+def _only(group: Any, allowed: set[str]) -> bool:
+    """Whether ``group`` sets no criterion but those of ``allowed`` (``name.sub`` for sub-fields)."""
+    if group is None:
+        return True
+    for name in type(group).model_fields:
+        value = getattr(group, name)
+        if name == "operator" or value is None:
+            continue
+        subs = [
+            f"{name}.{sub}" for sub in type(value).model_fields if sub != "operator" and getattr(value, sub) is not None
+        ]
+        if any(sub not in allowed for sub in subs):
+            return False
+    return True
+
+
+_COUNTED = {
+    "state.type",
+    "expected_start_time.after_",
+    "expected_start_time.before_",
+    "start_time.after_",
+    "start_time.before_",
+}
+
+
+def aggregate_count(repos: Repositories, body: CountBody) -> int | None:
+    """The count from the run counts, when the body asks only what they keep: a window on expected
+    start or start time (not both), state types; or a deployment's runs by state type or name.
+    ``None``: the body needs the runs read."""
+    flt = body.flow_runs
+    others = [
+        g for g in ("flows", "work_pools", "work_pool_queues", "work_queues", "task_runs") if _given_group(body, g)
+    ]
+    if others:
+        return None
+    if flt is not None and not is_conjunctive(flt):
+        return None
+    state = flt.state if flt is not None else None
+    if state is not None and not is_conjunctive(state):
+        return None
+    if _given_group(body, "deployments"):
+        return _deployment_count(repos, body)
+    if not _only(flt, _COUNTED) or (state is not None and (state.type is None or state.type.not_any_ is not None)):
+        return None
+    types = (
+        set(state.type.any_) if state is not None and state.type is not None and state.type.any_ is not None else None
+    )
+    expected = flt.expected_start_time if flt is not None else None
+    started = flt.start_time if flt is not None else None
+    if expected is not None and started is not None:
+        return None
+    window, dim = (
+        (expected, EXPECTED) if expected is not None else (started, STARTED) if started is not None else (None, None)
+    )
+    span = Window(window.after_, window.before_) if window is not None else Window()
+    return repos.run_counts.count(FLOW_RUNS, dim, span, types)
+
+
+def _given_group(body: Any, name: str) -> bool:
+    value = getattr(body, name, None)
+    if value is None:
+        return False
+    if isinstance(value, dict):
+        return bool(_given(value))
+    return any(getattr(value, f) is not None for f in type(value).model_fields if f != "operator")
+
+
+def _deployment_count(repos: Repositories, body: CountBody) -> int | None:
+    """A deployment's runs by state type or name: its counts item."""
+    group = body.deployments
+    if group is None or not _only(group, {"id.any_"}) or group.id is None or not is_conjunctive(group):
+        return None
+    flt = body.flow_runs
+    if not _only(flt, {"state.type", "state.name"}):
+        return None
+    state = flt.state if flt is not None else None
+    types = state.type if state is not None else None
+    names = state.name if state is not None else None
+    if (types is not None and types.not_any_ is not None) or (names is not None and names.not_any_ is not None):
+        return None
+    counts = repos.run_counts.deployment_counts([str(d) for d in dict.fromkeys(group.id.any_ or [])])
+    total = 0
+    for per_state in counts.values():
+        for (state_type, state_name), n in per_state.items():
+            if types is not None and types.any_ is not None and state_type not in types.any_:
+                continue
+            if names is not None and names.any_ is not None and state_name not in names.any_:
+                continue
+            total += n
+    return total
+
+
+def flow_ids_with_runs(repos: Repositories, flt: FlowRunFilter, now: datetime | None = None) -> set[uuid.UUID]:
+    """Ids of the flows that have a run matching ``flt`` (the ``flow_runs`` group of the flows and
+    deployments filters): from the run counts for a window on expected start and state types (the
+    dashboard's "failed runs" list), else from the runs the filter reads."""
+    state = flt.state
+    counted = (
+        is_conjunctive(flt)
+        and _only(flt, {"state.type", "expected_start_time.after_", "expected_start_time.before_"})
+        and (state is None or (is_conjunctive(state) and state.type is not None and state.type.not_any_ is None))
+    )
+    if counted:
+        window = flt.expected_start_time
+        span = Window(window.after_, window.before_) if window is not None else Window()
+        types = set(state.type.any_) if state is not None and state.type is not None and state.type.any_ else None
+        if window is not None:
+            return {uuid.UUID(f) for f in repos.run_counts.flows_with_runs(span, types)}
+    body = FilterBody.model_validate({"flow_runs": flt})
+    return {run.flow_id for run in matching_flow_runs(repos, body, now)}
+
+
+def deployment_ids_with_runs(
+    repos: Repositories, flt: FlowRunFilter, deployment_ids: list[uuid.UUID], now: datetime | None = None
+) -> set[uuid.UUID]:
+    """Which of ``deployment_ids`` have a run matching ``flt`` (the ``flow_runs`` group of the
+    deployments filter): their runs as the flow-runs filter reads them, by deployment when few."""
+    body = FilterBody.model_validate({"flow_runs": flt, "deployments": {"id": {"any_": deployment_ids}}})
+    return {run.deployment_id for run in matching_flow_runs(repos, body, now) if run.deployment_id is not None}

@@ -227,6 +227,10 @@ class RunCountRepository:
         self._fresh()
         return run_counts.flows_with_runs(window, types)
 
+    def days(self, kind: str) -> frozenset[str]:
+        self._fresh()
+        return run_counts.days(kind)
+
     def deployment_counts(self, deployment_ids: Sequence[str]) -> dict[str, dict[tuple[str, str], int]]:
         self._fresh()
         return run_counts.deployment_counts(deployment_ids)

@@ -54,8 +54,13 @@ class ConcurrencyLimitRepository(DocumentRepository[ConcurrencyLimit]):
 
     # ------------------------------------------------------------------ slots and leases
     def acquire(
-        self, limits: list[ConcurrencyLimit], slots: int, lease_id: uuid.UUID, expires: datetime,
-        holder: dict[str, Any] | None, now: datetime,
+        self,
+        limits: list[ConcurrencyLimit],
+        slots: int,
+        lease_id: uuid.UUID,
+        expires: datetime,
+        holder: dict[str, Any] | None,
+        now: datetime,
     ) -> bool:
         """Take ``slots`` on every limit and record the lease, all or nothing. ``False`` when a
         limit has too few free slots (or changed since it was read: the caller re-reads)."""
@@ -97,11 +102,19 @@ class ConcurrencyLimitRepository(DocumentRepository[ConcurrencyLimit]):
             for limit in self._existing(lease.limit_ids):
                 key = _M(str(limit.id))
                 if limit.active_slots >= slots:
-                    tx.update(f"limit {limit.id}", key, [_M.active_slots.add(-slots), _M.rev.add(1)],
-                              condition=_M.active_slots >= slots)
+                    tx.update(
+                        f"limit {limit.id}",
+                        key,
+                        [_M.active_slots.add(-slots), _M.rev.add(1)],
+                        condition=_M.active_slots >= slots,
+                    )
                 else:  # a PATCH lowered the count meanwhile: never below zero
-                    tx.update(f"limit {limit.id}", key, [_M.active_slots.set(0), _M.rev.add(1)],
-                              condition=_M.active_slots < slots)
+                    tx.update(
+                        f"limit {limit.id}",
+                        key,
+                        [_M.active_slots.set(0), _M.rev.add(1)],
+                        condition=_M.active_slots < slots,
+                    )
             try:
                 tx.commit()
             except TransactWriteError as exc:

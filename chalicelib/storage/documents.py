@@ -53,6 +53,7 @@ def attempts() -> Iterator[int]:
             time.sleep(random.uniform(0, _FIRST_PAUSE_S * 2**attempt))
         yield attempt
 
+
 _BASE_FIELDS = ("id", "created", "updated")
 
 
@@ -235,8 +236,9 @@ class DocumentRepository(Generic[R]):
             if self.unique is not None:
                 old, value = self.unique.value(current), self.unique.value(new)
                 if old != value:
-                    tx.delete("old-claim", UniqueModel(self.unique.claim_key(old)),
-                              condition=UniqueModel.owner == item.id)
+                    tx.delete(
+                        "old-claim", UniqueModel(self.unique.claim_key(old)), condition=UniqueModel.owner == item.id
+                    )
                     claim = UniqueModel(self.unique.claim_key(value), owner=item.id, expires_at=self.expires_at(new))
                     tx.put("claim", claim, condition=UniqueModel.key.does_not_exist())
             try:

@@ -15,6 +15,7 @@ DynamoDB deletes it.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -32,11 +33,12 @@ from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
-from chalicelib.storage import flow_run_items, flow_run_queries
+from chalicelib.storage import flow_run_items, flow_run_listing, flow_run_queries
 from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.flow_run_items import state_sort_key
+from chalicelib.storage.flow_run_listing import Listing
 from chalicelib.storage.flow_run_queries import AccessPath
-from chalicelib.storage.models import POLLED_STATES, FlowRunModel, FlowRunStateModel
+from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel, FlowRunStateModel
 
 #: How long a history item outlives its state at least: the retention plus the scheduler's horizon
 #: (a Scheduled state may be written 100 days before its run starts).
@@ -231,6 +233,20 @@ class FlowRunRepository:
     def find(self, paths: Iterable[AccessPath]) -> Iterator[FlowRun]:
         """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_run_queries`)."""
         return self.live(flow_run_queries.read(paths))
+
+    def listed(self, listing: Listing) -> Iterator[tuple[FlowRun, str | None]]:
+        """The live runs ``listing`` names, in its order, each with its position in that order
+        (:mod:`chalicelib.storage.flow_run_listing`). Owners that are flows stand for their runs
+        without a deployment and those of each of their deployments."""
+        if listing.owners is not None and listing.owners_are_flows:
+            owners = [
+                o for flow in listing.owners for o in (flow, *(d.id for d in DeploymentModel.by_flow.query(flow)))
+            ]
+            listing = dataclasses.replace(listing, owners=tuple(owners), owners_are_flows=False)
+        now = utcnow()
+        for item, position in flow_run_listing.read(listing):
+            if not self._expired(item, now):
+                yield self.from_item(item), position
 
     def get_many(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FlowRun]:
         """Live runs by id (BatchGetItem, strongly consistent); missing ids are left out."""

@@ -54,6 +54,8 @@ EXPECTED = "e"
 STARTED = "s"
 DIMENSIONS = (EXPECTED, STARTED)
 ALL = "all"
+#: The totals item's set of the days (``d<YYYY-MM-DD>``) whose by-time partitions hold runs.
+DAYS = "days"
 FLOWS_BY_HOUR = "fr#fe"
 DEPLOYMENTS = "fr#dep"
 NO_STATE = "NONE"
@@ -108,6 +110,8 @@ class _ItemOps:
     """What one transaction does to one aggregate item."""
 
     add: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: String sets to add to (the days that hold runs).
+    members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     set_: dict[str, str] = field(default_factory=dict)
     #: attribute -> the value it must hold (``None``: absent, or a deletion older than ``newer_than``).
     expect: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
@@ -126,7 +130,7 @@ class _Change:
 
     @property
     def empty(self) -> bool:
-        return not any(o.add or o.set_ for o in self.ops.values())
+        return not any(o.add or o.set_ or o.members for o in self.ops.values())
 
     def _entry(self, dim: str, old: RunView | None, new: RunView | None, at: datetime) -> None:
         before = old.entry(dim) if old else None
@@ -159,7 +163,12 @@ class _Change:
             hour.add[key] += sign
             if view.run_time:
                 hour.add[_RUN_TIME + key] += sign * view.run_time
-        self.ops[(f"{self.kind}#{ALL}", "-")].add[view.state] += sign
+        totals = self.ops[(f"{self.kind}#{ALL}", "-")]
+        totals.add[view.state] += sign
+        if sign > 0:
+            listed = view.times.get(STARTED) or view.times.get(EXPECTED)
+            if listed is not None:
+                totals.members[DAYS].add("d" + utc_key(listed)[:10])
         if self.kind == FLOW_RUNS:
             when = view.times.get(EXPECTED)
             if when is not None and view.flow_id:
@@ -177,6 +186,8 @@ def _merge(changes: Sequence[_Change]) -> dict[tuple[str, str], _ItemOps]:
             target = merged[key]
             for name, delta in ops.add.items():
                 target.add[name] += delta
+            for name, members in ops.members.items():
+                target.members[name] |= members
             for name, expected in ops.expect.items():
                 target.expect.setdefault(name, expected)
             target.set_.update(ops.set_)
@@ -193,6 +204,10 @@ def _update(table: str, key: tuple[str, str], ops: _ItemOps) -> dict[str, Any]:
         names[f"#a{i}"] = name
         values[f":a{i}"] = {"N": str(int(delta)) if float(delta).is_integer() else repr(float(delta))}
         adds.append(f"#a{i} :a{i}")
+    for i, (name, members) in enumerate(sorted(ops.members.items())):
+        names[f"#m{i}"] = name
+        values[f":m{i}"] = {"SS": sorted(members)}
+        adds.append(f"#m{i} :m{i}")
     for i, (name, value) in enumerate(sorted(ops.set_.items())):
         names[f"#s{i}"] = name
         values[f":s{i}"] = {"S": value}
@@ -234,7 +249,7 @@ def _transact(ops: dict[tuple[str, str], _ItemOps]) -> bool:
     """One transaction; ``False`` when a condition failed (a change applied already). Conflicts with
     another writer of the same items are retried."""
     table = RunCountModel.Meta.table_name
-    items = [_update(table, key, o) for key, o in sorted(ops.items()) if o.add or o.set_ or o.expect]
+    items = [_update(table, key, o) for key, o in sorted(ops.items()) if o.add or o.set_ or o.expect or o.members]
     if not items:
         return True
     for attempt in range(8):
@@ -395,9 +410,8 @@ def count(kind: str, dim: str | None, window: Window, types: set[str] | None) ->
     if dim is None or (window.after is None and window.before is None):
         items = _get_many([(f"{kind}#{ALL}", "-")])
         totals = items[0] if items else {}
-        return int(
-            sum(_number(v) for k, v in totals.items() if k not in ("pk", "sk") and (types is None or k in types))
-        )
+        skip = ("pk", "sk", DAYS)
+        return int(sum(_number(v) for k, v in totals.items() if k not in skip and (types is None or k in types)))
     minutes = _read_minutes(kind, dim, window)
     total = 0.0
     partial = set()
@@ -446,6 +460,13 @@ def flows_with_runs(window: Window, types: set[str] | None) -> set[str]:
                 if (types is None or entry.state in types) and window.holds(entry.when):
                     found.add(entry.flow_id)
     return found
+
+
+def days(kind: str) -> frozenset[str]:
+    """The days (``d<YYYY-MM-DD>``) on which runs of ``kind`` have been listed (a day stays listed
+    after its runs expire: reading it costs one empty Query)."""
+    items = _get_many([(f"{kind}#{ALL}", "-")])
+    return frozenset(items[0].get(DAYS, {}).get("SS", [])) if items else frozenset()
 
 
 def deployment_counts(deployment_ids: Sequence[str]) -> dict[str, dict[tuple[str, str], int]]:

@@ -1,9 +1,9 @@
 """Write units per operation, as DynamoDB Local reports them (moto's figures are fixed values).
 
 Guards the compact items and lean indexes (README, "Capacity units per operation"): a heartbeat
-writes one unit and no index, a transition between non-polled states writes the run, its new
-state and nothing else, a run the scheduler plans costs one unit in the table and one in its only
-index (by-owner-state; a work pool's run one more in by-queue).
+writes one unit and no index; a run the scheduler plans costs one unit in the table and one in each
+of by-owner-state, by-time and by-id (a work pool's run one more in by-queue); a transition writes
+the run, its new state and the index entries whose key or projected attributes it changes.
 """
 
 from __future__ import annotations
@@ -40,20 +40,20 @@ def set_state(repos, run_id, kind, at):
 def test_units_of_a_lifecycle(repos):
     api = scheduled_run().model_copy(update={"id": uuid.uuid4()})
     inserted, where = units(lambda: repos.flow_runs.insert(api))
-    assert inserted == 3, where  # the table, by-owner-state, the late list (no work pool: no by-queue)
+    assert inserted == 5, where  # the table, by-owner-state, by-time, by-id, the late list (no by-queue)
     run = scheduled_run()  # as the scheduler plans it: off the late list (found from its schedule)
     planned = repos.flow_runs.to_item(run, late_list=False)
     inserted, where = units(lambda: planned.save(condition=FlowRunModel.id.does_not_exist()))
-    assert inserted == 2, where  # the table and by-owner-state: 4 in the scheduler's transaction
+    assert inserted == 4, where  # the table, by-owner-state, by-time, by-id: 8 in the scheduler's transaction
     pending, where = units(set_state(repos, run.id, "PENDING", T0))
-    assert pending <= 4, where  # the run, one history item (both states), its by-owner-state entry moved
+    assert pending <= 6, where  # the run, one history item, its by-owner-state and by-time entries moved
     running, where = units(set_state(repos, run.id, "RUNNING", T0 + timedelta(seconds=1)))
-    assert running <= 2, where
+    assert running <= 5, where  # the run, its state, by-time's key (its start time) and by-owner-state's tk
     first, _ = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=2)))
     later, where = units(lambda: flow_runs.record_heartbeat(repos, run.id, T0 + timedelta(seconds=32)))
     assert (first, later) == (2, 1), where  # the first puts it on the zombie list; then the table only
     completed, where = units(set_state(repos, run.id, "COMPLETED", T0 + timedelta(seconds=60)))
-    assert completed <= 3, where  # the run, its state, off the zombie list
+    assert completed <= 5, where  # the run, its state, off the zombie list, by-time's entry out of `live`
     assert [s.type.value for s in flow_runs.read_flow_run_states(repos, run.id)] == [
         "SCHEDULED", "PENDING", "RUNNING", "COMPLETED"
     ]  # fmt: skip
