@@ -208,7 +208,7 @@ def paginate_flow_runs(repos: Repositories, body: PaginateBody, now: datetime | 
 
 
 # ---------------------------------------------------------------------------------- counts
-def _only(group: Any, allowed: set[str]) -> bool:
+def only(group: Any, allowed: set[str]) -> bool:
     """Whether ``group`` sets no criterion but those of ``allowed`` (``name.sub`` for sub-fields)."""
     if group is None:
         return True
@@ -250,7 +250,7 @@ def aggregate_count(repos: Repositories, body: CountBody) -> int | None:
         return None
     if _given_group(body, "deployments"):
         return _deployment_count(repos, body)
-    if not _only(flt, _COUNTED) or (state is not None and (state.type is None or state.type.not_any_ is not None)):
+    if not only(flt, _COUNTED) or (state is not None and (state.type is None or state.type.not_any_ is not None)):
         return None
     types = (
         set(state.type.any_) if state is not None and state.type is not None and state.type.any_ is not None else None
@@ -278,10 +278,10 @@ def _given_group(body: Any, name: str) -> bool:
 def _deployment_count(repos: Repositories, body: CountBody) -> int | None:
     """A deployment's runs by state type or name: its counts item."""
     group = body.deployments
-    if group is None or not _only(group, {"id.any_"}) or group.id is None or not is_conjunctive(group):
+    if group is None or not only(group, {"id.any_"}) or group.id is None or not is_conjunctive(group):
         return None
     flt = body.flow_runs
-    if not _only(flt, {"state.type", "state.name"}):
+    if not only(flt, {"state.type", "state.name"}):
         return None
     state = flt.state if flt is not None else None
     types = state.type if state is not None else None
@@ -307,7 +307,7 @@ def flow_ids_with_runs(repos: Repositories, flt: FlowRunFilter, now: datetime | 
     state = flt.state
     counted = (
         is_conjunctive(flt)
-        and _only(flt, {"state.type", "expected_start_time.after_", "expected_start_time.before_"})
+        and only(flt, {"state.type", "expected_start_time.after_", "expected_start_time.before_"})
         and (state is None or (is_conjunctive(state) and state.type is not None and state.type.not_any_ is None))
     )
     if counted:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.identity import utc_key
 from chalicelib.errors import InvalidRequestError
@@ -181,25 +182,37 @@ def top(
     sort: SortPlan,
     matches: Callable[[FlowRun], bool],
     need: int | None,
-    what: str = "runs",
 ) -> list[FlowRun]:
     """The matching runs, best first by ``sort`` (ties by id), at most ``need`` (None: all), reading
     ``listing`` only as far as the answer requires."""
-    found: list[FlowRun] = []
-    relation = sort.relation if sort.order == listing.order and sort.descending == listing.descending else None
+    related = sort.order == listing.order and sort.descending == listing.descending
+    return top_of(repos.flow_runs.listed(listing), sort if related else replace(sort, relation=None), matches, need)
+
+
+def top_of(
+    pairs: Iterable[tuple[Any, str | None]],
+    sort: SortPlan,
+    matches: Callable[[Any], bool],
+    need: int | None,
+    what: str = "runs",
+    field: str = "flow_runs",
+) -> list[Any]:
+    """The best ``need`` matching items of ``pairs`` (item, position in the order read), reading
+    only until the answer is decided (see the module doc); a read over :data:`READ_BUDGET` is a 422."""
+    found: list[Any] = []
     read = 0
-    for run, position in repos.flow_runs.listed(listing):
+    for run, position in pairs:
         read += 1
         if read > READ_BUDGET:
             raise InvalidRequestError(
-                ("body", "flow_runs"),
+                ("body", field),
                 f"This request would read more than {READ_BUDGET} stored {what} to answer: narrow it with a "
                 "time window (expected_start_time or start_time), state types, a deployment or a flow",
                 "value_error",
             )
         if matches(run):
             found.append(run)
-        if need is None or relation is None or position is None or len(found) < need:
+        if need is None or sort.relation is None or position is None or len(found) < need:
             continue
         if sum(1 for r in found if _beyond(sort.key(r), position, sort)) >= need:
             break
@@ -207,7 +220,7 @@ def top(
     return ordered if need is None else ordered[:need]
 
 
-def _sorted(runs: list[FlowRun], sort: SortPlan) -> list[FlowRun]:
+def _sorted(runs: list[Any], sort: SortPlan) -> list[Any]:
     by_id = sorted(runs, key=lambda r: r.id)
     present = [r for r in by_id if sort.key(r) is not None]
     missing = [r for r in by_id if sort.key(r) is None]

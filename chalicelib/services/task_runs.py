@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +14,21 @@ from pydantic import ValidationError
 from chalicelib.domain.orchestration import Decision
 from chalicelib.domain.task_orchestration import FlowRunView, commit_task_state, orchestrate_task
 from chalicelib.errors import FlowRunNotFoundError, InvalidRequestError
+from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.states import SetStateBody, State, StateType
-from chalicelib.schemas.task_runs import SORTS, TaskRun, TaskRunCountBody, TaskRunCreate, TaskRunFilterBody
+from chalicelib.schemas.task_runs import (
+    SORTS,
+    TaskRun,
+    TaskRunCountBody,
+    TaskRunCreate,
+    TaskRunFilter,
+    TaskRunFilterBody,
+)
+from chalicelib.services import flow_run_queries, run_listing
 from chalicelib.services.flow_runs import SetStateResult
 from chalicelib.services.paging import apply_sort
 from chalicelib.storage import Repositories
+from chalicelib.storage.run_counts import EXPECTED, STARTED, TASK_RUNS, Window
 
 DEFAULT_SORT = "ID_DESC"
 
@@ -148,35 +158,141 @@ def _runs_of_flows(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBo
     return {run.id for flow_id in dict.fromkeys(flows.id.any_) for run in repos.flow_runs.by_flow(flow_id)}
 
 
-def matching_task_runs(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> list[TaskRun]:
-    """Every task run the body's groups match (its paging ignored): one by-flow-run Query per flow
-    run the body bounds it to (named, or the runs of named flows, up to ``MAX_FLOW_RUN_QUERIES``),
-    else a Scan of ``task_runs`` (an operator's path)."""
+#: How a task-run sort reads by-time (task runs have no id index: ID_DESC reads the window).
+TASK_SORT_PLANS: dict[str, run_listing.SortPlan] = {
+    "ID_DESC": run_listing.SortPlan("time", True, None, lambda r: r.id),
+    "EXPECTED_START_TIME_DESC": run_listing.SortPlan("time", True, "le", lambda r: r.expected_start_time),
+    "EXPECTED_START_TIME_ASC": run_listing.SortPlan("time", True, None, lambda r: r.expected_start_time, reverse=False),
+    "NAME_ASC": run_listing.SortPlan("time", True, None, lambda r: r.name, reverse=False),
+    "NAME_DESC": run_listing.SortPlan("time", True, None, lambda r: r.name),
+    "NEXT_SCHEDULED_START_TIME_ASC": run_listing.SortPlan(
+        "time", True, None, lambda r: r.next_scheduled_start_time, reverse=False
+    ),
+    "END_TIME_DESC": run_listing.SortPlan("time", True, None, lambda r: r.end_time),
+    "DURATION_DESC": run_listing.SortPlan("time", True, None, lambda r: r.total_run_time),
+    "DURATION_ASC": run_listing.SortPlan("time", True, None, lambda r: r.total_run_time, reverse=False),
+}
+
+
+def _time_range(group: TaskRunFilter | None, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The range of by-time's time (start, else expected start, else creation) the filter implies."""
+    low: datetime | None = None
+    high: datetime | None = None
+    if group is None or group.operator != "and_":
+        return None, None
+    windows = []
+    if group.start_time is not None and not group.start_time.is_null_:
+        windows.append((group.start_time.after_, group.start_time.before_))
+    if group.expected_start_time is not None:
+        window = group.expected_start_time
+        before = max(window.before_, now + run_listing.CLOCK_SKEW) if window.before_ is not None else None
+        windows.append((window.after_, before))
+    for after, before in windows:
+        if after is not None:
+            low = after if low is None else max(low, after)
+        if before is not None:
+            high = before if high is None else min(high, before)
+    return low, high
+
+
+def _task_run_matcher(
+    body: TaskRunFilterBody | TaskRunCountBody, of_flows: set[uuid.UUID] | None
+) -> Callable[[TaskRun], bool]:
+    group, runs = body.task_runs, body.flow_runs
+
+    def matches(run: TaskRun) -> bool:
+        if group is not None and not group.matches(run):
+            return False
+        if runs is not None and not (run.flow_run_id is not None and runs.matches({"id": run.flow_run_id})):
+            return False
+        return of_flows is None or run.flow_run_id in of_flows
+
+    return matches
+
+
+def select_task_runs(
+    repos: Repositories,
+    body: TaskRunFilterBody | TaskRunCountBody,
+    sort_name: str | None = None,
+    need: int | None = None,
+    now: datetime | None = None,
+) -> list[TaskRun]:
+    """The task runs the body's groups match in ``sort_name``'s order, at most ``need`` (None: all):
+    one by-flow-run Query per flow run the body bounds it to (named, or the runs of named flows, up
+    to ``MAX_FLOW_RUN_QUERIES``), else by-time over the filter's window, a page at a time (reading
+    at most ``run_listing.READ_BUDGET`` task runs)."""
+    sort_name = sort_name or DEFAULT_SORT
+    if sort_name not in SORTS:
+        raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")
     ids = _flow_run_ids(body)
     of_flows = _runs_of_flows(repos, body)
     if of_flows is not None:
         ids = sorted(of_flows if ids is None else of_flows & set(ids), key=str)
-    if ids is None or len(ids) > MAX_FLOW_RUN_QUERIES:
-        candidates = list(repos.task_runs.scan())
-    else:
-        candidates = [run for flow_run_id in ids for run in repos.task_runs.for_flow_run(flow_run_id)]
-    group, runs = body.task_runs, body.flow_runs
-    out = [r for r in candidates if group is None or group.matches(r)]
-    if runs is not None:
-        out = [r for r in out if r.flow_run_id is not None and runs.matches({"id": r.flow_run_id})]
-    if of_flows is not None:
-        out = [r for r in out if r.flow_run_id in of_flows]
-    return out
+    matches = _task_run_matcher(body, of_flows)
+    if ids is not None and len(ids) <= MAX_FLOW_RUN_QUERIES:
+        found = [run for flow_run_id in ids for run in repos.task_runs.for_flow_run(flow_run_id) if matches(run)]
+        ordered = apply_sort(sorted(found, key=lambda r: r.id), SORTS, sort_name, DEFAULT_SORT)
+        return ordered if need is None else ordered[:need]
+    sort = TASK_SORT_PLANS[sort_name]
+    low, high = _time_range(body.task_runs, now or utcnow())
+    days = repos.run_counts.days(TASK_RUNS)
+    pairs = repos.task_runs.by_time(days, low, high, descending=sort.descending, first_page=need or 100)
+    return run_listing.top_of(pairs, sort, matches, need, "task runs", "task_runs")
+
+
+def matching_task_runs(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> list[TaskRun]:
+    """Every task run the body's groups match (its paging ignored): :func:`select_task_runs`."""
+    return select_task_runs(repos, body)
 
 
 _matching = matching_task_runs
 
 
 def filter_task_runs(repos: Repositories, body: TaskRunFilterBody) -> list[TaskRun]:
-    """Task runs matching the body: one index Query per named flow run, else a Scan."""
-    runs = apply_sort(_matching(repos, body), SORTS, body.sort, DEFAULT_SORT)
+    """Task runs matching the body (:func:`select_task_runs`), one page of them."""
+    runs = select_task_runs(repos, body, body.sort, body.offset + body.limit)
     return runs[body.offset : body.offset + body.limit]
 
 
+_COUNTED = {"state.type", "start_time.after_", "start_time.before_", "expected_start_time.after_",
+            "expected_start_time.before_", "subflow_runs.exists_"}  # fmt: skip
+
+
+def counted_window(body: TaskRunFilterBody | TaskRunCountBody) -> tuple[str | None, Window, set[str] | None] | None:
+    """(dimension, window, state types) when the run counts answer the body, else ``None``: no flow
+    or flow-run bound, one window on start or expected start time, state types, and ``subflow_runs``
+    ``exists_: false`` (every task run: Cirrus links none to a subflow)."""
+    group = body.task_runs
+    if any(_given(getattr(body, g, None)) for g in ("flow_runs", "flows")):
+        return None
+    if group is None:
+        return None, Window(), None
+    if group.operator != "and_" or not flow_run_queries.only(group, _COUNTED):
+        return None
+    if group.subflow_runs is not None and group.subflow_runs.exists_:
+        return None
+    state = group.state
+    if state is not None and (state.operator != "and_" or state.type is None or state.type.not_any_ is not None):
+        return None
+    types = set(state.type.any_) if state is not None and state.type is not None and state.type.any_ else None
+    if group.start_time is not None and group.expected_start_time is not None:
+        return None
+    if group.start_time is not None:
+        return STARTED, Window(group.start_time.after_, group.start_time.before_), types
+    if group.expected_start_time is not None:
+        window = group.expected_start_time
+        return EXPECTED, Window(window.after_, window.before_), types
+    return None, Window(), types
+
+
+def _given(group: Any) -> bool:
+    return group is not None and any(getattr(group, f) is not None for f in type(group).model_fields if f != "operator")
+
+
 def count_task_runs(repos: Repositories, body: TaskRunCountBody) -> int:
-    return len(_matching(repos, body))
+    """From the run counts when they answer the body (:func:`counted_window`), else by reading."""
+    counted = counted_window(body)
+    if counted is not None:
+        dim, window, types = counted
+        return repos.run_counts.count(TASK_RUNS, dim, window, types)
+    return len(select_task_runs(repos, body))

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 
 from chalicelib.errors import InvalidRequestError
 from chalicelib.schemas.states import StateType
-from chalicelib.schemas.task_runs import SORTS, TaskRun, TaskRunFilterBody
+from chalicelib.schemas.task_runs import TaskRun, TaskRunCountBody, TaskRunFilterBody
 from chalicelib.schemas.ui import HistoryInterval, HistoryState, TaskRunHistoryBody, TaskRunPaginateBody
 from chalicelib.services import task_runs
-from chalicelib.services.paging import Page, apply_sort, paginate
+from chalicelib.services.paging import Page
 from chalicelib.storage import Repositories
+from chalicelib.storage.run_counts import STARTED, TASK_RUNS, Window
 
 FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
 TERMINAL_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
@@ -35,6 +36,11 @@ def count_by_flow_run(repos: Repositories, flow_run_ids: list[uuid.UUID]) -> dic
 def counts_by_state(repos: Repositories, body: TaskRunFilterBody) -> dict[str, int]:
     """``/ui/task_runs/count``: the matching runs per state type (every type present, 0 or more)."""
     counts = {t.value: 0 for t in StateType}
+    counted = task_runs.counted_window(body)
+    if counted is not None:
+        dim, window, types = counted
+        by_type = repos.run_counts.count_by_type(TASK_RUNS, dim, window)
+        return {t: (n if types is None or t in types else 0) for t, n in {**counts, **by_type}.items() if t in counts}
     for run in task_runs.matching_task_runs(repos, body):
         if run.state_type is not None:
             counts[run.state_type.value] += 1
@@ -53,6 +59,15 @@ def dashboard_counts(repos: Repositories, body: TaskRunFilterBody, now: datetime
     end = (window.before_ or now).replace(second=0, microsecond=0) + timedelta(minutes=1)
     width = (end - start) / DASHBOARD_BUCKETS
     buckets = [{"completed": 0, "failed": 0} for _ in range(DASHBOARD_BUCKETS)]
+    counted = task_runs.counted_window(body)
+    if counted is not None and counted[0] == STARTED and width > timedelta(0):
+        types = {t.value for t in TERMINAL_TYPES} & (counted[2] or {t.value for t in TERMINAL_TYPES})
+        within = Window(counted[1].after, counted[1].before)
+        cells = repos.run_counts.history(TASK_RUNS, STARTED, start, end, width, types, within)
+        for (index, state, _), cell in cells.items():
+            if 0 <= index < DASHBOARD_BUCKETS:
+                buckets[index]["failed" if state in {t.value for t in FAILED_TYPES} else "completed"] += cell.count
+        return buckets
     for run in task_runs.matching_task_runs(repos, body):
         if run.state_type not in TERMINAL_TYPES or run.start_time is None or width <= timedelta(0):
             continue
@@ -75,6 +90,21 @@ def history(repos: Repositories, body: TaskRunHistoryBody) -> list[HistoryInterv
         for i in range(count)
     ]
     groups: dict[tuple[int, str, str], HistoryState] = {}
+    counted = task_runs.counted_window(body)
+    if counted is not None and counted[0] == STARTED:
+        _, within, types = counted
+        cells = repos.run_counts.history(TASK_RUNS, STARTED, body.history_start, body.history_end, step, types, within)
+        for (index, state_type, state_name), cell in sorted(cells.items()):
+            if 0 <= index < count and cell.count:
+                intervals[index].states.append(
+                    HistoryState(
+                        state_type=StateType(state_type),
+                        state_name=state_name,
+                        count_runs=cell.count,
+                        sum_estimated_run_time=timedelta(seconds=cell.run_time),
+                    )
+                )
+        return intervals
     for run in task_runs.matching_task_runs(repos, body):
         when = run.start_time or run.expected_start_time
         if when is None or run.state_type is None or not body.history_start <= when < body.history_end:
@@ -91,5 +121,13 @@ def history(repos: Repositories, body: TaskRunHistoryBody) -> list[HistoryInterv
 
 
 def paginate_task_runs(repos: Repositories, body: TaskRunPaginateBody) -> Page[TaskRun]:
-    runs = apply_sort(task_runs.matching_task_runs(repos, body), SORTS, body.sort, "ID_DESC")
-    return paginate(runs, body.page, body.limit)
+    """One page (the runs up to it read in the sort's order) and the count (from the run counts
+    when they answer the filter)."""
+    runs = task_runs.select_task_runs(repos, body, body.sort, body.page * body.limit)
+    count = task_runs.count_task_runs(repos, TaskRunCountBody.model_validate(body.model_dump(include=_COUNT_FIELDS)))
+    start = (body.page - 1) * body.limit
+    pages = math.ceil(count / body.limit) if body.limit else 0
+    return Page(results=runs[start : start + body.limit], count=count, limit=body.limit, pages=pages, page=body.page)
+
+
+_COUNT_FIELDS = {"task_runs", "flow_runs", "flows", "deployments"}

@@ -223,6 +223,10 @@ class RunCountRepository:
         self._fresh()
         return run_counts.count(kind, dim, window, types)
 
+    def count_by_type(self, kind: str, dim: str | None, window: Window) -> dict[str, int]:
+        self._fresh()
+        return run_counts.count_by_type(kind, dim, window)
+
     def flows_with_runs(self, window: Window, types: set[str] | None) -> set[str]:
         self._fresh()
         return run_counts.flows_with_runs(window, types)
@@ -235,6 +239,15 @@ class RunCountRepository:
         self._fresh()
         return run_counts.deployment_counts(deployment_ids)
 
-    def history(self, kind: str, dim: str, start: datetime, end: datetime, step: Any, types: set[str] | None) -> Any:
+    def history(
+        self,
+        kind: str,
+        dim: str,
+        start: datetime,
+        end: datetime,
+        step: Any,
+        types: set[str] | None,
+        within: Window | None = None,
+    ) -> Any:
         self._fresh()
-        return run_counts.history(kind, dim, start, end, step, types)
+        return run_counts.history(kind, dim, start, end, step, types, within)

@@ -59,7 +59,8 @@ class Listing:
     first_page: int = 10
 
 
-def _pages(index: Any, hash_key: str, condition: Any, descending: bool, first: int) -> Iterator[FlowRunModel]:
+def pages(index: Any, hash_key: str, condition: Any, descending: bool, first: int) -> Iterator[Any]:
+    """A partition's items in range-key order, in pages that start at ``first`` items and double."""
     size, last = max(1, min(first, _MAX_PAGE)), None
     while True:
         result = index.query(
@@ -77,28 +78,55 @@ def _pages(index: Any, hash_key: str, condition: Any, descending: bool, first: i
         size = min(size * 2, _MAX_PAGE)
 
 
-def _time_condition(low: datetime | None, high: datetime | None) -> Any:
+def time_condition(attribute: Any, low: datetime | None, high: datetime | None) -> Any:
+    """``attribute`` (a ``<time>#<id>`` range key) within [low, high] (either may be open)."""
     lo = utc_key(low) if low else " "
     hi = (utc_key(high) + "#~") if high else "~"
-    return FlowRunModel.time_key.between(lo, hi)
+    return attribute.between(lo, hi)
 
 
-def _days(listing: Listing) -> list[str]:
-    known = sorted(listing.days_known or ())
-    if listing.low is not None:
-        known = [d for d in known if d >= "d" + utc_key(listing.low)[:10]]
-    if listing.high is not None:
-        known = [d for d in known if d <= "d" + utc_key(listing.high)[:10]]
-    return known[::-1] if listing.descending else known
+def days_between(known: Iterable[str], low: datetime | None, high: datetime | None, descending: bool) -> list[str]:
+    """The day partitions of ``known`` (``d<YYYY-MM-DD>``) that [low, high] touches, in read order."""
+    days = sorted(known)
+    if low is not None:
+        days = [d for d in days if d >= "d" + utc_key(low)[:10]]
+    if high is not None:
+        days = [d for d in days if d <= "d" + utc_key(high)[:10]]
+    return days[::-1] if descending else days
+
+
+def by_day(
+    index: Any,
+    attribute: Any,
+    known: Iterable[str],
+    low: datetime | None,
+    high: datetime | None,
+    descending: bool,
+    first: int,
+) -> Iterator[Any]:
+    """Items of a day-partitioned time index (by-time) within [low, high], in time order."""
+    condition = time_condition(attribute, low, high)
+    for day in days_between(known, low, high, descending):
+        yield from pages(index, day, condition, descending, first)
 
 
 def _by_time(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
-    condition = _time_condition(listing.low, listing.high)
+    condition = time_condition(FlowRunModel.time_key, listing.low, listing.high)
     streams: list[Iterator[FlowRunModel]] = []
     if listing.live:
-        streams.append(_pages(FlowRunModel.by_time, LIVE_BUCKET, condition, listing.descending, listing.first_page))
+        streams.append(pages(FlowRunModel.by_time, LIVE_BUCKET, condition, listing.descending, listing.first_page))
     if listing.days:
-        streams.append(_chain_days(listing, condition))
+        streams.append(
+            by_day(
+                FlowRunModel.by_time,
+                FlowRunModel.time_key,
+                listing.days_known or (),
+                listing.low,
+                listing.high,
+                listing.descending,
+                listing.first_page,
+            )
+        )
     seen: set[str] = set()
     if listing.odd:
         odd = sorted(fetch(e.id for e in FlowRunModel.by_odd.query("odd")), key=lambda i: i.time_key or "")
@@ -112,11 +140,6 @@ def _by_time(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
     for item in _merge_by_key(streams, listing.descending):
         if item.id not in seen:
             yield item, item.time_key
-
-
-def _chain_days(listing: Listing, condition: Any) -> Iterator[FlowRunModel]:
-    for day in _days(listing):
-        yield from _pages(FlowRunModel.by_time, day, condition, listing.descending, listing.first_page)
 
 
 def _merge_by_key(streams: Sequence[Iterator[FlowRunModel]], descending: bool) -> Iterator[FlowRunModel]:
@@ -145,7 +168,7 @@ def _by_owner(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
 
 
 def _by_id(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
-    ids = (e.id for e in _pages(FlowRunModel.by_id, ID_SHARD, None, listing.descending, listing.first_page))
+    ids = (e.id for e in pages(FlowRunModel.by_id, ID_SHARD, None, listing.descending, listing.first_page))
     for item in _fetch_pages(ids, listing.first_page):
         yield item, item.id
 

@@ -403,29 +403,33 @@ def _entries(kind: str, dim: str, minutes: Iterable[str]) -> Iterator[Entry]:
         yield from _parse_entries(item)
 
 
-def count(kind: str, dim: str | None, window: Window, types: set[str] | None) -> int:
-    """How many runs of ``kind`` have their ``dim`` time in ``window`` and a state type in ``types``
-    (``None``: any). No window (``dim`` None): the totals item. 1 request with no window, else 2:
-    the window's hour items and the entries of its partial edge minutes."""
+def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
+    """How many runs of ``kind`` have their ``dim`` time in ``window``, per current state type. No
+    window (``dim`` None): the totals item, 1 request; else 2: the window's hour items and the
+    entries of its partial edge minutes."""
+    totals: dict[str, float] = defaultdict(float)
     if dim is None or (window.after is None and window.before is None):
         items = _get_many([(f"{kind}#{ALL}", "-")])
-        totals = items[0] if items else {}
-        skip = ("pk", "sk", DAYS)
-        return int(sum(_number(v) for k, v in totals.items() if k not in skip and (types is None or k in types)))
+        for key, value in (items[0] if items else {}).items():
+            if key not in ("pk", "sk", DAYS):
+                totals[key] += _number(value)
+        return {k: int(v) for k, v in totals.items()}
     minutes = _read_minutes(kind, dim, window)
-    total = 0.0
     partial = set()
     for (minute, state, _), n in minutes.counts.items():
-        if types is not None and state not in types:
-            continue
         if _whole(minute, window):
-            total += n
+            totals[state] += n
         elif n and _overlaps(minute, window):
             partial.add(minute)
     for entry in _entries(kind, dim, partial):
-        if (types is None or entry.state in types) and window.holds(entry.when):
-            total += 1
-    return int(total)
+        if window.holds(entry.when):
+            totals[entry.state] += 1
+    return {k: int(v) for k, v in totals.items()}
+
+
+def count(kind: str, dim: str | None, window: Window, types: set[str] | None) -> int:
+    """:func:`count_by_type` summed over ``types`` (``None``: every type)."""
+    return sum(n for state, n in count_by_type(kind, dim, window).items() if types is None or state in types)
 
 
 def _overlaps(minute: str, window: Window) -> bool:
@@ -489,13 +493,23 @@ class HistoryCell:
 
 
 def history(
-    kind: str, dim: str, start: datetime, end: datetime, step: timedelta, types: set[str] | None
+    kind: str,
+    dim: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    types: set[str] | None,
+    within: Window | None = None,
 ) -> dict[tuple[int, str, str], HistoryCell]:
     """Runs per interval ``[start + i*step, start + (i+1)*step)`` of ``[start, end)``, by (state type,
     state name), with their summed total run time: whole minutes from the hour items, the minutes an
     interval boundary cuts from their entries (their run times are not in the entries: a cut
     minute's runs add their counts only)."""
     window = Window(start, end - timedelta(microseconds=1))
+    if within is not None:  # the filter's own window on the same time
+        after = max(start, within.after) if within.after else start
+        before = min(window.before, within.before) if within.before else window.before  # type: ignore[type-var]
+        window = Window(after, before)
     minutes = _read_minutes(kind, dim, window)
     cells: dict[tuple[int, str, str], HistoryCell] = defaultdict(HistoryCell)
     cut: set[str] = set()

@@ -13,6 +13,7 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.task_runs import TaskRun
 from chalicelib.storage.documents import DocumentRepository, Unique
 from chalicelib.storage.flow_run_items import day_bucket
+from chalicelib.storage.flow_run_listing import by_day
 from chalicelib.storage.model_meta import DocumentModel
 from chalicelib.storage.resource_models import TaskRunModel
 
@@ -48,6 +49,21 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
 
     def attribute_value(self, name: str, value: object) -> object:
         return str(value) if value is not None else None
+
+    def by_time(
+        self,
+        days: frozenset[str],
+        low: datetime | None,
+        high: datetime | None,
+        *,
+        descending: bool = True,
+        first_page: int = 10,
+    ) -> Iterator[tuple[TaskRun, str]]:
+        """Task runs whose time (start, else expected start, else creation) is in [low, high], in
+        that order, each with its by-time key: the day partitions of ``days`` a page at a time."""
+        items = by_day(TaskRunModel.by_time, TaskRunModel.time_key, days, low, high, descending, first_page)
+        for item in items:
+            yield self.from_item(item), item.time_key
 
     def for_flow_run(self, flow_run_id: uuid.UUID) -> Iterator[TaskRun]:
         """The flow run's task runs, oldest first (one Query per page of the index)."""
