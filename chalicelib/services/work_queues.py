@@ -138,9 +138,18 @@ def _scheduled(
 ) -> list[FlowRun]:
     """The queue's SCHEDULED runs due by ``before``, earliest first: one by-queue Query for a work
     pool's queue; the runs of pool-less deployments (``default-agent-pool``'s queues) are not in
-    by-queue (their runners poll them by deployment), so those are read from every scheduled run due
-    by then (a Scan, as filters on scheduled runs across deployments: an agent's legacy path)."""
+    by-queue (their runners poll them by deployment), so those are read as a runner's poll of the
+    pool-less deployments naming the queue (the deployments read whole: a table of what users
+    configured; an agent's legacy path). A pool-less run of no deployment is not seen there."""
     if pool.name != identity.DEFAULT_AGENT_POOL:
         return repos.flow_runs.scheduled_in_queue(queue_id, after=None, before=before, limit=limit)
-    due = [run for run in repos.flow_runs.by_next_scheduled(before=before) if run.work_queue_id == queue_id]
+    queue = next((q for q in pool.queues if q.id == queue_id), None)
+    names = {queue.name} if queue is not None else set()
+    deployments = [
+        (d.id, None)
+        for d in repos.deployments.scan()
+        if d.work_pool_name in (None, identity.DEFAULT_AGENT_POOL) and d.work_queue_name in names
+    ]
+    polled = repos.flow_runs.polled_in_deployments(deployments, before=before) if deployments else {}
+    due = [run for runs in polled.values() for run in runs if run.work_queue_id == queue_id]
     return sorted(due, key=lambda r: (r.next_scheduled_start_time or r.created, str(r.id)))[:limit]

@@ -88,8 +88,16 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.by_operation: Counter[str] = Counter()
+        #: Scans by table name (the guard against Scans on the paths clients call).
+        self.scans: Counter[str] = Counter()
         self.capacity = CapacityTally()
         self._lock = threading.Lock()
+
+    def note_scan(self, params: dict[str, Any] | None = None, model: Any = None, **kwargs: Any) -> None:
+        """``before-parameter-build``: remember which table a Scan reads."""
+        if params is not None and getattr(model, "name", None) == "Scan":
+            with self._lock:
+                self.scans[str(params.get("TableName"))] += 1
 
     def __call__(self, model: Any = None, **kwargs: Any) -> None:
         name = getattr(model, "name", None) or "unknown"
@@ -119,6 +127,7 @@ class RequestCounter:
     def reset(self) -> None:
         with self._lock:
             self.by_operation.clear()
+            self.scans.clear()
             self.capacity.reset()
 
     def snapshot(self) -> dict[str, int]:
@@ -141,7 +150,10 @@ def count_requests(*, capacity: bool = False) -> Iterator[RequestCounter]:
     ``capacity``, also the capacity units they consume (``counter.capacity``)."""
     counter = RequestCounter()
     clients = _clients()
-    hooks: list[tuple[str, Any, str]] = [("before-call.dynamodb", counter, f"count-{id(counter)}")]
+    hooks: list[tuple[str, Any, str]] = [
+        ("before-call.dynamodb", counter, f"count-{id(counter)}"),
+        ("before-parameter-build.dynamodb", counter.note_scan, f"scan-{id(counter)}"),
+    ]
     if capacity:
         hooks += [
             ("before-parameter-build.dynamodb", counter.ask_capacity, f"ask-{id(counter)}"),
