@@ -116,6 +116,11 @@ class _ItemOps:
     #: attribute -> the value it must hold (``None``: absent, or a deletion older than ``newer_than``).
     expect: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
+    @property
+    def active(self) -> bool:
+        """Whether the item has anything to change (deltas that cancel out are nothing)."""
+        return any(self.add.values()) or bool(self.set_ or self.members)
+
 
 class _Change:
     """One run's change as item operations: ``ops[(pk, sk)]``."""
@@ -130,7 +135,8 @@ class _Change:
 
     @property
     def empty(self) -> bool:
-        return not any(o.add or o.set_ or o.members for o in self.ops.values())
+        """Nothing counted changes (a heartbeat, a PATCH of other fields): the change is skipped."""
+        return not any(any(o.add.values()) or o.set_ for o in self.ops.values())
 
     def _entry(self, dim: str, old: RunView | None, new: RunView | None, at: datetime) -> None:
         before = old.entry(dim) if old else None
@@ -202,7 +208,7 @@ def _update(table: str, key: tuple[str, str], ops: _ItemOps) -> dict[str, Any]:
         if not delta:
             continue
         names[f"#a{i}"] = name
-        values[f":a{i}"] = {"N": str(int(delta)) if float(delta).is_integer() else repr(float(delta))}
+        values[f":a{i}"] = {"N": str(int(delta)) if float(delta).is_integer() else f"{delta:.6f}"}
         adds.append(f"#a{i} :a{i}")
     for i, (name, members) in enumerate(sorted(ops.members.items())):
         names[f"#m{i}"] = name
@@ -225,10 +231,6 @@ def _update(table: str, key: tuple[str, str], ops: _ItemOps) -> dict[str, Any]:
         parts.append("SET " + ", ".join(sets))
     if adds:
         parts.append("ADD " + ", ".join(adds))
-    if not parts:  # only a condition (cannot happen: an expectation comes with a value to set)
-        names["#pk"] = "pk"
-        parts.append("SET #pk = :pk")
-        values[":pk"] = {"S": key[0]}
     update: dict[str, Any] = {
         "TableName": table,
         "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
@@ -249,7 +251,7 @@ def _transact(ops: dict[tuple[str, str], _ItemOps]) -> bool:
     """One transaction; ``False`` when a condition failed (a change applied already). Conflicts with
     another writer of the same items are retried."""
     table = RunCountModel.Meta.table_name
-    items = [_update(table, key, o) for key, o in sorted(ops.items()) if o.add or o.set_ or o.expect or o.members]
+    items = [_update(table, key, o) for key, o in sorted(ops.items()) if o.active]
     if not items:
         return True
     for attempt in range(8):
@@ -413,7 +415,7 @@ def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
         for key, value in (items[0] if items else {}).items():
             if key not in ("pk", "sk", DAYS):
                 totals[key] += _number(value)
-        return {k: int(v) for k, v in totals.items()}
+        return {k: int(v) for k, v in totals.items() if v}
     minutes = _read_minutes(kind, dim, window)
     partial = set()
     for (minute, state, _), n in minutes.counts.items():
@@ -424,7 +426,7 @@ def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
     for entry in _entries(kind, dim, partial):
         if window.holds(entry.when):
             totals[entry.state] += 1
-    return {k: int(v) for k, v in totals.items()}
+    return {k: int(v) for k, v in totals.items() if v}
 
 
 def count(kind: str, dim: str | None, window: Window, types: set[str] | None) -> int:
