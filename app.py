@@ -20,7 +20,7 @@ from chalicelib.api import (
     work_queues,
 )
 from chalicelib.api.fallbacks import declare_missing_methods
-from chalicelib.jobs import maintenance, scheduler
+from chalicelib.jobs import maintenance, run_counts, scheduler
 
 app = Chalice(app_name="cirrus")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # /events/in (chalicelib/api/events.py)
@@ -43,6 +43,7 @@ for blueprint in (
     automations.bp,
     scheduler.bp,
     maintenance.bp,
+    run_counts.bp,
 ):
     app.register_blueprint(blueprint)
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from chalice.cdk import Chalice
 from constructs import Construct
 from pynamodb.models import Model
@@ -70,6 +71,30 @@ _ATTRIBUTE_TYPES = {
     "N": dynamodb.AttributeType.NUMBER,
     "B": dynamodb.AttributeType.BINARY,
 }
+_STREAM_VIEWS = {"NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES}
+#: The run counts' stream consumers (chalicelib/jobs/run_counts.py), by the table they consume.
+STREAM_CONSUMERS = {"flow_runs": "CountFlowRuns", "task_runs": "CountTaskRuns"}
+#: What a consumer may do with its stream (and nothing else with it).
+STREAM_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+#: Memory and timeouts, from bench/reads.py (heap and seconds of the heaviest UI call at 100k runs)
+#: and the jobs' own budgets: API Gateway gives a route 29 s at most.
+API_MEMORY_MB = 1024
+API_TIMEOUT_S = 29
+#: The functions that are not API routes: (memory MB, timeout s). A scheduled job stops itself
+#: ``job_time_margin_s`` before its timeout; a stream consumer's batch is at most 1,000 records.
+FUNCTION_SIZES = {
+    **{job: (512, 60) for job in ("ScheduleDeployments", "ScheduleRecentDeployments", "KillZombies",
+                                  "ReviveCrashedRuns", "MarkLateRuns")},
+    **{consumer: (512, 120) for consumer in STREAM_CONSUMERS.values()},
+    "ApiKeyAuthorizer": (256, 10),
+    "WebsocketConnect": (256, 10),
+}  # fmt: skip
+
 _PROJECTIONS = {
     "ALL": dynamodb.ProjectionType.ALL,
     "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
@@ -134,14 +159,23 @@ class CirrusStack(Stack):
                     "CIRRUS_TABLE_PREFIX": self.table_prefix,
                     "CIRRUS_REGION": Aws.REGION,
                     "CIRRUS_AUTH_REQUIRED": "true",
+                    "CIRRUS_STREAMS": "lambda",
                 },
+                "lambda_memory_size": API_MEMORY_MB,
+                "lambda_timeout": API_TIMEOUT_S,
             },
         )
+        # Per-function settings cannot be given through stage_config (see below): set them here.
+        for function, (memory, timeout) in FUNCTION_SIZES.items():
+            resource = self.chalice.get_resource(function)
+            resource.add_property_override("MemorySize", memory)
+            resource.add_property_override("Timeout", timeout)
         # One role per function cannot be given through stage_config (chalice reads per-function
         # settings from config.json only): give the authorizer its narrower role here.
         self.chalice.get_resource(AUTHORIZER_FUNCTION).add_property_override("Role", authorizer_role.role_arn)
         self._gateway_responses()
         self._events_websocket(authorizer_role)
+        self._stream_consumers(api_role)
         self.ui = UiSite(self, "Ui", ui_dir=ui_dir, protected=self.protected)
         self.distribution = self._front_door()
         # Every deployed stage requires an API key: the UI asks for it (Basic auth carries the key).
@@ -186,6 +220,7 @@ class CirrusStack(Stack):
             deletion_protection=self.protected,
             removal_policy=RemovalPolicy.RETAIN if self.protected else RemovalPolicy.DESTROY,
             time_to_live_attribute=ttl.attr_name if ttl is not None else None,
+            stream=_STREAM_VIEWS.get(getattr(model.Meta, "stream_view_type", "")),
             **_keys(schema["key_schema"], types),
         )
         for index in schema["global_secondary_indexes"]:
@@ -232,6 +267,27 @@ class CirrusStack(Stack):
         role.add_to_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=tables))
         if indexes:
             role.add_to_policy(iam.PolicyStatement(actions=list(INDEX_ACTIONS), resources=indexes))
+
+    # ------------------------------------------------------------------ run counts
+    def _stream_consumers(self, role: iam.Role) -> None:
+        """Each runs table's stream → its consumer Lambda: batches of up to 1,000 records or 5 s,
+        one batch per shard at a time (a run's changes in order), from the stream's start,
+        retried until applied (re-applying is harmless). The consumers run as the API's role,
+        which may read these streams and no others."""
+        for table_name, function in STREAM_CONSUMERS.items():
+            table = self.tables[table_name]
+            lambda_.CfnEventSourceMapping(
+                self,
+                "".join(part.title() for part in table_name.split("_")) + "Counts",
+                function_name=self.chalice.get_resource(function).ref,
+                event_source_arn=table.table_stream_arn,
+                starting_position="TRIM_HORIZON",
+                batch_size=1000,
+                maximum_batching_window_in_seconds=5,
+                parallelization_factor=1,
+                bisect_batch_on_function_error=False,
+            )
+            role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[table.table_stream_arn]))
 
     # ------------------------------------------------------------------ /events/in
     def _api_id(self, resource: str = "RestAPI") -> str:

@@ -215,6 +215,11 @@ class RunCountRepository:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @staticmethod
+    def apply_records(kind: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """Apply stream records delivered by a consumer (:func:`apply_records`)."""
+        return apply_records(kind, records)
+
     def _fresh(self) -> None:
         if self.settings.pull_streams:
             drain(self.settings)

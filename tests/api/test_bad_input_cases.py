@@ -110,7 +110,7 @@ def _nested(depth: int) -> Any:
         ("POST", "/flows/", json.dumps(_flow_body(labels=_nested(500)))),
         ("POST", "/flow_runs/", '{"flow_id": "%s", "parameters": ' + "[" * 500 + "]" * 500 + "}"),
         ("POST", "/flows/filter", "[" * 2_000 + "]" * 2_000),
-        ("POST", "/flows/filter", "{\"a\":" * 100_000 + "1" + "}" * 100_000),
+        ("POST", "/flows/filter", '{"a":' * 100_000 + "1" + "}" * 100_000),
     ],
     ids=["labels-depth-500", "parameters-depth-500", "raw-depth-2000", "raw-depth-100000"],
 )

@@ -50,7 +50,7 @@ def test_slots_are_taken_refused_when_full_and_given_back(client):
     assert call(client, "POST", f"{BASE}/decrement-with-lease", {"lease_id": first["lease_id"]}) == (204, None)
     assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 1
     assert _take(client, "db")[0] == 200
-    assert _take(client, "db", slots=3) [0] == 422
+    assert _take(client, "db", slots=3)[0] == 422
 
 
 def test_names_without_limits_take_nothing_as_prefect_answers(client):
@@ -77,7 +77,7 @@ def test_leases_renew_and_expired_leases_free_their_slots(client, repos):
     path = f"{BASE}/leases/{lease['lease_id']}/renew"
     assert call(client, "POST", path, {"lease_duration": 120}) == (204, None)
     assert call(client, "POST", path, {"lease_duration": 5})[0] == 422
-    assert call(client, "POST", f"{BASE}/leases/{uuid.uuid4()}/renew", {}) [0] == 410
+    assert call(client, "POST", f"{BASE}/leases/{uuid.uuid4()}/renew", {})[0] == 410
     later = datetime.now(UTC) + timedelta(seconds=121)
     assert reclaim_expired_leases(repos, later) == 1  # the crashed holder's slot comes back
     assert call(client, "GET", f"{BASE}/db")[1]["active_slots"] == 0

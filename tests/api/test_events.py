@@ -270,7 +270,9 @@ class _FakeSession:
         self.api = _FakeManagementApi()
 
     def client(self, name: str, endpoint_url: str) -> _FakeManagementApi:
-        assert name == "apigatewaymanagementapi" and endpoint_url == "https://abc.execute-api.us-east-1.amazonaws.com/api"
+        assert (
+            name == "apigatewaymanagementapi" and endpoint_url == "https://abc.execute-api.us-east-1.amazonaws.com/api"
+        )
         return self.api
 
 

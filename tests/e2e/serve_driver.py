@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-FLOWS = '''
+FLOWS = """
 from prefect import flow, get_run_logger, task
 from prefect.variables import Variable
 
@@ -52,7 +52,7 @@ def parent() -> int:
 
 if __name__ == "__main__":
     parent.serve(name="e2e-serve", interval=20)
-'''
+"""
 RUN_TIMEOUT_S = 75.0
 
 

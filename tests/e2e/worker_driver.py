@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-FLOW_SOURCE = '''
+FLOW_SOURCE = """
 from prefect import flow
 
 
@@ -32,8 +32,8 @@ from prefect import flow
 def hello(name: str = "cirrus"):
     print(f"hello {name}")
     return 42
-'''
-DEPLOY = '''
+"""
+DEPLOY = """
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -45,7 +45,7 @@ flow.from_source(source=sys.argv[1], entrypoint="flows.py:hello").deploy(
     name="nightly", work_pool_name="e2e-pool", schedule=Interval(3600, anchor_date=anchor),
     print_next_steps=False, ignore_warnings=True,
 )
-'''
+"""
 
 
 def run(args: list[str], timeout: float) -> str:

@@ -39,6 +39,13 @@ ALLOWED_TABLE_ACTIONS = {
     "dynamodb:UpdateItem",
 }
 ALLOWED_INDEX_ACTIONS = {"dynamodb:Query", "dynamodb:Scan"}
+#: The run counts' consumers read the runs tables' streams (and only those).
+ALLOWED_STREAM_ACTIONS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
 
 
 def _infra_python() -> Path:
@@ -281,8 +288,8 @@ def _arn_table(resource: Any, tables: dict[str, str]) -> tuple[str, str]:
     """``(table logical name, "table" | "index")`` for an ARN expression naming one of ``tables``."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         logical_id, attribute = resource["Fn::GetAtt"]
-        assert attribute == "Arn" and logical_id in tables, resource
-        return tables[logical_id], "table"
+        assert attribute in ("Arn", "StreamArn") and logical_id in tables, resource
+        return tables[logical_id], "table" if attribute == "Arn" else "stream"
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         pattern, variables = resource["Fn::Sub"]
         assert pattern == "${Table}/index/*", resource
@@ -343,9 +350,11 @@ def test_iam_is_least_privilege(templates, stage):
     api_role = next(r for r in roles if r.startswith("ApiRole"))
     authorizer_role = next(r for r in roles if r.startswith("AuthorizerRole"))
     indexed = {f"cirrus-{stage}-{logical_name(m)}" for m in ALL_MODELS if m._get_schema()["global_secondary_indexes"]}
+    streamed = {f"cirrus-{stage}-{t}" for t in ("flow_runs", "task_runs")}
     assert grants[api_role] == {
         **{(name, "table"): ALLOWED_TABLE_ACTIONS for name in tables.values()},
         **{(name, "index"): ALLOWED_INDEX_ACTIONS for name in indexed},
+        **{(name, "stream"): ALLOWED_STREAM_ACTIONS for name in streamed},
     }
     assert grants[authorizer_role] == {(f"cirrus-{stage}-api_keys", "table"): {"dynamodb:GetItem"}}
     authorizer = next(f for f in functions(template).values() if f["Properties"]["Handler"].endswith(AUTHORIZER))
@@ -359,7 +368,7 @@ def test_iam_is_least_privilege(templates, stage):
     }
     assert by_handler["app.events_connect"] == authorizer_role
     assert by_handler["app.events_message"] == events_role
-    assert grants[events_role] == grants[api_role]
+    assert grants[events_role] == {k: v for k, v in grants[api_role].items() if k[1] != "stream"}
     assert set(manages) == {events_role}
     connections = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/%s/@connections/*"
     assert sorted(manages[events_role], key=str) == [
@@ -452,3 +461,33 @@ def test_cfn_lint_has_no_findings(synth):
         [str(cfn_lint), "--include-checks", "I", "--", *paths], capture_output=True, text=True, timeout=300
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_runs_tables_stream_into_their_count_consumers(templates, stage):
+    """flow_runs and task_runs have NEW_AND_OLD_IMAGES streams, each mapped to its consumer
+    (app.count_flow_runs / count_task_runs) one batch per shard at a time, from the start."""
+    template = templates[stage]
+    tables = {t["Properties"]["TableName"]: lid for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
+    mappings = resources(template, "AWS::Lambda::EventSourceMapping")
+    by_source = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"] for m in mappings.values()}
+    handlers = {lid: f["Properties"]["Handler"] for lid, f in functions(template).items()}
+    for table, handler in (("flow_runs", "count_flow_runs"), ("task_runs", "count_task_runs")):
+        lid = tables[f"cirrus-{stage}-{table}"]
+        spec = resources(template, "AWS::DynamoDB::Table")[lid]["Properties"]["StreamSpecification"]
+        assert spec == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+        mapping = by_source[lid]
+        assert handlers[mapping["FunctionName"]["Ref"]].endswith(handler)
+        assert mapping["ParallelizationFactor"] == 1 and mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert len(mappings) == 2
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_functions_have_the_measured_memory_and_timeouts(templates, stage):
+    """The API's functions get room for the heaviest UI call (bench/reads.py) within API Gateway's
+    29 s; no function runs on Chalice's defaults (128 MB, 60 s)."""
+    for function in functions(templates[stage]).values():
+        props = function["Properties"]
+        assert props["MemorySize"] >= 256 and props["Timeout"] <= 120, props["Handler"]
+        if props["Handler"] == "app.app":
+            assert (props["MemorySize"], props["Timeout"]) == (1024, 29)

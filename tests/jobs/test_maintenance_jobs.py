@@ -14,9 +14,7 @@ JOBS = ("kill_zombies", "revive_crashed_runs", "mark_late_runs")
 
 
 def _invoke(client, name):
-    event = client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
-    )
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
     return client.lambda_.invoke(name, event).payload
 
 

@@ -29,7 +29,6 @@ from tests.reliability.factories import (
 MINUTE = timedelta(minutes=1)
 
 
-
 def ids(items) -> set[uuid.UUID]:
     return {uuid.UUID(item.id) for item in items}
 

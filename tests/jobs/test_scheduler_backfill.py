@@ -27,7 +27,6 @@ from tests.reliability.factories import (
 MINUTE = timedelta(minutes=1)
 
 
-
 def instants(deployment_id: uuid.UUID | None = None) -> list:
     return sorted(r.expected_start_time for r in auto_runs(deployment_id))
 

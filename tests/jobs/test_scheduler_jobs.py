@@ -19,7 +19,6 @@ REPORT_KEYS = {
 }  # fmt: skip
 
 
-
 @pytest.fixture
 def roomy(settings):
     """The test client's Lambda context has 3 s to live; the default margin is 10 s."""

@@ -31,7 +31,6 @@ SPECS = st.one_of(
 GAPS = st.lists(st.integers(min_value=0, max_value=4 * 3600), min_size=1, max_size=6)
 
 
-
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=st.lists(SPECS, min_size=1, max_size=3), gaps=GAPS, cap=st.none() | st.integers(1, 5))
 def test_runs_are_the_union_of_the_plans_at_each_ticks_clock(repos, settings, specs, gaps, cap):

@@ -28,8 +28,18 @@ from chalicelib.schemas.schedules import parse_schedule
 MINUTE = timedelta(minutes=1)
 TICK = timedelta(microseconds=1)
 ZONES = [
-    "UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe", "America/Santiago",
-    "Pacific/Chatham", "America/St_Johns", "America/Havana", "Africa/Casablanca", "Asia/Kolkata", "Pacific/Apia",
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "America/Havana",
+    "Africa/Casablanca",
+    "Asia/Kolkata",
+    "Pacific/Apia",
 ]
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -162,10 +172,22 @@ def test_cron_day_walk_agrees_with_croniter(expression: str, day_or: bool, begin
     assert list(islice(cron.walls_from(expression, begin, day_or=day_or), len(expected))) == expected
 
 
-rich_crons = st.sampled_from([
-    "@hourly", "@daily", "@weekly", "@monthly", "0 9 * * MON-FRI", "30 2 L * *", "0 1 * * 5#2", "*/7 1-3 * * *",
-    "15 2 * jan,mar,oct,nov *", "0 0 29 2 *", "45 1 ? * sun", "0 2,3 1W * *",
-])
+rich_crons = st.sampled_from(
+    [
+        "@hourly",
+        "@daily",
+        "@weekly",
+        "@monthly",
+        "0 9 * * MON-FRI",
+        "30 2 L * *",
+        "0 1 * * 5#2",
+        "*/7 1-3 * * *",
+        "15 2 * jan,mar,oct,nov *",
+        "0 0 29 2 *",
+        "45 1 ? * sun",
+        "0 2,3 1W * *",
+    ]
+)
 
 
 @FAST
@@ -184,8 +206,7 @@ def test_every_cron_occurrence_matches_in_local_time(expression: str, day_or: bo
         assert before < wall, (instant, wall)
         skipped = before.replace(second=0, microsecond=0)
         assert any(
-            cron.matches(expression, skipped + k * MINUTE, day_or=day_or)
-            for k in range(int((wall - skipped) / MINUTE))
+            cron.matches(expression, skipped + k * MINUTE, day_or=day_or) for k in range(int((wall - skipped) / MINUTE))
         )
 
 
@@ -197,6 +218,7 @@ def assert_window_properties(found: list[datetime], start: datetime, end: dateti
 
 
 # --- random schedules of every kind --------------------------------------------------------------
+
 
 @st.composite
 def interval_schedules(draw: st.DrawFn, zone: str) -> dict[str, Any]:
@@ -311,13 +333,15 @@ def test_occurrences_are_sorted_unique_inside_the_window_and_complete(case: Any,
         assert all((instant - schedule.anchor_date) % schedule.interval == timedelta(0) for instant in found)
 
 
-plan_arguments = st.fixed_dictionaries({
-    "min_runs": st.integers(0, 5),
-    "max_runs": st.integers(1, 25),
-    "min_time": st.integers(0, 6 * 3600).map(lambda s: timedelta(seconds=s)),
-    "max_time": st.integers(60, 20 * 86400).map(lambda s: timedelta(seconds=s)),
-    "max_scheduled_runs": st.one_of(st.none(), st.integers(0, 10)),
-})
+plan_arguments = st.fixed_dictionaries(
+    {
+        "min_runs": st.integers(0, 5),
+        "max_runs": st.integers(1, 25),
+        "min_time": st.integers(0, 6 * 3600).map(lambda s: timedelta(seconds=s)),
+        "max_time": st.integers(60, 20 * 86400).map(lambda s: timedelta(seconds=s)),
+        "max_scheduled_runs": st.one_of(st.none(), st.integers(0, 10)),
+    }
+)
 
 
 @FAST

@@ -18,7 +18,6 @@ from tests.reliability.factories import CRON_5, HOURLY, T0, Placed, make_deploym
 MINUTE = timedelta(minutes=1)
 
 
-
 @pytest.fixture
 def committer(repos) -> PlanCommitter:
     return PlanCommitter(repos.flow_runs)

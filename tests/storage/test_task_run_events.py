@@ -12,8 +12,15 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _event(run_id, state_type, at, flow_run_id=None):
-    task_run = {"id": str(run_id), "name": "t-1", "task_key": "t", "dynamic_key": "0",
-                "flow_run_id": str(flow_run_id) if flow_run_id else None, "tags": ["a"], "run_count": 1}
+    task_run = {
+        "id": str(run_id),
+        "name": "t-1",
+        "task_key": "t",
+        "dynamic_key": "0",
+        "flow_run_id": str(flow_run_id) if flow_run_id else None,
+        "tags": ["a"],
+        "run_count": 1,
+    }
     state = {"id": str(uuid.uuid4()), "type": state_type, "name": state_type.title(), "timestamp": at.isoformat()}
     return task_run, state
 

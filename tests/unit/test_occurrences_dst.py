@@ -207,8 +207,15 @@ def test_daily_interval_anchored_in_a_skipped_time() -> None:
     ]
 
 
-@pytest.mark.parametrize(("zone", "day"), [("America/New_York", (2024, 11, 3)), ("America/New_York", (2024, 3, 10)),
-                                           ("Australia/Lord_Howe", (2024, 4, 6)), ("Europe/Berlin", (2024, 10, 27))])
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("America/New_York", (2024, 11, 3)),
+        ("America/New_York", (2024, 3, 10)),
+        ("Australia/Lord_Howe", (2024, 4, 6)),
+        ("Europe/Berlin", (2024, 10, 27)),
+    ],
+)
 def test_hourly_interval_is_absolute_time(zone: str, day: tuple[int, int, int]) -> None:
     hourly = parse_schedule({"interval": 3600, "anchor_date": "2024-01-01T00:15:00", "timezone": zone})
     start, end = utc(*day), utc(*day) + timedelta(days=1, hours=12)
@@ -246,10 +253,12 @@ def test_rrule_follows_the_wall_clock_and_the_skipped_time_policy() -> None:
 
 
 def test_rrule_with_zoned_dtstart_exdate_and_rdate() -> None:
-    schedule = parse_schedule({
-        "rrule": "DTSTART;TZID=Europe/Berlin:20240329T090000\nRRULE:FREQ=DAILY;COUNT=5\n"
-        "EXDATE;TZID=Europe/Berlin:20240331T090000\nRDATE:20240401T200000Z"
-    })
+    schedule = parse_schedule(
+        {
+            "rrule": "DTSTART;TZID=Europe/Berlin:20240329T090000\nRRULE:FREQ=DAILY;COUNT=5\n"
+            "EXDATE;TZID=Europe/Berlin:20240331T090000\nRDATE:20240401T200000Z"
+        }
+    )
     found = occurrences(schedule, utc(2024, 1, 1), utc(2025, 1, 1), 10)
     assert local_times(found, "Europe/Berlin") == [
         "2024-03-29 09:00 +0100",

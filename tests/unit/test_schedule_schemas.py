@@ -64,10 +64,15 @@ def errors_of(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
             },
         ),
         (  # an rruleset with EXDATE, RDATE and two rules
-            {"rrule": "DTSTART:20250101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO\nRRULE:FREQ=MONTHLY;BYMONTHDAY=1\n"
-             "EXDATE:20250106T090000\nRDATE:20250104T120000"},
-            {"rrule": "DTSTART:20250101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO\nRRULE:FREQ=MONTHLY;BYMONTHDAY=1\n"
-             "EXDATE:20250106T090000\nRDATE:20250104T120000", "timezone": "UTC"},
+            {
+                "rrule": "DTSTART:20250101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO\nRRULE:FREQ=MONTHLY;BYMONTHDAY=1\n"
+                "EXDATE:20250106T090000\nRDATE:20250104T120000"
+            },
+            {
+                "rrule": "DTSTART:20250101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO\nRRULE:FREQ=MONTHLY;BYMONTHDAY=1\n"
+                "EXDATE:20250106T090000\nRDATE:20250104T120000",
+                "timezone": "UTC",
+            },
         ),
         (  # COUNT with UNTIL: RFC 5545 forbids it, Prefect (dateutil) accepts it
             {"rrule": "FREQ=DAILY;COUNT=3;UNTIL=20300101T000000"},

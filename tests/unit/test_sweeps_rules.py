@@ -13,7 +13,7 @@ from tests.jobs.maintenance_factories import cancelling, completed, running, sch
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=10)
-offsets = st.integers(min_value=-10**10, max_value=10**10).map(lambda us: timedelta(microseconds=us))
+offsets = st.integers(min_value=-(10**10), max_value=10**10).map(lambda us: timedelta(microseconds=us))
 
 
 @given(offsets)
