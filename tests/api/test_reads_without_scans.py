@@ -61,7 +61,7 @@ def world(client: Any) -> dict[str, str]:
 def _fill(value: Any, world: dict[str, str]) -> Any:
     text = json.dumps(value)
     for name in ("run", "flow", "deployment"):
-        text = text.replace("{%s}" % name, world[name])
+        text = text.replace("{" + name + "}", world[name])
     return json.loads(text)
 
 
