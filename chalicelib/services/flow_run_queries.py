@@ -171,14 +171,25 @@ def _runs(
         return ordered if need is None else ordered[:need]
     owners: list[str] | None = None
     owners_are_flows = False
-    if _index_keys(deployment_ids) is not None:
-        owners = sorted(str(d) for d in deployment_ids or ())
+    named = _named_deployments(body.flow_runs, deployment_ids)
+    if named is not None:
+        owners = sorted(str(d) for d in named)
     elif _index_keys(flow_ids) is not None:
         owners, owners_are_flows = sorted(str(f) for f in flow_ids or ()), True
     listing = run_listing.plan_listing(
         repos, body.flow_runs, sort, owners=owners, owners_are_flows=owners_are_flows, need=need or 100, now=now
     )
     return run_listing.top(repos, listing, sort, matches, need)
+
+
+def _named_deployments(flt: FlowRunFilter | None, from_groups: set[uuid.UUID] | None) -> set[uuid.UUID] | None:
+    """The deployments every match belongs to (the ``deployments`` group's, narrowed by the run
+    filter's ``deployment_id.any_``), when few enough to read by owner."""
+    named = from_groups
+    if flt is not None and is_conjunctive(flt) and flt.deployment_id is not None and flt.deployment_id.any_ is not None:
+        listed = set(flt.deployment_id.any_)
+        named = listed if named is None else named & listed
+    return named if named is not None and len(named) <= MAX_INDEX_QUERIES else None
 
 
 def matching_flow_runs(repos: Repositories, body: FilterBody, now: datetime | None = None) -> list[FlowRun]:

@@ -167,13 +167,21 @@ def plan_listing(
     return listing
 
 
-def _beyond(key: object, position: str, sort: SortPlan) -> bool:
-    """Whether a run whose sort key is ``key`` is final once the read reached ``position``."""
+def _final(run: Any, position: str, sort: SortPlan) -> bool:
+    """Whether ``run`` is final once the read reached ``position``: no unread run can sort before it.
+    Positions are unique (``<time>#<id>``, or an id) and unread runs are strictly past the last
+    one; with ``eq`` the run's own position is its key, with ``le`` only its time bounds it."""
+    key = sort.key(run)
     if key is None:
         return False
-    mark = position if sort.order == "id" else position.split("#", 1)[0]
-    value = str(key) if sort.order == "id" else utc_key(key)  # type: ignore[arg-type]
-    return value > mark if sort.descending else value < mark
+    if sort.order == "id":
+        value, mark = str(key), position
+    elif sort.relation == "eq":
+        value, mark = f"{utc_key(key)}#{run.id}", position  # type: ignore[arg-type]
+    else:
+        value, mark = utc_key(key), position.split("#", 1)[0]  # type: ignore[arg-type]
+        return value > mark if sort.descending else value < mark
+    return value >= mark if sort.descending else value <= mark
 
 
 def top(
@@ -214,7 +222,7 @@ def top_of(
             found.append(run)
         if need is None or sort.relation is None or position is None or len(found) < need:
             continue
-        if sum(1 for r in found if _beyond(sort.key(r), position, sort)) >= need:
+        if sum(1 for r in found if _final(r, position, sort)) >= need:
             break
     ordered = _sorted(found, sort)
     return ordered if need is None else ordered[:need]

@@ -132,10 +132,15 @@ def from_state_item(item: FlowRunStateModel) -> list[State]:
 # ---------------------------------------------------------------------------- runs
 def owner_sort_key(run: FlowRun) -> str:
     """by-owner-state's range key: :func:`state_sort_key` in a polled state (SCHEDULED, CANCELLING),
-    else ``~<created>`` (so leaving SCHEDULED moves the entry once, and no later transition does)."""
+    else ``~<id>`` (so leaving SCHEDULED moves the entry once, no later transition does, and an
+    owner's other runs are in id order: Prefect's default sort reads a page of them)."""
     if run.state_type is not None and run.state_type.value in POLLED_STATES:
         return state_sort_key(run)
-    return f"~{utc_key(run.created)}"
+    return f"{OTHER_STATES}{run.id}"
+
+
+#: by-owner-state's prefix of the runs not in a polled state (after every ``<STATE>#`` prefix).
+OTHER_STATES = "~"
 
 
 #: A start time later than the write that set it by more than this is a client's clock ahead.

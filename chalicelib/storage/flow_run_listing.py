@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.identity import utc_key
-from chalicelib.storage.flow_run_items import ID_SHARD
+from chalicelib.storage.flow_run_items import ID_SHARD, OTHER_STATES
 from chalicelib.storage.models import LIVE_BUCKET, FlowRunModel
 
 _MAX_PAGE = 1000
@@ -154,16 +154,27 @@ def _merge_by_key(streams: Sequence[Iterator[FlowRunModel]], descending: bool) -
 
 
 def _by_owner(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
-    """The owners' entries (keys and ``tk``), in the listing's order, read by key a page at a time."""
-    entries = [e for owner in listing.owners or () for e in FlowRunModel.by_owner.query(owner)]
+    """The owners' entries (keys and ``tk``), in the listing's order, read by key a page at a time.
+    In id order, an owner's runs in a polled state (their entries in time order, a few) are merged
+    with the others, whose entries (``~<id>``) are read a page at a time in id order."""
     if listing.order == "id":
-        positions = {e.id: e.id for e in entries}
-    else:
-        low = utc_key(listing.low) if listing.low else ""
-        high = (utc_key(listing.high) + "#~") if listing.high else "~"
-        positions = {e.id: e.time_key or "" for e in entries if low <= (e.time_key or "") <= high}
-    ids = sorted(positions, key=lambda i: (positions[i], i), reverse=listing.descending)
-    for item in _fetch_pages(ids, listing.first_page):
+        streams = []
+        for owner in listing.owners or ():
+            polled = FlowRunModel.by_owner.query(owner, FlowRunModel.owner_sort < OTHER_STATES)
+            streams.append(iter(sorted((e.id for e in polled), reverse=listing.descending)))
+            others = pages(FlowRunModel.by_owner, owner, FlowRunModel.owner_sort.startswith(OTHER_STATES),
+                           listing.descending, listing.first_page)  # fmt: skip
+            streams.append(e.id for e in others)
+        ids = heapq.merge(*streams, reverse=listing.descending)
+        for item in _fetch_pages(ids, listing.first_page):
+            yield item, item.id
+        return
+    entries = [e for owner in listing.owners or () for e in FlowRunModel.by_owner.query(owner)]
+    low = utc_key(listing.low) if listing.low else ""
+    high = (utc_key(listing.high) + "#~") if listing.high else "~"
+    positions = {e.id: e.time_key or "" for e in entries if low <= (e.time_key or "") <= high}
+    ordered = sorted(positions, key=lambda i: (positions[i], i), reverse=listing.descending)
+    for item in _fetch_pages(ordered, listing.first_page):
         yield item, positions[item.id]
 
 
@@ -174,13 +185,14 @@ def _by_id(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
 
 
 def _fetch_pages(ids: Iterable[str], first: int) -> Iterator[FlowRunModel]:
-    """The runs of ``ids``, in that order, read by key in growing batches."""
-    size, batch = max(1, min(first, BATCH_GET_KEYS)), []
+    """The runs of ``ids``, in that order, read by key (eventually consistent) in batches of the
+    caller's need first, then of 100."""
+    size, batch = max(1, first), []
     for run_id in ids:
         batch.append(run_id)
         if len(batch) >= size:
             yield from fetch(batch, consistent=False)
-            batch, size = [], min(size * 2, BATCH_GET_KEYS * 5)
+            batch, size = [], BATCH_GET_KEYS
     if batch:
         yield from fetch(batch, consistent=False)
 

@@ -88,7 +88,7 @@ def test_sparse_attributes_follow_the_state():
     running = running.model_copy(update={"state_type": StateType.RUNNING, "state_id": running.state.id})
     moved = items.to_item(running, RETENTION, history_pending=False)
     assert moved.sweep is None  # off the late list
-    assert moved.owner_sort == f"~{identity.utc_key(run.created)}"  # moved once, for good
+    assert moved.owner_sort == f"~{run.id}"  # moved once, for good (in id order among the others)
     assert moved.queue_sort == f"PENDING#{identity.utc_key(run.created)}"  # counted as active
     done = running.model_copy(update={"state": State(type=StateType.COMPLETED, timestamp=T0)})
     done = done.model_copy(update={"state_type": StateType.COMPLETED, "state_id": done.state.id})
