@@ -2,8 +2,9 @@
 
 ``cirrus api-key create NAME`` prints the new key once (it is stored only as a hash);
 ``list`` shows names, display prefixes and creation times; ``revoke NAME`` deletes a key at once.
-``cirrus migrate-runs`` rewrites the flow runs an older version stored, once, after an upgrade (so
-they enter this version's indexes); idempotent, safe while the service runs.
+``cirrus migrate-runs`` rewrites the flow and task runs an older version stored, once, after an
+upgrade (so they enter this version's indexes), and enters every stored run into the run counts
+(runs the counts hold already are skipped); idempotent, safe while the service runs.
 Output is one JSON document on stdout; errors go to stderr with exit status 1.
 """
 
@@ -53,15 +54,26 @@ def _api_key_revoke(args: argparse.Namespace) -> int:
 
 
 def _migrate_runs(_: argparse.Namespace) -> int:
-    runs = open_repositories(get_settings()).flow_runs
-    rewritten = kept = 0
-    cursor = None
-    while True:
-        done, left, cursor = runs.rewrite_outdated(cursor)
-        rewritten, kept = rewritten + done, kept + left
-        if cursor is None:
-            break
-    print(json.dumps({"rewritten": rewritten, "current": kept}))
+    repos = open_repositories(get_settings())
+    report = {}
+    for name, store in (("flow_runs", repos.flow_runs), ("task_runs", repos.task_runs)):
+        rewritten = kept = 0
+        cursor = None
+        while True:
+            done, left, cursor = store.rewrite_outdated(cursor)
+            rewritten, kept = rewritten + done, kept + left
+            if cursor is None:
+                break
+        report[name] = {"rewritten": rewritten, "current": kept}
+    for kind in ("fr", "tr"):
+        entered, cursor = 0, None
+        while True:
+            done, cursor = repos.run_counts.rebuild_page(kind, cursor)
+            entered += done
+            if cursor is None:
+                break
+        report[f"counted_{kind}"] = entered
+    print(json.dumps(report))
     return 0
 
 

@@ -207,6 +207,19 @@ def drain(settings: Settings, *, apply: bool = True) -> int:
     return read
 
 
+def rebuild_page(kind: str, cursor: dict | None = None, limit: int = 500) -> tuple[int, dict | None]:
+    """Enter one Scan page of ``kind``'s stored runs into the counts, as if each were new: a run the
+    counts already hold (from its stream) is skipped by the entry's condition, so this may run while
+    runs change and any number of times (``cirrus migrate-runs``, after an upgrade that brought the
+    counts). Returns (runs entered, the next page's cursor or ``None``)."""
+    model = STREAM_MODELS[kind]
+    page = model._get_connection().scan(limit=limit, exclusive_start_key=cursor)
+    now = datetime.now(UTC)
+    views = [_view(kind, raw) for raw in page.get("Items", [])]
+    entered = run_counts.apply(kind, [(None, v, now) for v in views if v is not None])
+    return entered, page.get("LastEvaluatedKey")
+
+
 # ---------------------------------------------------------------------------------- reading
 class RunCountRepository:
     """Reads the run counts; with ``settings.pull_streams`` it first drains the streams, so a count
@@ -214,6 +227,10 @@ class RunCountRepository:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @staticmethod
+    def rebuild_page(kind: str, cursor: dict | None = None) -> tuple[int, dict | None]:
+        return rebuild_page(kind, cursor)
 
     @staticmethod
     def apply_records(kind: str, records: Iterable[Mapping[str, Any]]) -> int:

@@ -438,16 +438,30 @@ class FlowRunRepository:
             raise
         return True
 
+    @staticmethod
+    def _current(item: FlowRunModel) -> bool:
+        """Whether ``item`` is in this version's format and indexes (by-owner-state's ``~<id>``,
+        by-time, by-id)."""
+        sort = item.owner_sort
+        return (
+            sort is not None
+            and item.history is None
+            and item.time_key is not None
+            and item.id_shard is not None
+            and (not sort.startswith(flow_run_items.OTHER_STATES) or sort == f"{flow_run_items.OTHER_STATES}{item.id}")
+        )
+
     def rewrite_outdated(self, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[int, int, Any]:
-        """Rewrite one Scan page's runs that an older version wrote (no ``os``, the by-owner-state
-        range key; or the former format's ``history``), so they enter this version's indexes: each a
+        """Rewrite one Scan page's runs that an older version wrote (:meth:`_current`: an older
+        by-owner-state key, no by-time or by-id keys, the former format's ``history``), so they enter
+        this version's indexes: each a
         put conditioned on the state and ``updated`` read (a run that moved meanwhile is current
         already). Returns (rewritten, left as they were, the next page's cursor or ``None``)."""
         page = FlowRunModel._get_connection().scan(limit=limit, exclusive_start_key=cursor, consistent_read=True)
         rewritten = kept = 0
         for raw in page.get("Items", []):
             item = FlowRunModel.from_raw_data(raw)
-            if item.owner_sort is not None and item.history is None:
+            if self._current(item):
                 kept += 1
                 continue
             try:

@@ -8,10 +8,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.config import Settings
 from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.task_runs import TaskRun
 from chalicelib.storage.documents import DocumentRepository, Unique
+from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.flow_run_items import day_bucket
 from chalicelib.storage.flow_run_listing import by_day
 from chalicelib.storage.model_meta import DocumentModel
@@ -64,6 +67,27 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
         items = by_day(TaskRunModel.by_time, TaskRunModel.time_key, days, low, high, descending, first_page)
         for item in items:
             yield self.from_item(item), item.time_key
+
+    def rewrite_outdated(self, cursor: dict | None = None, limit: int = 100) -> tuple[int, int, dict | None]:
+        """Give one Scan page's task runs written before by-time its keys (a put conditioned on the
+        ``rev`` read: a run changed meanwhile has them already). Returns (rewritten, current, cursor)."""
+        page = TaskRunModel._get_connection().scan(limit=limit, exclusive_start_key=cursor, consistent_read=True)
+        rewritten = kept = 0
+        for raw in page.get("Items", []):
+            item = TaskRunModel.from_raw_data(raw)
+            if item.time_key is not None:
+                kept += 1
+                continue
+            fresh = self.to_item(self.from_item(item), rev=int(item.rev))
+            fresh.expires_at = item.expires_at
+            try:
+                fresh.save(condition=TaskRunModel.rev == item.rev)
+                rewritten += 1
+            except PutError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                kept += 1
+        return rewritten, kept, page.get("LastEvaluatedKey")
 
     def for_flow_run(self, flow_run_id: uuid.UUID) -> Iterator[TaskRun]:
         """The flow run's task runs, oldest first (one Query per page of the index)."""
