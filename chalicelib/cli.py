@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from chalicelib.config import get_settings
+from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import iso_z, utcnow
 from chalicelib.services import api_keys
@@ -54,8 +54,14 @@ def _api_key_revoke(args: argparse.Namespace) -> int:
 
 
 def _migrate_runs(_: argparse.Namespace) -> int:
-    repos = open_repositories(get_settings())
-    report = {}
+    print(json.dumps(migrate_runs(get_settings())))
+    return 0
+
+
+def migrate_runs(settings: Settings) -> dict[str, object]:
+    """What ``cirrus migrate-runs`` does, for ``settings``' tables; returns its report."""
+    repos = open_repositories(settings)
+    report: dict[str, object] = {}
     for name, store in (("flow_runs", repos.flow_runs), ("task_runs", repos.task_runs)):
         rewritten = kept = 0
         cursor = None
@@ -73,8 +79,7 @@ def _migrate_runs(_: argparse.Namespace) -> int:
             if cursor is None:
                 break
         report[f"counted_{kind}"] = entered
-    print(json.dumps(report))
-    return 0
+    return report
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -113,6 +114,8 @@ class LocalStack:
         except Exception as exc:  # whatever pynamodb raises, the fix is at the endpoint
             raise StartupError(f"cannot create the tables at {self.local.dynamodb_endpoint}: {exc}") from exc
         LOG.info("tables: %s", f"created {', '.join(created)}" if created else "all present")
+        if not created:  # kept data: bring runs an older version stored into this version's indexes
+            threading.Thread(target=self._migrate_runs, name="migrate-runs", daemon=True).start()
 
         keep = [arg for name in self._kept for arg in ("--keep", name)]
         args = ["--stage", CHALICE_STAGE, "--port", str(self.local.api_port), "--project-dir", str(self.project_dir)]
@@ -124,6 +127,15 @@ class LocalStack:
         if self._emulator is not None:
             self._emulator.start()
         self._banner(time.monotonic() - started, schedules)
+
+    def _migrate_runs(self) -> None:
+        """``cirrus migrate-runs`` on the kept data (idempotent; quick when nothing is outdated)."""
+        from chalicelib.cli import migrate_runs
+
+        try:
+            LOG.info("migrate-runs: %s", json.dumps(migrate_runs(self.settings)))
+        except Exception:  # noqa: BLE001 - the stack serves on; the command can be run by hand
+            LOG.exception("migrate-runs failed; run `cirrus migrate-runs` against the stack")
 
     def watch(self) -> int:
         """Block until asked to stop (0) or until a child dies on its own (1)."""

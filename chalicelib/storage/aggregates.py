@@ -20,6 +20,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from chalicelib.config import Settings
@@ -137,12 +138,17 @@ def _shards(client: Any, arn: str) -> list[dict[str, Any]]:
 
 def _records(client: Any, arn: str, shard: str, after: str | None) -> Iterator[list[dict[str, Any]]]:
     """Pages of a shard's records after sequence number ``after`` (all with ``None``)."""
-    request = {"StreamArn": arn, "ShardId": shard}
-    if after:
-        request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-    else:
-        request.update(ShardIteratorType="TRIM_HORIZON")
-    iterator = client.get_shard_iterator(**request).get("ShardIterator")
+    request = {"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}
+    try:
+        if after:
+            iterator = client.get_shard_iterator(
+                **{**request, "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            ).get("ShardIterator")
+        else:
+            iterator = client.get_shard_iterator(**request).get("ShardIterator")
+    except ClientError as exc:  # the checkpoint's record was trimmed (older than 24 hours): from the start
+        log.warning("run counts: shard %s from its start: %s", shard, exc.response["Error"]["Code"])
+        iterator = client.get_shard_iterator(**request).get("ShardIterator")
     while iterator:
         page = client.get_records(ShardIterator=iterator, Limit=_PAGE)
         records = page.get("Records", [])

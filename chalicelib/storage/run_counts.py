@@ -164,10 +164,13 @@ class _Change:
             when = view.times.get(dim)
             if when is None:
                 continue
+            text = utc_key(when)
             hour = self.ops[(f"{self.kind}#{dim}", hour_of(when))]
-            key = f"{utc_key(when)[14:16]}|{view.state}|{view.name}"
+            day = self.ops[(f"{self.kind}#{dim}#d", text[:10])]
+            key = f"{text[14:16]}|{view.state}|{view.name}"
             hour.add[key] += sign
-            if view.run_time:
+            day.add[f"{text[11:13]}|{view.state}|{view.name}"] += sign
+            if view.run_time and self.kind == TASK_RUNS:  # task-run histories sum run times
                 hour.add[_RUN_TIME + key] += sign * view.run_time
         totals = self.ops[(f"{self.kind}#{ALL}", "-")]
         totals.add[view.state] += sign
@@ -345,6 +348,7 @@ class Window:
 
 
 _MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
 
 
 def _minute_start(label: str) -> datetime:
@@ -365,15 +369,27 @@ def _read_minutes(kind: str, dim: str, window: Window) -> MinuteCounts:
     high = hour_of(window.before) if window.before else "~"
     result = MinuteCounts()
     for item in _items(f"{kind}#{dim}", low, high):
-        hour = item["sk"]["S"]
-        for name, value in item.items():
-            if name in ("pk", "sk"):
-                continue
-            run_time = name.startswith(_RUN_TIME)
-            mm, state, state_name = name.removeprefix(_RUN_TIME).split("|", 2)
-            key = (f"{hour}:{mm}", state, state_name)
-            (result.run_times if run_time else result.counts)[key] += _number(value)
+        _add_minutes(result, item)
     return result
+
+
+def _add_minutes(result: MinuteCounts, item: dict[str, Any]) -> None:
+    hour = item["sk"]["S"]
+    for name, value in item.items():
+        if name in ("pk", "sk"):
+            continue
+        run_time = name.startswith(_RUN_TIME)
+        mm, state, state_name = name.removeprefix(_RUN_TIME).split("|", 2)
+        key = (f"{hour}:{mm}", state, state_name)
+        (result.run_times if run_time else result.counts)[key] += _number(value)
+
+
+def _span_holds(start: datetime, length: timedelta, window: Window) -> bool:
+    return window.holds(start) and window.holds(start + length - timedelta(microseconds=1))
+
+
+def _span_overlaps(start: datetime, length: timedelta, window: Window) -> bool:
+    return (window.before is None or start <= window.before) and (window.after is None or start + length > window.after)
 
 
 def _whole(minute: str, window: Window) -> bool:
@@ -406,9 +422,11 @@ def _entries(kind: str, dim: str, minutes: Iterable[str]) -> Iterator[Entry]:
 
 
 def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
-    """How many runs of ``kind`` have their ``dim`` time in ``window``, per current state type. No
-    window (``dim`` None): the totals item, 1 request; else 2: the window's hour items and the
-    entries of its partial edge minutes."""
+    """How many runs of ``kind`` have their ``dim`` time in ``window``, per current state type.
+
+    No window (``dim`` None): the totals item, 1 request. Else at most 3: the window's day items
+    (hour counts: the whole hours), the hour items of the (at most 2) hours it cuts (minute counts:
+    their whole minutes), the entries of the (at most 2) minutes it cuts (exact times)."""
     totals: dict[str, float] = defaultdict(float)
     if dim is None or (window.after is None and window.before is None):
         items = _get_many([(f"{kind}#{ALL}", "-")])
@@ -416,14 +434,31 @@ def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
             if key not in ("pk", "sk", DAYS):
                 totals[key] += _number(value)
         return {k: int(v) for k, v in totals.items() if v}
-    minutes = _read_minutes(kind, dim, window)
-    partial = set()
+    low = window.after.strftime("%Y-%m-%d") if window.after else _LOWEST
+    high = window.before.strftime("%Y-%m-%d") if window.before else "~"
+    cut_hours: set[str] = set()
+    for item in _items(f"{kind}#{dim}#d", low, high):
+        day = item["sk"]["S"]
+        for name, value in item.items():
+            if name in ("pk", "sk") or not _number(value):
+                continue
+            hh, state, _ = name.split("|", 2)
+            hour = f"{day}T{hh}"
+            start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            if _span_holds(start, _HOUR, window):
+                totals[state] += _number(value)
+            elif _span_overlaps(start, _HOUR, window):
+                cut_hours.add(hour)
+    minutes = MinuteCounts()
+    for item in _get_many([(f"{kind}#{dim}", hour) for hour in sorted(cut_hours)]):
+        _add_minutes(minutes, item)
+    cut_minutes = set()
     for (minute, state, _), n in minutes.counts.items():
         if _whole(minute, window):
             totals[state] += n
         elif n and _overlaps(minute, window):
-            partial.add(minute)
-    for entry in _entries(kind, dim, partial):
+            cut_minutes.add(minute)
+    for entry in _entries(kind, dim, cut_minutes):
         if window.holds(entry.when):
             totals[entry.state] += 1
     return {k: int(v) for k, v in totals.items() if v}
