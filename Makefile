@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean e2e-venv dynamodb-local dynamodb-local-optional reset ui browser
+.PHONY: run test check lint bench clean e2e-venv dynamodb-local dynamodb-local-optional reset ui browser
 
 include infra/Makefile.include
 
@@ -62,6 +62,11 @@ lint: $(STAMP)
 
 test: lint infra-venv e2e-venv dynamodb-local ui browser
 	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest --dynamodb=both -n 2 --dist loadfile
+
+# The inner loop (< 2 min): lint, import contracts, and the unit, property, storage, API and jobs
+# tests on moto only (`make test` runs them on DynamoDB Local too, with the slow suites).
+check: lint
+	$(BIN)/pytest tests/unit tests/property tests/storage tests/api tests/jobs --dynamodb=moto -n 2 -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
