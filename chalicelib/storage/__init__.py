@@ -7,13 +7,27 @@ aggregate; services receive them and never see a model.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
 from chalicelib.storage import tables
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported on first use (cold start)
+    from chalicelib.storage.aggregates import RunCountRepository
+    from chalicelib.storage.api_keys import ApiKeyRepository
+    from chalicelib.storage.artifacts import ArtifactRepository
+    from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
+    from chalicelib.storage.deployments import DeploymentRepository
+    from chalicelib.storage.flow_runs import FlowRunRepository
     from chalicelib.storage.flows import FlowRepository
+    from chalicelib.storage.health import HealthProbe
+    from chalicelib.storage.job_state import JobStateRepository
+    from chalicelib.storage.logs import LogRepository
+    from chalicelib.storage.schedules import ScheduleRepository
+    from chalicelib.storage.task_runs import TaskRunRepository
+    from chalicelib.storage.variables import VariableRepository
+    from chalicelib.storage.work_pools import WorkPoolRepository
+    from chalicelib.storage.workers import WorkerRepository
 
 
 class Repositories:
@@ -30,85 +44,85 @@ class Repositories:
         return FlowRepository()
 
     @cached_property
-    def deployments(self) -> Any:
+    def deployments(self) -> DeploymentRepository:
         from chalicelib.storage.deployments import DeploymentRepository
 
         return DeploymentRepository()
 
     @cached_property
-    def schedules(self) -> Any:
+    def schedules(self) -> ScheduleRepository:
         from chalicelib.storage.schedules import ScheduleRepository
 
         return ScheduleRepository()
 
     @cached_property
-    def flow_runs(self) -> Any:
+    def flow_runs(self) -> FlowRunRepository:
         from chalicelib.storage.flow_runs import FlowRunRepository
 
         return FlowRunRepository(self.settings)
 
     @cached_property
-    def run_counts(self) -> Any:
+    def run_counts(self) -> RunCountRepository:
         from chalicelib.storage.aggregates import RunCountRepository
 
         return RunCountRepository(self.settings)
 
     @cached_property
-    def work_pools(self) -> Any:
+    def work_pools(self) -> WorkPoolRepository:
         from chalicelib.storage.work_pools import WorkPoolRepository
 
         return WorkPoolRepository()
 
     @cached_property
-    def workers(self) -> Any:
+    def workers(self) -> WorkerRepository:
         from chalicelib.storage.workers import WorkerRepository
 
         return WorkerRepository()
 
     @cached_property
-    def variables(self) -> Any:
+    def variables(self) -> VariableRepository:
         from chalicelib.storage.variables import VariableRepository
 
         return VariableRepository()
 
     @cached_property
-    def task_runs(self) -> Any:
+    def task_runs(self) -> TaskRunRepository:
         from chalicelib.storage.task_runs import TaskRunRepository
 
         return TaskRunRepository(self.settings)
 
     @cached_property
-    def logs(self) -> Any:
+    def logs(self) -> LogRepository:
         from chalicelib.storage.logs import LogRepository
 
         return LogRepository(self.settings)
 
     @cached_property
-    def concurrency_limits(self) -> Any:
+    def concurrency_limits(self) -> ConcurrencyLimitRepository:
         from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
 
         return ConcurrencyLimitRepository()
 
     @cached_property
-    def artifacts(self) -> Any:
+    def artifacts(self) -> ArtifactRepository:
         from chalicelib.storage.artifacts import ArtifactRepository
 
         return ArtifactRepository()
 
     @cached_property
-    def job_state(self) -> Any:
+    def job_state(self) -> JobStateRepository:
         from chalicelib.storage.job_state import JobStateRepository
 
         return JobStateRepository()
 
     @cached_property
-    def health(self) -> Any:
+    def health(self) -> HealthProbe:
         from chalicelib.storage.health import HealthProbe
 
         return HealthProbe()
 
     @cached_property
-    def api_keys(self) -> Any:
+    def api_keys(self) -> ApiKeyRepository:
         from chalicelib.storage.api_keys import ApiKeyRepository
 
         return ApiKeyRepository()
