@@ -53,14 +53,14 @@ from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkPoolCreate  # n
 from chalicelib.services import deployment_runs, flow_runs, workers  # noqa: E402
 from chalicelib.services.scheduler import schedule_deployment, schedule_due  # noqa: E402
 from chalicelib.services.work_pools import create_pool  # noqa: E402
-from chalicelib.storage import Repositories, open_repositories  # noqa: E402
+from chalicelib.storage import Repositories, aggregates, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import (  # noqa: E402
     LOCAL_TRANSACTION_FACTOR,
     RequestCounter,
     count_requests,
     item_bytes,
 )
-from chalicelib.storage.models import ALL_MODELS, FlowRunModel  # noqa: E402
+from chalicelib.storage.models import ALL_MODELS, FlowRunModel, RunCountModel  # noqa: E402
 from chalicelib.storage.tables import create_tables, delete_tables  # noqa: E402
 from tests.reliability.factories import CRON_5, T0, make_deployment  # noqa: E402
 
@@ -101,6 +101,30 @@ def history_item_bytes(run_id: Any) -> int:
         return 0
     items = model._get_connection().query(str(run_id), consistent_read=True).get("Items", [])
     return max((item_bytes(i) for i in items), default=0)
+
+
+def counts_drain(repos: Repositories) -> float:
+    """Apply the streams' pending records to the run counts, as a consumer Lambda would (one batch),
+    and return the write units AWS bills for it: 2 per KB of each item its transactions wrote
+    (DynamoDB Local's own figures for multi-item transactions are not the sum of their items). The
+    local drain's checkpoint write, which a Lambda does not make, is left out."""
+    written: list[dict[str, Any]] = []
+
+    def collect(params: dict[str, Any] | None = None, model: Any = None, **_: Any) -> None:
+        if params is not None and getattr(model, "name", None) == "TransactWriteItems":
+            written.extend(item["Update"]["Key"] for item in params["TransactItems"])
+
+    client = RunCountModel._get_connection().connection.client
+    client.meta.events.register("before-parameter-build.dynamodb", collect, unique_id="counts-bench")
+    try:
+        aggregates.drain(repos.settings)
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb", unique_id="counts-bench")
+    units = 0.0
+    for key in written:
+        item = client.get_item(TableName=RunCountModel.Meta.table_name, Key=key).get("Item", {})
+        units += 2 * max(1, -(-item_bytes(item) // 1024))
+    return units
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -176,14 +200,20 @@ def lifecycle(repos: Repositories, dep: Any, *, pool: str | None = None) -> dict
         body = SetStateBody.model_validate({"state": {"type": kind.value}})
         return lambda: flow_runs.set_flow_run_state(repos, run.id, body, at)
 
-    transitions = {
-        "pending": step(set_state(StateType.PENDING, now + timedelta(seconds=1))),
-        "running": step(set_state(StateType.RUNNING, now + timedelta(seconds=2))),
-        "heartbeat_first": step(lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=3))),
-        "heartbeat": step(lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=33))),
-        "completed": step(set_state(StateType.COMPLETED, now + timedelta(seconds=60))),
-    }
+    counts_drain(repos)  # the scheduler's inserts into the counts, before the run's own changes
+    transitions = {}
+    counts: dict[str, float] = {}
+    for name, action in (
+        ("pending", set_state(StateType.PENDING, now + timedelta(seconds=1))),
+        ("running", set_state(StateType.RUNNING, now + timedelta(seconds=2))),
+        ("heartbeat_first", lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=3))),
+        ("heartbeat", lambda: flow_runs.record_heartbeat(repos, run.id, now + timedelta(seconds=33))),
+        ("completed", set_state(StateType.COMPLETED, now + timedelta(seconds=60))),
+    ):
+        transitions[name] = step(action)
+        counts[name] = counts_drain(repos)  # each change alone: a quiet stream's worst case
     out["transitions"] = transitions
+    out["counts_wcu"] = counts
     out["read_run"] = step(lambda: flow_runs.read_flow_run(repos, run.id))
     history: list[Any] = []
     out["read_history"] = step(lambda: history.extend(flow_runs.read_flow_run_states(repos, run.id)))
@@ -250,7 +280,10 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
     first = scheduler_pass(repos, settings, 0)
     idle = scheduler_pass(repos, settings, 0)
     later = scheduler_pass(repos, settings, 5)
+    planned = (first["runs_inserted"] or 0) + (later["runs_inserted"] or 0)
+    pass_counts = counts_drain(repos)  # the passes' runs into the counts, in the consumer's batches
     life = lifecycle(repos, deployment_id(flow_id("bench-flow"), "deployment-0"))
+    life["counts_insert_wcu"] = round(pass_counts / max(planned, 1), 2)
     created = create_run(repos)
     pooled = pool_lifecycle(repos, settings)
     moves = life["transitions"]
@@ -263,6 +296,11 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
         "transition_max": {"wcu": max(steps)},
         "heartbeat": {"wcu": moves["heartbeat"]["wcu"], "first_wcu": moves["heartbeat_first"]["wcu"]},
         "lifecycle": {"wcu": round(insert + sum(steps), 2)},
+        "counts_wcu": {
+            "per_change": life["counts_wcu"],
+            "lifecycle_quiet_stream": round(sum(life["counts_wcu"].values()) + life["counts_insert_wcu"], 2),
+            "insert_in_scheduler_pass": life["counts_insert_wcu"],
+        },
         "item_bytes": life["item_bytes"],
         "scheduler_cpu_ms_per_run": {
             "first_pass": first["cpu_ms_per_run"],

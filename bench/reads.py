@@ -4,8 +4,9 @@ Seeds DynamoDB Local (started here; ``--endpoint URL`` uses a running one) with 
 flows, 100 cron deployments, N flow runs over the last 7 days and the next 2 hours in a mix of
 states (81% COMPLETED, 8% FAILED, 2% CRASHED, 3% CANCELLED, 4% SCHEDULED, 1% RUNNING and 1% PENDING
 up to 50 each: runs under way are bounded by workers, not by history; started runs 0-90 s late)
-and N/2 task runs, written in batches as stored items; then applies the runs tables' streams to the run counts (what the consumer Lambdas do on AWS), and replays, through
-the Chalice app with ``CIRRUS_STREAMS=lambda`` (no drain before a read, as deployed):
+and N/2 task runs, written in batches as stored items; then applies the runs tables' streams to
+the run counts (what the consumer Lambdas do on AWS), and replays, through the Chalice app with
+``CIRRUS_STREAMS=lambda`` (no drain before a read, as deployed):
 
 - every call of the issue's table (``calls``): the dashboard's counts, the runs page's list,
   history and pages, the flows page's filtered list, the task-run counts and history, the client's
