@@ -6,12 +6,14 @@ expected start time, else the creation time; ``s``: the start time, for runs tha
 ==========================  ==========================================  ============================
 item (``pk``, ``sk``)        attributes                                  answers
 ==========================  ==========================================  ============================
-``<kind>#<dim>``, hour       ``<MM>|<TYPE>|<NAME>`` runs whose time is   whole minutes of a window,
-(``YYYY-MM-DDTHH``)          in that minute, by current state;           history intervals
-                             ``…|rt``: their summed total run time
+``<kind>#<dim>#d``, day      ``<HH>|<TYPE>|<NAME>`` runs whose time is   whole hours of a window
+(``YYYY-MM-DD``)             in that hour, by current state
+``<kind>#<dim>``, hour       ``<MM>|<TYPE>|<NAME>`` runs whose time is   whole minutes of the hours
+(``YYYY-MM-DDTHH``)          in that minute; task runs also              a window cuts, history
+                             ``rt|<MM>|…``: their summed run time        intervals
 ``<kind>#<dim>#r``, minute   ``<id>`` = ``<time>|<TYPE>|<flow>|<state     the partial minutes at a
-(``YYYY-MM-DDTHH:MM``)       id>``: one entry per run (``-<time>`` once   window's edges, exactly
-                             the run is deleted)
+and shard (``YYYY-MM-DD      id>|<NAME>``: one entry per run             window's edges, exactly
+THH:MM#<hex>``)              (``-<time>`` once the run is deleted)
 ``<kind>#all``, ``-``        ``<TYPE>``                                  counts with no window
 ``fr#fe``, hour              ``<flow id>|<TYPE>`` (dimension ``e``)      flows with runs in a window
 ``fr#dep``, deployment id    ``<TYPE>|<NAME>``                           a deployment's runs by state
@@ -27,7 +29,7 @@ a state that comes back is a new entry. Changes of one run arrive in order (a st
 children). A batch's changes go in as few transactions as its items allow; if one of them was
 applied already, the batch is applied change by change. So once a stream is drained, every count
 equals a recount of the stored runs (tests compare them under racing writers), and a rebuild from
-a Scan (``cirrus rebuild-counts``) may run while runs change: what it missed, the stream brings.
+a Scan (``cirrus migrate-runs``) may run while runs change: what it missed, the stream brings.
 
 Counts lag the runs by the stream's delivery (on AWS typically under a second, plus the
 consumer's batching window); the local stack and the tests drain the stream before reading.
@@ -92,6 +94,19 @@ class RunView:
         return f"{utc_key(when)}|{self.state}|{self.flow_id or ''}|{self.state_id}|{self.name}"
 
 
+#: A minute's entries are spread over 16 items by the first hex digit of the run id: a minute holds
+#: up to ~50,000 runs (a few thousand per 400 KB item) when many schedules fire at once.
+SHARDS = "0123456789abcdef"
+#: At most this many entries of one item are conditioned on in one transaction (DynamoDB allows
+#: 300 operators and 4 KB per expression).
+_MAX_ENTRIES_PER_ITEM = 40
+
+
+def _entry_item(entry: str, run_id: str) -> str:
+    """The minute item (``<minute>#<shard>``) of a run's entry."""
+    return f"{minute_of(_entry_time(entry))}#{run_id[0].lower()}"
+
+
 def hour_of(instant: datetime) -> str:
     return utc_key(instant)[:13]
 
@@ -145,13 +160,13 @@ class _Change:
             return
         run_id = (new or old).id  # type: ignore[union-attr]
         if before is not None:
-            item = self.ops[(f"{self.kind}#{dim}#r", minute_of(_entry_time(before)))]
+            item = self.ops[(f"{self.kind}#{dim}#r", _entry_item(before, run_id))]
             item.expect[run_id] = (before, None)
             if after is None or minute_of(_entry_time(after)) != minute_of(_entry_time(before)):
                 deleted = max(at, old.changed or at) if old else at
                 item.set_[run_id] = _TOMBSTONE + utc_key(deleted)
         if after is not None:
-            item = self.ops[(f"{self.kind}#{dim}#r", minute_of(_entry_time(after)))]
+            item = self.ops[(f"{self.kind}#{dim}#r", _entry_item(after, run_id))]
             if before is None or run_id not in item.expect:
                 created = new.created if new else None
                 item.expect.setdefault(run_id, (None, _TOMBSTONE + utc_key(created or at)))
@@ -293,12 +308,16 @@ def apply(kind: str, changes: Iterable[tuple[RunView | None, RunView | None, dat
         return sum(flush([c]) for c in group)
 
     keys: set[tuple[str, str]] = set()
+    entries: dict[tuple[str, str], int] = defaultdict(int)
     for change in pending:
-        if len(keys | change.ops.keys()) > _MAX_ITEMS:
+        crowded = any(entries[k] + len(o.expect) > _MAX_ENTRIES_PER_ITEM for k, o in change.ops.items() if o.expect)
+        if len(keys | change.ops.keys()) > _MAX_ITEMS or crowded:
             applied += flush(group)
-            group, keys = [], set()
+            group, keys, entries = [], set(), defaultdict(int)
         group.append(change)
         keys |= change.ops.keys()
+        for key, ops in change.ops.items():
+            entries[key] += len(ops.expect)
     return applied + flush(group)
 
 
@@ -416,8 +435,10 @@ def _parse_entries(item: dict[str, Any]) -> Iterator[Entry]:
 
 
 def _entries(kind: str, dim: str, minutes: Iterable[str]) -> Iterator[Entry]:
-    """The runs entered in those minutes' items (deleted ones left out): one BatchGetItem."""
-    for item in _get_many([(f"{kind}#{dim}#r", m) for m in minutes]):
+    """The runs entered in those minutes' items (deleted ones left out): one BatchGetItem of their
+    shards (two minutes' in one request)."""
+    keys = [(f"{kind}#{dim}#r", f"{m}#{shard}") for m in sorted(minutes) for shard in SHARDS]
+    for item in _get_many(keys):
         yield from _parse_entries(item)
 
 
@@ -477,26 +498,31 @@ def _overlaps(minute: str, window: Window) -> bool:
 
 def flows_with_runs(window: Window, types: set[str] | None) -> set[str]:
     """Ids of the flows with a run whose expected start is in ``window`` and state type in
-    ``types``: the hour items of flows for whole hours, the entries of the partial hours' minutes."""
+    ``types``: the flows' hour items give the flows of whole hours, and the flows seen only in the
+    (at most two) hours the window cuts are checked against those hours' minute entries, read only
+    when there is such a flow."""
     found: set[str] = set()
+    maybe: dict[str, set[str]] = defaultdict(set)  # hour the window cuts -> flows seen in it
     low = hour_of(window.after) if window.after else _LOWEST
     high = hour_of(window.before) if window.before else "~"
-    partial_hours = []
     for item in _items(FLOWS_BY_HOUR, low, high):
         hour = item["sk"]["S"]
         start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-        whole = window.holds(start) and window.holds(start + timedelta(hours=1) - timedelta(microseconds=1))
-        if not whole:
-            partial_hours.append(hour)
-            continue
+        whole = _span_holds(start, _HOUR, window)
         for name, value in item.items():
             if name in ("pk", "sk") or not _number(value):
                 continue
             flow, state = name.rsplit("|", 1)
-            if types is None or state in types:
+            if types is not None and state not in types:
+                continue
+            if whole:
                 found.add(flow)
-    for hour in partial_hours:
-        for item in _items(f"{FLOW_RUNS}#{EXPECTED}#r", f"{hour}:00", f"{hour}:59"):
+            else:
+                maybe[hour].add(flow)
+    for hour, flows in sorted(maybe.items()):
+        if not flows - found:
+            continue
+        for item in _items(f"{FLOW_RUNS}#{EXPECTED}#r", f"{hour}:00", f"{hour}:59#~"):
             for entry in _parse_entries(item):
                 if (types is None or entry.state in types) and window.holds(entry.when):
                     found.add(entry.flow_id)

@@ -177,3 +177,17 @@ def test_task_run_counts_follow_their_states(repos, settings):
 @pytest.mark.parametrize("n", [0, 1])
 def test_a_window_with_nothing_counts_zero(repos, n):
     assert repos.run_counts.count(FLOW_RUNS, EXPECTED, Window(T0, T0 + timedelta(hours=n)), None) == 0
+
+
+def test_many_runs_in_one_minute_fit_the_expression_and_item_limits(repos, settings):
+    """A scheduler pass plans hundreds of runs for one cron minute: one drain applies them (entries
+    spread over the minute's shards, few enough per transaction for DynamoDB's expression limits)."""
+    flow = flows.create_flow(repos, FlowCreate(name="f"), T0)[0]
+    at = T0.replace(second=0)
+    for _ in range(240):
+        body = FlowRunCreate.model_validate({"flow_id": str(flow.id), "state": _state("SCHEDULED", at)})
+        flow_runs.create_flow_run(repos, body, at)
+    aggregates.drain(settings)
+    minute = at + timedelta(minutes=3)  # the runs' scheduled time (``_state``)
+    assert run_counts.count(FLOW_RUNS, EXPECTED, Window(minute, minute), None) == 240
+    assert run_counts.count(FLOW_RUNS, EXPECTED, Window(minute + timedelta(microseconds=1), None), None) == 0
