@@ -13,7 +13,7 @@ item (``pk``, ``sk``)        attributes                                  answers
                              ``rt|<MM>|…``: their summed run time        intervals
 ``<kind>#<dim>#r``, minute   ``<id>`` = ``<time>|<TYPE>|<flow>|<state     the partial minutes at a
 and shard (``YYYY-MM-DD      id>|<NAME>``: one entry per run             window's edges, exactly
-THH:MM#<hex>``)              (``-<time>`` once the run is deleted)
+THH:MM#<2 hex>``)           (``-<time>`` once the run is deleted)
 ``<kind>#all``, ``-``        ``<TYPE>``                                  counts with no window
 ``fr#fe``, hour              ``<flow id>|<TYPE>`` (dimension ``e``)      flows with runs in a window
 ``fr#dep``, deployment id    ``<TYPE>|<NAME>``                           a deployment's runs by state
@@ -94,9 +94,9 @@ class RunView:
         return f"{utc_key(when)}|{self.state}|{self.flow_id or ''}|{self.state_id}|{self.name}"
 
 
-#: A minute's entries are spread over 16 items by the first hex digit of the run id: a minute holds
-#: up to ~50,000 runs (a few thousand per 400 KB item) when many schedules fire at once.
-SHARDS = "0123456789abcdef"
+#: A minute's entries are spread over up to 256 items by the first two hex digits of the run id, so
+#: an item stays small (a write of it costs what the entry costs) and a minute holds any number of
+#: runs (thousands per item); an edge minute is read with one Query of its items.
 #: At most this many entries of one item are conditioned on in one transaction (DynamoDB allows
 #: 300 operators and 4 KB per expression).
 _MAX_ENTRIES_PER_ITEM = 40
@@ -104,7 +104,7 @@ _MAX_ENTRIES_PER_ITEM = 40
 
 def _entry_item(entry: str, run_id: str) -> str:
     """The minute item (``<minute>#<shard>``) of a run's entry."""
-    return f"{minute_of(_entry_time(entry))}#{run_id[0].lower()}"
+    return f"{minute_of(_entry_time(entry))}#{run_id[:2].lower()}"
 
 
 def hour_of(instant: datetime) -> str:
@@ -435,11 +435,10 @@ def _parse_entries(item: dict[str, Any]) -> Iterator[Entry]:
 
 
 def _entries(kind: str, dim: str, minutes: Iterable[str]) -> Iterator[Entry]:
-    """The runs entered in those minutes' items (deleted ones left out): one BatchGetItem of their
-    shards (two minutes' in one request)."""
-    keys = [(f"{kind}#{dim}#r", f"{m}#{shard}") for m in sorted(minutes) for shard in SHARDS]
-    for item in _get_many(keys):
-        yield from _parse_entries(item)
+    """The runs entered in those minutes' items (deleted ones left out): one Query per minute."""
+    for minute in sorted(minutes):
+        for item in _items(f"{kind}#{dim}#r", f"{minute}#", f"{minute}#~"):
+            yield from _parse_entries(item)
 
 
 def count_by_type(kind: str, dim: str | None, window: Window) -> dict[str, int]:
