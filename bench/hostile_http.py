@@ -1,7 +1,7 @@
 """Hostile requests over real HTTP: ``python bench/hostile_http.py`` prints one JSON line with the
 number of hostile requests sent and the number answered with a 5xx (which must be 0).
 
-It starts the local stack (``python -m chalicelib.local``) on free ports, on DynamoDB Local when it
+It starts the local stack (``python -m devstack``) on free ports, on DynamoDB Local when it
 is installed (``make dynamodb-local``; it enforces DynamoDB's item and key limits) else on the
 embedded moto server, and sends every case of tests/e2e/http_fuzz.py: each whole-body attack to
 every route that takes a body, OPTIONS on every path, HEAD on every GET, 1-2 MB bodies to the

@@ -25,7 +25,6 @@ from typing import Any
 import _env  # noqa: E402, F401  (first: the project root on sys.path, dummy AWS credentials)
 
 from chalicelib.config import Settings  # noqa: E402
-from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.schemas.flow_runs import FlowRun  # noqa: E402
 from chalicelib.services.late_runs import mark_late_runs  # noqa: E402
 from chalicelib.services.lazarus import revive_crashed_runs  # noqa: E402
@@ -35,6 +34,7 @@ from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import FlowRunModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402
+from devstack import dynamodb_local  # noqa: E402
 from tests.jobs.maintenance_factories import completed, running, scheduled  # noqa: E402
 
 ZOMBIES = 100

@@ -42,7 +42,6 @@ from chalice.test import Client  # noqa: E402
 from chalicelib.config import Settings, override_settings  # noqa: E402
 from chalicelib.domain import identity  # noqa: E402
 from chalicelib.domain.run_bookkeeping import with_initial_state  # noqa: E402
-from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.schemas.deployments import Deployment  # noqa: E402
 from chalicelib.schemas.flow_runs import FlowRun  # noqa: E402
 from chalicelib.schemas.flows import Flow  # noqa: E402
@@ -54,6 +53,7 @@ from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel  # noqa: E402
 from chalicelib.storage.resource_models import TaskRunModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402
+from devstack import dynamodb_local  # noqa: E402
 
 FLOWS = 50
 DEPLOYMENTS = 100

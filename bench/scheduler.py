@@ -10,7 +10,7 @@ per inserted run (the Lambda's cost; on DynamoDB Local, another process, it is t
 on moto it includes the emulator).
 
 On moto: moto 5.2.5 deep-copies every table a transaction touches (O(table size) per transaction)
-and is not thread-safe; the benchmark runs with ``chalicelib/local/moto_shim.py``, which applies
+and is not thread-safe; the benchmark runs with ``devstack/moto_shim.py``, which applies
 transactions item by item with DynamoDB's all-or-nothing semantics. Without it the first pass at
 D = 1,000 takes hours, which says nothing about the scheduler.
 """
@@ -29,12 +29,12 @@ from _env import ROOT  # noqa: E402, F401  (first: the project root on sys.path,
 
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.domain.identity import deployment_id, flow_id  # noqa: E402
-from chalicelib.local import dynamodb_local  # noqa: E402
 from chalicelib.services.scheduler import schedule_due  # noqa: E402
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel, FlowModel, ScheduleModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402
+from devstack import dynamodb_local  # noqa: E402
 from tests.reliability.factories import CRON_5, HOURLY, T0  # noqa: E402
 
 

@@ -33,7 +33,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("CDK_DEFAULT_REGION")
 
 import aws_cdk as cdk  # noqa: E402
 
-from chalicelib.local import ui_bundle  # noqa: E402
+from devstack import ui_bundle  # noqa: E402
 from infra.cirrus_stack import DEPLOYED_STAGES, CirrusStack  # noqa: E402
 
 

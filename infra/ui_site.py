@@ -1,7 +1,7 @@
 """Prefect's UI for a deployed stage: the same static files ``make run`` serves, in a private S3
 bucket, at the root of the CloudFront distribution that fronts the API (``/api/*``).
 
-- The files: the built UI of the pinned ``prefect`` wheel (``chalicelib.local.ui_bundle``; never
+- The files: the built UI of the pinned ``prefect`` wheel (``devstack.ui_bundle``; never
   committed), uploaded by a ``BucketDeployment`` (pruned, the distribution invalidated).
 - ``/ui-settings``: what Prefect's server answers there (``UISettings``), written as a JSON object at
   deploy time with ``api_url = https://<distribution>/api`` (the API on the same host: no CORS) and

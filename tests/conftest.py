@@ -4,7 +4,7 @@ The backend of every test that stores anything (the ``aws`` fixture and all that
 chosen with ``--dynamodb``:
 
 - ``moto`` (the default): in-process moto, made atomic per request by
-  :mod:`chalicelib.local.moto_shim`; fast, models DynamoDB's API but not its concurrency.
+  :mod:`devstack.moto_shim`; fast, models DynamoDB's API but not its concurrency.
 - ``local``: AWS's DynamoDB Local (``make dynamodb-local`` installs it), one in-memory instance per
   session on a free port; the tables are created once and emptied after each test (cheaper than
   per-test tables: CreateTable costs ~0.2 s there). No shim: its writes are atomic per item and
@@ -91,7 +91,7 @@ class Backend:
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:
     """One in-memory DynamoDB Local for the session (per xdist worker); its endpoint."""
-    from chalicelib.local import dynamodb_local as ddb
+    from devstack import dynamodb_local as ddb
 
     if not ddb.available():
         pytest.fail(f"--dynamodb local: {ddb.unavailable_reason()}", pytrace=False)
@@ -108,7 +108,7 @@ def aws(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if name == "moto":
         from moto import mock_aws
 
-        from chalicelib.local.moto_shim import installed
+        from devstack.moto_shim import installed
 
         with mock_aws(), installed():
             yield Backend("moto")

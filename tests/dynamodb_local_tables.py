@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.local.dynamodb_local import DUMMY_CREDENTIALS
+from devstack.dynamodb_local import DUMMY_CREDENTIALS
 
 
 @cache

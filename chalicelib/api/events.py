@@ -2,7 +2,7 @@
 
 One protocol, two transports. :func:`upgrade_denied` judges the opening handshake and
 :func:`handle_frame` one text frame; the deployed websocket Lambdas below (API Gateway WebSocket
-API, Chalice's ``on_ws_*``) and the local front (``chalicelib.local.front``) both call exactly these,
+API, Chalice's ``on_ws_*``) and the local front (``devstack.front``) both call exactly these,
 so ``make run`` speaks what AWS speaks.
 
 The protocol (Prefect 3.9's ``PrefectEventsClient`` and its server's ``/events/in``):

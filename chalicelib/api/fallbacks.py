@@ -7,7 +7,7 @@
   a hard error. So every known path declares its missing methods too, all served by one view.
 * An unknown path → 404 ``{"detail": "Not Found"}``: no Chalice route can catch it, so the deployed
   stack changes API Gateway's ``MISSING_AUTHENTICATION_TOKEN`` response (infra/cirrus_stack.py) and
-  the local server maps the same case (chalicelib/local/gateway.py).
+  the local server maps the same case (devstack/gateway.py).
 """
 
 from __future__ import annotations

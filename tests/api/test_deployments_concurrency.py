@@ -3,7 +3,7 @@
 They run on both backends (``--dynamodb both``). DynamoDB Local models AWS here: its writes are
 atomic per item and its transactions all-or-nothing under concurrency. moto's backend is not
 thread-safe (a failed transaction's rollback restores a table snapshot, erasing other threads'
-writes), so on moto the ``aws`` fixture applies :mod:`chalicelib.local.moto_shim`, which serialises
+writes), so on moto the ``aws`` fixture applies :mod:`devstack.moto_shim`, which serialises
 requests (stricter than DynamoDB, which serialises writes per item).
 """
 

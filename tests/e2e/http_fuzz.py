@@ -6,7 +6,7 @@ bench/hostile_http.py (a larger one, printing the number of hostile requests and
 
 - :func:`fuzz_stack` starts DynamoDB Local (AWS's emulator, which enforces the item and key limits
   moto does not) when it is installed, else the embedded moto server, and ``python -m
-  chalicelib.local`` on free ports; both are stopped (their whole sessions) on exit.
+  devstack`` on free ports; both are stopped (their whole sessions) on exit.
 - :func:`prefect_openapi` is Prefect 3.9.1's OpenAPI document, generated from the ``prefect``
   package of the end-to-end virtualenv (cached per version under ``.cache/``).
 - :func:`fuzz` sends the requests on one kept-alive connection (so a HEAD answered with a body
@@ -98,7 +98,7 @@ class Stack:
 def fuzz_stack(log_dir: Path, *, dynamodb: str = "auto") -> Iterator[Stack]:
     """The local stack (tests/e2e/local_stack.py), schedules off, on DynamoDB Local when it is
     installed (or ``dynamodb="local"`` demands it), else on the embedded moto server."""
-    from chalicelib.local import dynamodb_local
+    from devstack import dynamodb_local
 
     with ExitStack() as stack:
         env = {"CIRRUS_LOCAL_SCHEDULES": "false"}

@@ -1,4 +1,4 @@
-"""The local stack (``python -m chalicelib.local``) and Prefect processes as subprocesses of an e2e test:
+"""The local stack (``python -m devstack``) and Prefect processes as subprocesses of an e2e test:
 free ports, hard timeouts, and every process group reaped, whatever happens."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def local_stack(log_dir: Path, extra_env: Mapping[str, str]) -> Iterator[tuple[s
     )
     log = log_dir / "stack.log"
     processes = Processes()
-    process = processes.start([sys.executable, "-m", "chalicelib.local"], env, log)
+    process = processes.start([sys.executable, "-m", "devstack"], env, log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

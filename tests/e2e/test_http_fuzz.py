@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local import dynamodb_local
+from devstack import dynamodb_local
 from tests.e2e import http_fuzz
 from tests.e2e.local_stack import E2E_PYTHON, REQUIRED_E2E_PYTHON, missing_prefect
 

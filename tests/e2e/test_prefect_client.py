@@ -1,4 +1,4 @@
-"""End to end: the local stack (``python -m chalicelib.local``) driven by the real Prefect client.
+"""End to end: the local stack (``python -m devstack``) driven by the real Prefect client.
 
 Prefect is not a dependency of Cirrus: it lives in its own virtualenv, ``.venv-e2e`` (built by the
 Makefile; see tests/e2e/requirements-prefect.txt), so the driver (tests/e2e/prefect_driver.py) runs
@@ -70,7 +70,7 @@ def stack_url(tmp_path: Path) -> Iterator[str]:
     env.pop("CIRRUS_DYNAMODB_ENDPOINT", None)
     log = (tmp_path / "stack.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "devstack"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:

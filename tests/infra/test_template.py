@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -491,3 +492,17 @@ def test_functions_have_the_measured_memory_and_timeouts(templates, stage):
         assert props["MemorySize"] >= 256 and props["Timeout"] <= 120, props["Handler"]
         if props["Handler"] == "app.app":
             assert (props["MemorySize"], props["Timeout"]) == (1024, 29)
+
+
+def test_the_lambda_package_holds_the_product_and_not_the_dev_stack(synth):
+    """What CloudFormation deploys as the functions' code (Chalice's package, a CDK asset): app.py and
+    chalicelib/, with its runtime requirements; never the dev stack, the tests or the benchmarks."""
+    packages = []
+    for path in Path(synth["outdir"]).glob("asset.*.zip"):
+        names = zipfile.ZipFile(path).namelist()
+        if "app.py" in names:
+            packages.append(names)
+    (names,) = packages
+    assert any(n.startswith("chalicelib/storage/") for n in names)
+    assert any(n.startswith("pynamodb/") for n in names)
+    assert not [n for n in names if n.split("/", 1)[0] in {"devstack", "tests", "bench", "infra"}]

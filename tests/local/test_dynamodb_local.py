@@ -5,8 +5,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib.local import dynamodb_local
-from chalicelib.local.dynamodb_local import DynamoDBLocal, command, install_dir
+from devstack import dynamodb_local
+from devstack.dynamodb_local import DynamoDBLocal, command, install_dir
 
 needs_emulator = pytest.mark.skipif(
     not dynamodb_local.available(), reason=dynamodb_local.unavailable_reason() or "available"

@@ -1,4 +1,4 @@
-"""The local front (``chalicelib.local.front``) over real HTTP and websockets, in-process on moto:
+"""The local front (``devstack.front``) over real HTTP and websockets, in-process on moto:
 what ``make run`` answers that Chalice's dev server did not (404s, HEAD, ``/events/in``, static files)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 
 from chalicelib.config import override_settings
-from chalicelib.local.front import Front, serve
-from chalicelib.local.processes import free_port, http_get
-from chalicelib.local.stack import load_chalice_config
-from chalicelib.local.ui import UiSite
+from devstack.front import Front, serve
+from devstack.processes import free_port, http_get
+from devstack.stack import load_chalice_config
+from devstack.ui import UiSite
 
 HOST = "127.0.0.1"
 

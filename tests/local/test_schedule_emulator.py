@@ -11,10 +11,10 @@ import pytest
 from chalice import Blueprint, Chalice, Cron, Rate
 from chalice.config import Config
 
-from chalicelib.local.rates import UnsupportedScheduleError, parse_rate
-from chalicelib.local.schedule_emulator import ScheduleEmulator, discover_jobs, fire
+from devstack.rates import UnsupportedScheduleError, parse_rate
+from devstack.schedule_emulator import ScheduleEmulator, discover_jobs, fire
 
-EMULATOR_LOGGER = "chalicelib.local.schedules"
+EMULATOR_LOGGER = "devstack.schedules"
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chalicelib.config import Settings
-from chalicelib.local import dynamodb_local
-from chalicelib.local.processes import Child, StartupError, free_port, http_get, port_is_free, wait_for_http
-from chalicelib.local.settings import LocalSettings
-from chalicelib.local.stack import DUMMY_CREDENTIALS, load_chalice_config, stack_environment
-from chalicelib.local.store import DYNAMODB_LOCAL, EXTERNAL, MOTO, choose_store
+from devstack import dynamodb_local
+from devstack.processes import Child, StartupError, free_port, http_get, port_is_free, wait_for_http
+from devstack.settings import LocalSettings
+from devstack.stack import DUMMY_CREDENTIALS, load_chalice_config, stack_environment
+from devstack.store import DYNAMODB_LOCAL, EXTERNAL, MOTO, choose_store
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -108,7 +108,7 @@ def test_a_remote_endpoint_gets_no_dummy_credentials() -> None:
 
 
 def test_the_store_is_dynamodb_local_when_installed_else_moto_unless_forced(tmp_path: Path) -> None:
-    from chalicelib.local import dynamodb_local
+    from devstack import dynamodb_local
 
     auto = choose_store(LocalSettings(dynamodb_port=5123), REPO)
     if dynamodb_local.available():
@@ -190,7 +190,7 @@ def start_stack(tmp_path: Path, extra_env: Mapping[str, str], *, args: Sequence[
     log = tmp_path / "stack.log"
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local", *args], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "devstack", *args], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     api_url = f"http://{HOST}:{ports[0]}"
     started = time.monotonic()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local import ui_bundle
-from chalicelib.local.ui import Api, Static, UiSettings, UiSite, is_html_navigation
+from devstack import ui_bundle
+from devstack.ui import Api, Static, UiSettings, UiSite, is_html_navigation
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Host": "127.0.0.1:8000"}
 SCRIPT = {"Accept": "application/json, text/plain, */*", "Host": "127.0.0.1:8000"}

@@ -56,7 +56,7 @@ def _missing() -> str | None:
         return "the playwright package is not installed (make .venv/.installed-dev)"
     if not os.path.exists(CHROMIUM):
         return "no chromium (make browser)"
-    from chalicelib.local import ui_bundle
+    from devstack import ui_bundle
 
     try:
         ui_bundle.ui_dir()

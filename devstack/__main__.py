@@ -1,8 +1,8 @@
-"""``python -m chalicelib.local`` (``make run``): the whole stack in one command; Ctrl-C stops it.
+"""``python -m devstack`` (``make run``): the whole stack in one command; Ctrl-C stops it.
 
-Settings come from the environment (``CIRRUS_LOCAL_*``, see :mod:`chalicelib.local.settings`);
+Settings come from the environment (``CIRRUS_LOCAL_*``, see :mod:`devstack.settings`);
 ``CIRRUS_DYNAMODB_ENDPOINT`` points the stack at an external DynamoDB instead of the embedded one
-(:mod:`chalicelib.local.store`). ``--reset`` wipes the embedded DynamoDB Local's data first;
+(:mod:`devstack.store`). ``--reset`` wipes the embedded DynamoDB Local's data first;
 ``--reset-only`` (``make reset``) wipes it and exits.
 """
 
@@ -16,14 +16,14 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.local.settings import LocalSettings
+from devstack.settings import LocalSettings
 
 # Not "cirrus.…": Chalice(app_name="cirrus") caps the "cirrus" logger tree at ERROR.
-LOG = logging.getLogger("chalicelib.local")
+LOG = logging.getLogger("devstack")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("--reset", action="store_true", help="wipe the local DynamoDB data, then start")
     parser.add_argument("--reset-only", action="store_true", help="wipe the local DynamoDB data and exit")
     args = parser.parse_args(argv)
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
     from chalicelib.config import reset_settings
-    from chalicelib.local.processes import StartupError, StartupInterrupted
-    from chalicelib.local.stack import PROJECT_DIR, LocalStack
-    from chalicelib.local.store import reset
+    from devstack.processes import StartupError, StartupInterrupted
+    from devstack.stack import PROJECT_DIR, LocalStack
+    from devstack.store import reset
 
     if args.reset or args.reset_only:
         print(f"cirrus local: {reset(local, PROJECT_DIR)}", flush=True)

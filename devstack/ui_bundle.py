@@ -1,7 +1,7 @@
 """Prefect's web UI, taken from the pinned ``prefect`` wheel into a git-ignored cache.
 
 Prefect ships its UI as built static files inside the package (``prefect/server/ui``, Apache-2.0).
-``python -m chalicelib.local.ui_bundle install`` (``make ui``, which ``make run`` depends on) runs
+``python -m devstack.ui_bundle install`` (``make ui``, which ``make run`` depends on) runs
 ``pip download --no-deps prefect==<pinned>``, checks the wheel's SHA-256, and extracts
 ``prefect/server/ui`` into ``.cache/prefect-ui/prefect-<version>/ui`` with Prefect's base-URL
 placeholder replaced by the base the UI is served at (``/``), as ``prefect server start`` does on
@@ -32,7 +32,7 @@ BASE_PLACEHOLDER = "/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER"
 #: Text files that may hold the placeholder.
 TEXT_SUFFIXES = (".html", ".js", ".css", ".json", ".webmanifest", ".txt", ".map")
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 #: ``CIRRUS_UI_DIR`` points at an already built UI folder instead of the cache (it must hold index.html).
 UI_DIR_VARIABLE = "CIRRUS_UI_DIR"
 DEFAULT_CACHE = PROJECT_DIR / ".cache" / "prefect-ui"
@@ -116,7 +116,7 @@ def install(cache: Path = DEFAULT_CACHE, python: str = sys.executable) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.ui_bundle", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.ui_bundle", description=__doc__)
     parser.add_argument("command", choices=["install", "path"])
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 
-LOG = logging.getLogger("chalicelib.local")
+LOG = logging.getLogger("devstack")
 
 
 class StartupError(RuntimeError):

@@ -4,7 +4,7 @@
 - Otherwise, with Java and the pinned DynamoDB Local installed (``make dynamodb-local``, which
   ``make run`` runs): DynamoDB Local with ``-dbPath`` in a git-ignored folder of the checkout
   (``.local-stack/dynamodb``), so flows, deployments and runs survive a restart.
-- Otherwise moto's server with :mod:`chalicelib.local.moto_shim` applied: state in memory only.
+- Otherwise moto's server with :mod:`devstack.moto_shim` applied: state in memory only.
 
 ``CIRRUS_LOCAL_DYNAMODB=local|moto`` forces either (``auto``, the default, prefers DynamoDB Local).
 """
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chalicelib.local import dynamodb_local
-from chalicelib.local.processes import Child, StartupError, wait_for_http
-from chalicelib.local.settings import LocalSettings
+from devstack import dynamodb_local
+from devstack.processes import Child, StartupError, wait_for_http
+from devstack.settings import LocalSettings
 
 DYNAMODB_LOCAL = "dynamodb-local"
 MOTO = "moto"
@@ -85,7 +85,7 @@ def start_store(
         instance = dynamodb_local.DynamoDBLocal(local.dynamodb_port, host=local.host, db_path=store.data_dir)
         return instance.launch(), store.endpoint
     if store.kind == MOTO:
-        argv = [python, "-m", "chalicelib.local.moto_server", "--host", local.host, "--port", str(local.dynamodb_port)]
+        argv = [python, "-m", "devstack.moto_server", "--host", local.host, "--port", str(local.dynamodb_port)]
         return Child("moto server", argv, env=env, cwd=cwd), f"{store.endpoint}/moto-api/"
     return None, store.endpoint
 

@@ -1,6 +1,6 @@
 """Settings of the local stack only (``make run``); the app's own settings live in ``chalicelib.config``.
 
-Read once, by ``python -m chalicelib.local``, from the environment it was started with.
+Read once, by ``python -m devstack``, from the environment it was started with.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class LocalSettings:
     #: Log level of the stack's own lines (ticks, banner); DEBUG adds tracebacks of failed ticks.
     log_level: str = "INFO"
     #: The embedded DynamoDB: ``auto`` (DynamoDB Local when Java and the emulator are there, else
-    #: moto), ``local`` or ``moto``; see :mod:`chalicelib.local.store`.
+    #: moto), ``local`` or ``moto``; see :mod:`devstack.store`.
     dynamodb: str = "auto"
     #: DynamoDB Local's data folder (``-dbPath``), relative to the checkout; ``make reset`` wipes it.
     dynamodb_dir: str = ".local-stack/dynamodb"

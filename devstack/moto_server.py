@@ -1,7 +1,7 @@
 """The embedded DynamoDB without Java: moto's server in its own process, quiet, stopped by SIGTERM or
-SIGINT, with :mod:`chalicelib.local.moto_shim` applied (thread-safe, item-level transactions).
+SIGINT, with :mod:`devstack.moto_shim` applied (thread-safe, item-level transactions).
 
-Run by the stack as ``python -m chalicelib.local.moto_server --host 127.0.0.1 --port 5005``. A separate
+Run by the stack as ``python -m devstack.moto_server --host 127.0.0.1 --port 5005``. A separate
 process keeps moto's request handling off the stack's GIL (the schedule emulator runs jobs there).
 """
 
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from moto.server import ThreadedMotoServer
 
-from chalicelib.local.moto_shim import installed
+from devstack.moto_shim import installed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.moto_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.moto_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5005)
     args = parser.parse_args(argv)

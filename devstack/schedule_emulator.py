@@ -25,10 +25,10 @@ from chalice.app import ScheduledEventConfig
 from chalice.config import Config
 from chalice.local import LambdaContext
 
-from chalicelib.local.rates import UnsupportedScheduleError, expression_text, parse_rate
-from chalicelib.local.settings import CHALICE_STAGE
+from devstack.rates import UnsupportedScheduleError, expression_text, parse_rate
+from devstack.settings import CHALICE_STAGE
 
-LOG = logging.getLogger("chalicelib.local.schedules")
+LOG = logging.getLogger("devstack.schedules")
 
 #: Lambda's defaults when config.json sets no ``lambda_timeout`` / ``lambda_memory_size``.
 DEFAULT_TIMEOUT_S = 60

@@ -3,7 +3,7 @@
 Chalice's ``LocalGateway`` answers a path no route matches with 403 ``Missing Authentication Token``
 (API Gateway's default). The deployed stack maps that gateway response to Prefect's 404
 (infra/cirrus_stack.py), so locally the same case answers 404 ``{"detail": "Not Found"}`` too.
-The local front (:mod:`chalicelib.local.front`) serves every REST request through it.
+The local front (:mod:`devstack.front`) serves every REST request through it.
 """
 
 from __future__ import annotations

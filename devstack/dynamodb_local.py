@@ -10,7 +10,7 @@ against the registry's published SHA-512. The jar is licensed by AWS (``LICENSE.
 use on your own machines for your own work with AWS, no redistribution, so it is fetched by each
 checkout and never committed.
 
-``python -m chalicelib.local.dynamodb_local install [--optional]`` installs it (``make dynamodb-local``);
+``python -m devstack.dynamodb_local install [--optional]`` installs it (``make dynamodb-local``);
 ``--optional`` turns "cannot install" into a warning (``make run`` then falls back to moto).
 """
 
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from chalicelib.local.processes import Child, free_port, wait_for_http
+from devstack.processes import Child, free_port, wait_for_http
 
 #: The npm package that ships the emulator, pinned, and the registry's integrity of its tarball.
 PACKAGE = "amplify-dynamodb-simulator"
@@ -42,7 +42,7 @@ PACKAGE_INTEGRITY = "sha512-xTeeRLvzEfqyd5lh3bH4c0kHvSHHmmhD5ZDsHFKAQ5g2Zl6JqlFd
 DYNAMODB_LOCAL_VERSION = "1.25.1"
 
 #: The repository root (the cache lives in the checkout, ignored by git).
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 #: Where installs go; ``CIRRUS_DYNAMODB_LOCAL_CACHE`` overrides it.
 CACHE_VARIABLE = "CIRRUS_DYNAMODB_LOCAL_CACHE"
 DEFAULT_CACHE = PROJECT_DIR / ".cache" / "dynamodb-local"
@@ -253,13 +253,13 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def backend(name: str) -> Iterator[str | None]:
     """A script's DynamoDB for the block: the endpoint of a fresh in-memory DynamoDB Local, or None
-    for in-process moto with :mod:`chalicelib.local.moto_shim` (pass it as ``dynamodb_endpoint``).
+    for in-process moto with :mod:`devstack.moto_shim` (pass it as ``dynamodb_endpoint``).
     Sets the dummy credentials in the process environment either way."""
     os.environ.update(DUMMY_CREDENTIALS)
     if name == "moto":
         from moto import mock_aws
 
-        from chalicelib.local.moto_shim import installed
+        from devstack.moto_shim import installed
 
         with mock_aws(), installed():
             yield None
@@ -272,7 +272,7 @@ def backend(name: str) -> Iterator[str | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.dynamodb_local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.dynamodb_local", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     installing = sub.add_parser("install", help="install the pinned DynamoDB Local into the cache")
     installing.add_argument("--optional", action="store_true", help="warn instead of failing when it cannot")

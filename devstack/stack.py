@@ -1,7 +1,7 @@
 """The local stack: embedded DynamoDB, tables, the API front (Chalice app + ``/events/in``), the schedule emulator.
 
 :class:`LocalStack` owns the child processes and stops them in reverse order; the entry point
-(``python -m chalicelib.local``) owns signals and the process environment.
+(``python -m devstack``) owns signals and the process environment.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.config import Settings
-from chalicelib.local import ui_bundle
-from chalicelib.local.dynamodb_local import DUMMY_CREDENTIALS
-from chalicelib.local.processes import Child, StartupError, port_is_free, wait_for_http
-from chalicelib.local.schedule_emulator import ScheduleEmulator, discover_jobs
-from chalicelib.local.settings import CHALICE_STAGE, ENDPOINT_VARIABLE, LocalSettings
-from chalicelib.local.store import choose_store, is_loopback, start_store, wait_for_store
 from chalicelib.storage.tables import create_tables
+from devstack import ui_bundle
+from devstack.dynamodb_local import DUMMY_CREDENTIALS
+from devstack.processes import Child, StartupError, port_is_free, wait_for_http
+from devstack.schedule_emulator import ScheduleEmulator, discover_jobs
+from devstack.settings import CHALICE_STAGE, ENDPOINT_VARIABLE, LocalSettings
+from devstack.store import choose_store, is_loopback, start_store, wait_for_store
 
-LOG = logging.getLogger("chalicelib.local")
+LOG = logging.getLogger("devstack")
 
 #: The repository root: where app.py and .chalice/ live.
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 #: Dropped with the embedded DynamoDB: a profile would be looked up (and might not exist).
 _PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
@@ -122,7 +122,7 @@ class LocalStack:
         ui = self._ui = self._ui_dir()
         if ui is not None:
             args += ["--ui-dir", str(ui)]
-        api = self._spawn("api", "chalicelib.local.api_server", *args, *keep)
+        api = self._spawn("api", "devstack.api_server", *args, *keep)
         wait_for_http(f"{self.local.api_url}/health", child=api, deadline=deadline, stop=self.stop, body="true")
         if self._emulator is not None:
             self._emulator.start()

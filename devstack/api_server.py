@@ -1,5 +1,5 @@
 """The API process of the local stack: the app of stage ``<stage>`` behind the local front
-(:mod:`chalicelib.local.front`: REST through Chalice's gateway, the ``/events/in`` websocket, and
+(:mod:`devstack.front`: REST through Chalice's gateway, the ``/events/in`` websocket, and
 Prefect's UI at ``/`` with ``--ui-dir``).
 
 As ``chalice local --stage <stage> --no-autoreload`` would, it reads ``.chalice/config.json``, applies
@@ -8,7 +8,7 @@ the variables named by ``--keep`` are put back over the stage's (the stack runs 
 chooses, or uses an external endpoint). SIGTERM or SIGINT stops it cleanly: open websockets are
 closed with 1001, in-flight requests get ``shutdown_timeout`` to finish.
 
-Run as ``python -m chalicelib.local.api_server --stage local --port 8000 --keep CIRRUS_DYNAMODB_ENDPOINT``.
+Run as ``python -m devstack.api_server --stage local --port 8000 --keep CIRRUS_DYNAMODB_ENDPOINT``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from pathlib import Path
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 
-from chalicelib.local.ui import UiSettings, UiSite
+from devstack.ui import UiSettings, UiSite
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.api_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.api_server", description=__doc__)
     parser.add_argument("--project-dir", default=os.getcwd())
     parser.add_argument("--stage", default="local")
     parser.add_argument("--host", default="127.0.0.1")
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = config.chalice_app
     validate_routes(app.routes)
 
-    from chalicelib.local.front import Front, serve
+    from devstack.front import Front, serve
 
     front = Front(app, config, ui_site=ui_site(args.ui_dir))
     try:

@@ -5,11 +5,11 @@
   pool, since the app is synchronous;
 - ``/events/in`` upgrades to a websocket served by the same code as the deployed websocket Lambda
   (:mod:`chalicelib.api.events`); pings are answered by aiohttp;
-- ``ui_site`` (:mod:`chalicelib.local.ui`): Prefect's UI beside the API; it decides first where a
+- ``ui_site`` (:mod:`devstack.ui`): Prefect's UI beside the API; it decides first where a
   request goes (a UI file, ``/ui-settings``, or the API, whose path it may strip of ``/api``).
 
 As deployed, a path with no route answers 404 ``{"detail": "Not Found"}``
-(:mod:`chalicelib.local.gateway`; the app itself answers 405 for a known path's other methods and
+(:mod:`devstack.gateway`; the app itself answers 405 for a known path's other methods and
 HEAD with its GET view); aiohttp never sends a body with a HEAD answer.
 """
 
@@ -29,10 +29,10 @@ from chalice.config import Config
 from chalice.local import LocalGatewayException
 
 from chalicelib.api import events as events_edge
-from chalicelib.local.gateway import CirrusLocalGateway, RouteNotFound, thread_local_app
-from chalicelib.local.ui import Static, UiSite
+from devstack.gateway import CirrusLocalGateway, RouteNotFound, thread_local_app
+from devstack.ui import Static, UiSite
 
-LOG = logging.getLogger("chalicelib.local")
+LOG = logging.getLogger("devstack")
 
 EVENTS_IN = "/events/in"
 #: Threads running the synchronous Chalice app (the old dev server used a thread per request).
