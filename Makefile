@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-dev
 include infra/Makefile.include
 
 $(STAMP): pyproject.toml requirements.txt
+	@echo "Installing the dev virtualenv into $(VENV) (pinned packages; the first time takes about 4 minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip<26.3"
 	$(BIN)/python -m pip install -q -e '.[dev]'
