@@ -25,7 +25,7 @@ from typing import Any
 from chalice import AuthResponse, Blueprint, Response
 from chalice.app import AuthRequest, ChaliceAuthorizer, Request
 
-from chalicelib.api.common import json_response, repositories
+from chalicelib.api.replies import json_response, repositories
 from chalicelib.config import get_settings, read_settings_uncached
 from chalicelib.services.api_keys import authenticate
 

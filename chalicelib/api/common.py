@@ -7,7 +7,6 @@ registered through :func:`route`, which maps errors to Prefect's bodies and stat
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,7 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Blueprint, Response
 
 from chalicelib.api import request_policy
-from chalicelib.config import get_settings
+from chalicelib.api.auth import deny_unauthenticated, route_authorizer
+from chalicelib.api.replies import JSON_HEADERS as JSON_HEADERS  # re-exported for the edge modules
+from chalicelib.api.replies import json_response as json_response
+from chalicelib.api.replies import repositories as repositories
 from chalicelib.errors import (
     ConcurrentUpdateError,
     ConflictError,
@@ -29,7 +31,6 @@ from chalicelib.errors import (
     StorageLimitError,
     StorageUnavailableError,
 )
-from chalicelib.storage import Repositories, shared_repositories
 from chalicelib.storage import errors as store_errors
 
 if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
@@ -37,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold 
 
 M = TypeVar("M", bound="BaseModel")
 
-JSON_HEADERS = {"Content-Type": "application/json"}
 # Not "cirrus.…": Chalice(app_name="cirrus") caps the "cirrus" logger tree at ERROR.
 LOG = logging.getLogger("chalicelib.api")
 
@@ -55,17 +55,8 @@ class PathNotFound(Exception):
     """A path parameter that cannot name anything (e.g. a non-UUID id)."""
 
 
-def repositories() -> Repositories:
-    """The repositories of the current settings (built once per settings object)."""
-    return shared_repositories(get_settings())
-
-
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(body=json.dumps(data), status_code=status, headers=dict(JSON_HEADERS))
 
 
 def _jsonable(result: Any) -> Any:
@@ -120,77 +111,61 @@ def path_uuid(text: str) -> uuid.UUID:
         raise PathNotFound(text) from exc
 
 
+def _invalid(bp: Blueprint, loc: list[Any], message: str, kind: str, body: Any = ...) -> Response:
+    """Prefect's 422 body, with the request's parsed body unless one is given."""
+    detail = [{"loc": loc, "msg": message, "type": kind}]
+    sent = getattr(bp.current_request, _PARSED, None) if body is ... else body
+    return json_response(
+        {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": sent}, 422
+    )
+
+
+def _retry_later(detail: dict[str, Any], status: int, retry_after: str) -> Response:
+    response = json_response(detail, status)
+    response.headers["Retry-After"] = retry_after
+    return response
+
+
+#: Error type → its HTTP answer, the one place errors become HTTP (first match wins: subclasses first).
+_ANSWERS: tuple[tuple[type[Exception], Callable[[Any, Blueprint], Response]], ...] = (
+    (request_policy.BodyTooLarge, lambda e, bp: json_response({"detail": str(e)}, 413)),
+    (request_policy.BodyRefused, lambda e, bp: _invalid(bp, e.loc, e.message, e.kind, e.body)),
+    (
+        RequestInvalid,
+        lambda e, bp: json_response(
+            {"exception_message": str(e), "exception_detail": e.detail, "request_body": e.body}, 422
+        ),
+    ),
+    (InvalidRequestError, lambda e, bp: _invalid(bp, list(e.loc), e.message, e.kind)),
+    (StorageLimitError, lambda e, bp: _invalid(bp, ["body"], str(e), "storage_limit")),
+    (
+        StorageUnavailableError,
+        lambda e, bp: _retry_later(
+            {"detail": "The store is unavailable or throttled; nothing was changed. Retry later.", "code": e.code},
+            503,
+            str(e.retry_after_s),
+        ),
+    ),
+    (SlotsUnavailableError, lambda e, bp: _retry_later({"detail": str(e)}, 423, f"{e.retry_after_s:g}")),
+    (GoneError, lambda e, bp: json_response({"detail": e.message}, 410)),
+    (PathNotFound, lambda e, bp: json_response({"detail": "Not Found"}, 404)),
+    (NotFoundError, lambda e, bp: json_response({"detail": str(e)}, 404)),
+    (ConflictError, lambda e, bp: json_response({"detail": e.message, **_jsonable_data(e.data)}, 409)),
+    (ConcurrentUpdateError, lambda e, bp: json_response({"detail": str(e)}, 409)),
+    (ForbiddenError, lambda e, bp: json_response({"detail": e.message}, 403)),
+)
+_HANDLED = tuple(kind for kind, _ in _ANSWERS)
+
+
 def _error_response(exc: Exception, bp: Blueprint) -> Response:
-    if isinstance(exc, request_policy.BodyTooLarge):
-        return json_response({"detail": str(exc)}, 413)
-    if isinstance(exc, request_policy.BodyRefused):
-        detail = [{"loc": exc.loc, "msg": exc.message, "type": exc.kind}]
-        return json_response(
-            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": exc.body},
-            422,
-        )
-    if isinstance(exc, RequestInvalid):
-        return json_response(
-            {"exception_message": str(exc), "exception_detail": exc.detail, "request_body": exc.body}, 422
-        )
-    if isinstance(exc, InvalidRequestError):
-        body = getattr(bp.current_request, _PARSED, None)
-        detail = [{"loc": list(exc.loc), "msg": exc.message, "type": exc.kind}]
-        return json_response(
-            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
-            422,
-        )
-    if isinstance(exc, StorageLimitError):
-        detail = [{"loc": ["body"], "msg": str(exc), "type": "storage_limit"}]
-        body = getattr(bp.current_request, _PARSED, None)
-        return json_response(
-            {"exception_message": "Invalid request received.", "exception_detail": detail, "request_body": body},
-            422,
-        )
-    if isinstance(exc, StorageUnavailableError):
-        response = json_response(
-            {"detail": "The store is unavailable or throttled; nothing was changed. Retry later.",
-             "code": exc.code}, 503)  # fmt: skip
-        response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
-    if isinstance(exc, SlotsUnavailableError):
-        response = json_response({"detail": str(exc)}, 423)
-        response.headers["Retry-After"] = f"{exc.retry_after_s:g}"
-        return response
-    if isinstance(exc, GoneError):
-        return json_response({"detail": exc.message}, 410)
-    if isinstance(exc, PathNotFound):
-        return json_response({"detail": "Not Found"}, 404)
-    if isinstance(exc, NotFoundError):
-        return json_response({"detail": str(exc)}, 404)
-    if isinstance(exc, ConflictError):
-        return json_response({"detail": exc.message, **_jsonable_data(exc.data)}, 409)
-    if isinstance(exc, ConcurrentUpdateError):
-        return json_response({"detail": str(exc)}, 409)
-    if isinstance(exc, ForbiddenError):
-        return json_response({"detail": exc.message}, 403)
+    for kind, answer in _ANSWERS:
+        if isinstance(exc, kind):
+            return answer(exc, bp)
     raise exc
 
 
 def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in data.items()}
-
-
-_HANDLED = (
-    SlotsUnavailableError,
-    GoneError,
-    request_policy.BodyTooLarge,
-    request_policy.BodyRefused,
-    RequestInvalid,
-    InvalidRequestError,
-    PathNotFound,
-    NotFoundError,
-    ConflictError,
-    ConcurrentUpdateError,
-    ForbiddenError,
-    StorageLimitError,
-    StorageUnavailableError,
-)
 
 
 def _log_store_failure(bp: Blueprint, error: Exception) -> None:
@@ -202,8 +177,6 @@ def _log_store_failure(bp: Blueprint, error: Exception) -> None:
 
 def route_options() -> dict[str, Any]:
     """Options every route shares (the authorizer, content types)."""
-    from chalicelib.api.auth import route_authorizer
-
     options: dict[str, Any] = {"content_types": ["application/json", "text/plain", "application/x-www-form-urlencoded"]}
     authorizer = route_authorizer()
     if authorizer is not None:
@@ -223,7 +196,6 @@ def route(
     :class:`Response` is passed through), and domain errors become Prefect's error replies.
     When auth is required, a request without a valid API key is answered before ``fn`` runs.
     ``max_body_bytes`` raises the body size limit for a route that takes batches (logs)."""
-    from chalicelib.api.auth import deny_unauthenticated
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
