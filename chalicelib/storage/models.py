@@ -19,16 +19,12 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS
 
-
-class _Meta:
-    billing_mode = "PAY_PER_REQUEST"
-    region = "us-east-1"
-
-
-def _index_meta(name: str, projection: object) -> type:
-    return type("Meta", (), {"index_name": name, "projection": projection})
+# One model meta for every table (chalicelib.storage.model_meta), under the names this module uses.
+_Meta = TableMeta
+_index_meta = index_meta
 
 
 # --------------------------------------------------------------------------- flows
