@@ -562,11 +562,14 @@ def history(
     step: timedelta,
     types: set[str] | None,
     within: Window | None = None,
+    exact_cuts: int | None = None,
 ) -> dict[tuple[int, str, str], HistoryCell]:
     """Runs per interval ``[start + i*step, start + (i+1)*step)`` of ``[start, end)``, by (state type,
-    state name), with their summed total run time: whole minutes from the hour items, the minutes an
-    interval boundary cuts from their entries (their run times are not in the entries: a cut
-    minute's runs add their counts only)."""
+    state name), with their summed total run time: whole minutes from the hour items; the minutes an
+    interval boundary cuts (holding runs), when at most :data:`EXACT_CUTS` of them, from their entries (exact; their
+    run times are not in the entries: they add counts only); with more cuts (the dashboard's 20
+    buckets of a day) a cut minute counts whole in the interval holding its start, so the buckets are
+    exact to the minute and the request count stays bounded."""
     window = Window(start, end - timedelta(microseconds=1))
     if within is not None:  # the filter's own window on the same time
         after = max(start, within.after) if within.after else start
@@ -575,21 +578,30 @@ def history(
     minutes = _read_minutes(kind, dim, window)
     cells: dict[tuple[int, str, str], HistoryCell] = defaultdict(HistoryCell)
     cut: set[str] = set()
-    for (minute, state, name), n in minutes.counts.items():
-        if types is not None and state not in types or not n:
-            continue
+    counted = [(key, n) for key, n in minutes.counts.items() if n and (types is None or key[1] in types)]
+    for (minute, _, _), _ in counted:
         begin = _minute_start(minute)
         first, last = _interval(begin, start, step), _interval(begin + _MINUTE - timedelta(microseconds=1), start, step)
         if first != last or not _whole(minute, window):
             cut.add(minute)
+    exact = len(cut) <= (EXACT_CUTS if exact_cuts is None else exact_cuts)
+    for (minute, state, name), n in counted:
+        begin = _minute_start(minute)
+        if exact and minute in cut:
             continue
-        cell = cells[(first, state, name)]
+        if not exact and not window.holds(begin):
+            continue
+        cell = cells[(_interval(begin, start, step), state, name)]
         cell.count += int(n)
         cell.run_time += minutes.run_times.get((minute, state, name), 0.0)
-    for entry in _entries(kind, dim, cut):
+    for entry in _entries(kind, dim, cut if exact else ()):
         if (types is None or entry.state in types) and window.holds(entry.when):
             cells[(_interval(entry.when, start, step), entry.state, entry.name)].count += 1
     return dict(cells)
+
+
+#: At most this many minutes cut by interval boundaries are read entry by entry (a Query each).
+EXACT_CUTS = 8
 
 
 def _interval(when: datetime, start: datetime, step: timedelta) -> int:

@@ -191,3 +191,28 @@ def test_many_runs_in_one_minute_fit_the_expression_and_item_limits(repos, setti
     minute = at + timedelta(minutes=3)  # the runs' scheduled time (``_state``)
     assert run_counts.count(FLOW_RUNS, EXPECTED, Window(minute, minute), None) == 240
     assert run_counts.count(FLOW_RUNS, EXPECTED, Window(minute + timedelta(microseconds=1), None), None) == 0
+
+
+def test_a_history_of_many_intervals_is_exact_to_the_minute(repos, settings):
+    """The dashboard's 20 buckets: past the exact cuts' budget, a run counts in the interval holding
+    the start of its minute (and nothing is counted twice or lost)."""
+    rng = random.Random(5)
+    _, run_ids = _seed(repos, 60, rng)
+    _writer(repos, run_ids, 9, 60, [])
+    aggregates.drain(settings)
+    start, step = T0 + timedelta(seconds=6), timedelta(minutes=12, seconds=3)
+    cells = run_counts.history(FLOW_RUNS, STARTED, start, start + 20 * step, step, None, exact_cuts=0)
+    got: dict = {}
+    for (i, s, _), c in cells.items():
+        if c.count:
+            got[(i, s)] = got.get((i, s), 0) + c.count
+    want: dict = {}
+    for run in _stored_runs(repos):
+        minute = run.start_time.replace(second=0, microsecond=0) if run.start_time else None
+        if minute is not None and start <= minute < start + 20 * step:
+            key = (int((minute - start) // step), run.state_type.value)
+            want[key] = want.get(key, 0) + 1
+    assert got == want, (
+        {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)},
+        len(cells),
+    )
