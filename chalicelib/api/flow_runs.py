@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.la
     import chalicelib.schemas.filters as filters
     import chalicelib.schemas.flow_runs as schemas
     import chalicelib.schemas.states as states
-    from chalicelib.services import flow_run_queries, flow_runs
+    from chalicelib.services import flow_run_queries, flow_runs, ui
 else:
+    ui = lazy_module("chalicelib.services.ui")
     filters = lazy_module("chalicelib.schemas.filters")
     schemas = lazy_module("chalicelib.schemas.flow_runs")
     states = lazy_module("chalicelib.schemas.states")
@@ -114,3 +115,13 @@ def read_flow_run_states() -> object:
         detail = [{"loc": ["query", "flow_run_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]
         raise RequestInvalid(detail, None) from exc
     return flow_runs.read_flow_run_states(repositories(), run_id)
+
+
+@route(bp, "/flow_runs/lateness", methods=("POST",))
+def average_flow_run_lateness() -> object:
+    return ui.average_lateness(repositories(), parse_body(bp, filters.CountBody), now())
+
+
+@route(bp, "/flow_runs/{id}/graph-v2")
+def flow_run_graph(id: str) -> object:
+    return ui.flow_run_graph(repositories(), path_uuid(id))

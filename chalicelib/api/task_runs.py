@@ -13,11 +13,14 @@ from chalicelib.lazy import lazy_module
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
     import chalicelib.schemas.states as states
     import chalicelib.schemas.task_runs as schemas
-    from chalicelib.services import task_runs
+    import chalicelib.schemas.ui as ui_schemas
+    from chalicelib.services import task_runs, ui_task_runs
 else:
     states = lazy_module("chalicelib.schemas.states")
     schemas = lazy_module("chalicelib.schemas.task_runs")
+    ui_schemas = lazy_module("chalicelib.schemas.ui")
     task_runs = lazy_module("chalicelib.services.task_runs")
+    ui_task_runs = lazy_module("chalicelib.services.ui_task_runs")
 
 bp = Blueprint(__name__)
 
@@ -53,3 +56,20 @@ def filter_task_runs() -> object:
 @route(bp, "/task_runs/count", methods=("POST",))
 def count_task_runs() -> object:
     return task_runs.count_task_runs(repositories(), parse_body(bp, schemas.TaskRunCountBody))
+
+
+@route(bp, "/task_runs/history", methods=("POST",))
+def task_run_history() -> object:
+    return ui_task_runs.history(repositories(), parse_body(bp, ui_schemas.TaskRunHistoryBody))
+
+
+@route(bp, "/task_runs/paginate", methods=("POST",))
+def paginate_task_runs() -> object:
+    page = ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, ui_schemas.TaskRunPaginateBody))
+    return {
+        "results": [r.model_dump(mode="json") for r in page.results],
+        "count": page.count,
+        "limit": page.limit,
+        "pages": page.pages,
+        "page": page.page,
+    }

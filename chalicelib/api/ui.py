@@ -1,4 +1,5 @@
-"""Routes Prefect's UI calls beyond the resource routes (``/ui/...``, ``/admin/settings``, the graph),
+"""Routes Prefect's UI calls beyond the resource routes (``/ui/...``, ``/admin/settings``; the run
+graph, lateness and task-run pages and histories are with their resources' routes),
 and the empty answers of features Cirrus does not have, so their pages show the UI's empty state
 (blocks, saved searches, collections, stored events) instead of an error banner."""
 
@@ -8,17 +9,15 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api.common import now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import now, parse_body, repositories, route
 from chalicelib.config import get_settings
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.filters as filters
     import chalicelib.schemas.task_runs as task_run_schemas
     import chalicelib.schemas.ui as schemas
     from chalicelib.services import ui, ui_task_runs
 else:
-    filters = lazy_module("chalicelib.schemas.filters")
     schemas = lazy_module("chalicelib.schemas.ui")
     task_run_schemas = lazy_module("chalicelib.schemas.task_runs")
     ui_task_runs = lazy_module("chalicelib.services.ui_task_runs")
@@ -63,36 +62,9 @@ def dashboard_task_run_counts() -> object:
     return ui_task_runs.dashboard_counts(repositories(), parse_body(bp, task_run_schemas.TaskRunCountBody), now())
 
 
-@route(bp, "/task_runs/history", methods=("POST",))
-def task_run_history() -> object:
-    return ui_task_runs.history(repositories(), parse_body(bp, schemas.TaskRunHistoryBody))
-
-
-@route(bp, "/task_runs/paginate", methods=("POST",))
-def paginate_task_runs() -> object:
-    page = ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, schemas.TaskRunPaginateBody))
-    return {
-        "results": [r.model_dump(mode="json") for r in page.results],
-        "count": page.count,
-        "limit": page.limit,
-        "pages": page.pages,
-        "page": page.page,
-    }
-
-
-@route(bp, "/flow_runs/lateness", methods=("POST",))
-def average_flow_run_lateness() -> object:
-    return ui.average_lateness(repositories(), parse_body(bp, filters.CountBody), now())
-
-
 @route(bp, "/ui/schemas/validate", methods=("POST",))
 def validate_schema_values() -> object:
     return ui.validate_parameters(parse_body(bp, schemas.SchemaValidateBody))
-
-
-@route(bp, "/flow_runs/{id}/graph-v2")
-def flow_run_graph(id: str) -> object:
-    return ui.flow_run_graph(repositories(), path_uuid(id))
 
 
 # ------------------------------------------------------------------ features Cirrus does not have
