@@ -33,7 +33,7 @@ from chalicelib.services import run_listing
 from chalicelib.services.paging import Page, apply_sort
 from chalicelib.storage import Repositories
 from chalicelib.storage.deployment_items import filter_view
-from chalicelib.storage.flow_run_queries import BY_DEPLOYMENT, BY_SWEEP, KEYS, is_conjunctive, plan
+from chalicelib.storage.flow_runs import BY_DEPLOYMENT, BY_SWEEP, KEYS, is_conjunctive, plan
 from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, Window
 
 
@@ -144,7 +144,7 @@ def _predicate(
     return matches
 
 
-#: Paths of ``storage.flow_run_queries.plan`` that read a few runs by key (ids, a deployment's polled
+#: Paths of ``storage.flow_runs.plan`` that read a few runs by key (ids, a deployment's polled
 #: range, the cancelling list): their runs are read whole and sorted here.
 _SMALL_PATHS = (KEYS, BY_DEPLOYMENT, BY_SWEEP)
 

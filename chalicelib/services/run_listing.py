@@ -1,5 +1,5 @@
 """Listing flow runs in reads proportional to the answer: the storage reads candidates in an index's
-order (``storage.flow_run_listing``) and this module stops as soon as the page is decided.
+order (``storage.flow_runs``) and this module stops as soon as the page is decided.
 
 The sort decides the order read and when a run read is *final* (no run still unread can come before
 it). With ``K`` the time by-time keeps (start, else expected start, else creation) and ``F`` the
@@ -41,7 +41,7 @@ from chalicelib.errors import InvalidRequestError
 from chalicelib.schemas.filters import FlowRunFilter, Operator
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.storage import Repositories
-from chalicelib.storage.flow_run_listing import Listing
+from chalicelib.storage.flow_runs import Listing
 from chalicelib.storage.models import LIVE_STATES
 
 #: The most runs one listing or count reads before its answer is decided.
@@ -84,7 +84,7 @@ SORT_PLANS: dict[str, SortPlan] = {
 
 
 def _conjunctive(flt: FlowRunFilter | None) -> bool:
-    from chalicelib.storage.flow_run_queries import is_conjunctive
+    from chalicelib.storage.flow_runs import is_conjunctive
 
     return flt is not None and is_conjunctive(flt)
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from chalicelib.config import Settings
 from chalicelib.storage import run_counts
-from chalicelib.storage.flow_run_items import from_item as flow_run_from_item
+from chalicelib.storage.flow_runs._items import from_item as flow_run_from_item
 from chalicelib.storage.models import FlowRunModel, RunCountModel
 from chalicelib.storage.resource_models import TaskRunModel
 from chalicelib.storage.run_counts import FLOW_RUNS, TASK_RUNS, RunView, Window

@@ -203,7 +203,7 @@ class RunsByTime(GlobalSecondaryIndex["FlowRunModel"]):
     creation (Prefect's START_TIME sort key): runs under way in one partition (``tb`` = ``live``),
     the others by that time's UTC day (``tb`` = ``d<YYYY-MM-DD>``). The UI's and client's listings
     read it newest or oldest first, a page at a time, and stop once the page is full (a keyset: see
-    ``storage.flow_run_listing``). Projects every attribute a listed run needs (no BatchGetItem)
+    ``storage.flow_runs``). Projects every attribute a listed run needs (no BatchGetItem)
     but the heartbeat and work-list ones."""
 
     Meta = _index_meta("by-time", IncludeProjection(list(LISTED_ATTRIBUTES)))
@@ -241,7 +241,7 @@ class FlowRunModel(Model):
     ``expires_at`` (TTL) is set while the run is in a terminal state. Attributes that keys,
     indexes and conditions use keep their names (items written before the compact format carry the
     same ones); the ``legacy`` attributes are only read, from items written before it
-    (``flow_run_items`` reads both formats).
+    (``storage.flow_runs._items`` reads both formats).
     """
 
     class Meta(_Meta):

@@ -34,8 +34,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_codes, response_code
-from chalicelib.storage.flow_run_items import moved_item
 from chalicelib.storage.flow_runs import FlowRunRepository
+from chalicelib.storage.flow_runs._items import moved_item
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
 from chalicelib.storage.scheduling import DUE_SHARD, ScheduleRecord, SchedulingStorageError
 

@@ -24,8 +24,8 @@ from chalicelib.errors import StorageUnavailableError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
 from chalicelib.storage.errors import is_condition_failure
-from chalicelib.storage.flow_run_queries import BATCH_GET_KEYS
 from chalicelib.storage.flow_runs import FlowRunRepository, unchanged_since
+from chalicelib.storage.flow_runs._queries import BATCH_GET_KEYS
 from chalicelib.storage.models import FlowRunModel
 
 DEFAULT_PAGE_SIZE = 100

@@ -15,8 +15,8 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.schemas.task_runs import TaskRun
 from chalicelib.storage.documents import DocumentRepository, Unique
 from chalicelib.storage.errors import is_condition_failure
-from chalicelib.storage.flow_run_items import day_bucket
-from chalicelib.storage.flow_run_listing import by_day
+from chalicelib.storage.flow_runs._items import day_bucket
+from chalicelib.storage.flow_runs._listing import by_day
 from chalicelib.storage.model_meta import DocumentModel
 from chalicelib.storage.resource_models import TaskRunModel
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.storage.flow_run_queries import SCAN, AccessPath
+from chalicelib.storage.flow_runs._queries import SCAN, AccessPath
 from chalicelib.storage.instrumentation import count_requests
 from tests.api.deployments_support import HOURLY, deploy, make_flow, make_pool
 from tests.helpers import call

@@ -10,8 +10,8 @@ from chalicelib.domain import identity
 from chalicelib.domain.orchestration import with_initial_state
 from chalicelib.schemas.flow_runs import CreatedBy, FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
-from chalicelib.storage import flow_run_items as items
-from chalicelib.storage.flow_run_listing import Listing
+from chalicelib.storage.flow_runs import _items as items
+from chalicelib.storage.flow_runs._listing import Listing
 from chalicelib.storage.instrumentation import item_bytes
 from chalicelib.storage.models import FlowRunModel
 

@@ -11,7 +11,7 @@ from chalicelib.domain.orchestration import with_initial_state
 from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
-from chalicelib.storage import flow_run_queries as q
+from chalicelib.storage.flow_runs import _queries as q
 from chalicelib.storage.instrumentation import count_requests
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

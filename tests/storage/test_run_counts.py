@@ -17,7 +17,7 @@ from chalicelib.schemas.states import SetStateBody
 from chalicelib.schemas.task_runs import TaskRunCreate
 from chalicelib.services import flow_runs, flows, task_runs
 from chalicelib.storage import aggregates, run_counts
-from chalicelib.storage.flow_run_queries import SCAN, AccessPath
+from chalicelib.storage.flow_runs._queries import SCAN, AccessPath
 from chalicelib.storage.models import RunCountModel
 from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, TASK_RUNS, Window
 

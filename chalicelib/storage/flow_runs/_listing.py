@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.identity import utc_key
-from chalicelib.storage.flow_run_items import ID_SHARD, OTHER_STATES
+from chalicelib.storage.flow_runs._items import ID_SHARD, OTHER_STATES
 from chalicelib.storage.models import LIVE_BUCKET, FlowRunModel
 
 _MAX_PAGE = 1000

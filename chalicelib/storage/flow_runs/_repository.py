@@ -1,4 +1,4 @@
-"""Flow runs in DynamoDB: one compact item per run (``flow_run_items``), its state history one item
+"""Flow runs in DynamoDB: one compact item per run (``_items``), its state history one item
 per state in ``flow_run_states``.
 
 Writes are conditional: an insert on ``attribute_not_exists(id)`` (ids of runs with an
@@ -33,11 +33,13 @@ from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
-from chalicelib.storage import flow_run_items, flow_run_listing, flow_run_queries
 from chalicelib.storage.errors import is_condition_failure
-from chalicelib.storage.flow_run_items import state_sort_key
-from chalicelib.storage.flow_run_listing import Listing
-from chalicelib.storage.flow_run_queries import AccessPath
+from chalicelib.storage.flow_runs import _items as flow_run_items
+from chalicelib.storage.flow_runs import _listing as flow_run_listing
+from chalicelib.storage.flow_runs import _queries as flow_run_queries
+from chalicelib.storage.flow_runs._items import state_sort_key
+from chalicelib.storage.flow_runs._listing import Listing
+from chalicelib.storage.flow_runs._queries import AccessPath
 from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel, FlowRunStateModel
 
 #: How long a history item outlives its state at least: the retention plus the scheduler's horizon
@@ -231,12 +233,12 @@ class FlowRunRepository:
         }
 
     def find(self, paths: Iterable[AccessPath]) -> Iterator[FlowRun]:
-        """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_run_queries`)."""
+        """The live runs the access paths reach (see :mod:`chalicelib.storage.flow_runs._queries`)."""
         return self.live(flow_run_queries.read(paths))
 
     def listed(self, listing: Listing) -> Iterator[tuple[FlowRun, str | None]]:
         """The live runs ``listing`` names, in its order, each with its position in that order
-        (:mod:`chalicelib.storage.flow_run_listing`). Owners that are flows stand for their runs
+        (:mod:`chalicelib.storage.flow_runs._listing`). Owners that are flows stand for their runs
         without a deployment and those of each of their deployments."""
         if listing.owners is not None and listing.owners_are_flows:
             owners = [
