@@ -22,6 +22,7 @@ from chalicelib.domain.orchestration import SetStateStatus, commit, orchestrate
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
+from chalicelib.services.scheduling_report import Deadline, log_counts
 from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
 
 logger = logging.getLogger("cirrus.maintenance")
@@ -115,8 +116,13 @@ class Budget:
     max_pages: int = DEFAULT_MAX_PAGES
     page_size: int = DEFAULT_PAGE_SIZE
 
+    @property
+    def deadline(self) -> Deadline:
+        """The one deadline every job uses (``scheduling_report.Deadline``), at the settings' margin."""
+        return Deadline(self.remaining_s, self.settings.job_time_margin_s)
+
     def out_of_time(self) -> bool:
-        return self.remaining_s is not None and self.remaining_s() < self.settings.job_time_margin_s
+        return self.deadline.passed()
 
 
 def run_sweep(
@@ -179,7 +185,6 @@ def _log_failure(sweep: str, run_id: str, reason: str) -> None:
 
 
 def log_report(job: str, report: SweepReport) -> dict[str, Any]:
-    """Log the tick's one structured line of counts; return the same dict."""
-    counts = {"job": job, **report.as_dict()}
-    logger.info(json.dumps(counts))
-    return counts
+    """Log the tick's one structured line of counts (as every job does: ``scheduling_report``);
+    return the same dict."""
+    return log_counts(job, report, logger)

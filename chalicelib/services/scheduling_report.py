@@ -49,8 +49,14 @@ class SchedulingReport:
         return {**asdict(self), "duration_s": round(self.duration_s, 3)}
 
 
+def log_counts(job: str, report: Any, log: logging.Logger) -> dict[str, Any]:
+    """A job's one structured line: ``{"job": …, <the report's counts>}`` (any report with
+    ``as_dict``), logged on ``log``; returns the same dict."""
+    counts = {"job": job, **report.as_dict()}
+    log.info(json.dumps(counts))
+    return counts
+
+
 def log_report(job: str, report: SchedulingReport) -> dict[str, Any]:
     """Log the tick's one structured line; return the same dict."""
-    counts = {"job": job, **report.as_dict()}
-    logger.info(json.dumps(counts))
-    return counts
+    return log_counts(job, report, logger)
