@@ -46,8 +46,12 @@ def as_utc(value: datetime) -> datetime:
 
 
 def supported_utc(value: datetime) -> datetime:
-    """:func:`as_utc`, rejecting instants outside [year 1000, year 9000) (a 422 naming the field)."""
-    value = as_utc(value)
+    """:func:`as_utc`, rejecting instants outside [year 1000, year 9000) (a 422 naming the field),
+    including those whose offset takes them past datetime's own range (``0001-01-01T00:00:00+05:00``)."""
+    try:
+        value = as_utc(value)
+    except OverflowError as exc:  # not a ValueError: pydantic would let it through as a 500
+        raise ValueError("datetime must be between 1000-01-01 and 9000-01-01") from exc
     if not EARLIEST <= value < LATEST:
         raise ValueError("datetime must be between 1000-01-01 and 9000-01-01")
     return value

@@ -63,3 +63,15 @@ def test_there_are_request_models_to_check():
 def test_booleans_and_numbers_are_strict(model):
     loose = [f"{where}: {schema['type']}" for where, schema in _scalars(model) if not schema.get("strict")]
     assert not loose, "not strict (use Flag, Int, NonNegativeInt, PositiveInt, Number):\n" + "\n".join(loose)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00"])
+def test_calendar_edge_datetimes_with_an_offset_are_invalid_not_an_overflow(value):
+    """An offset that takes an instant past datetime's range raised OverflowError (a 500 on every
+    route with a datetime field); it is a validation error naming the field."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from chalicelib.schemas.common import UtcDateTime
+
+    with pytest.raises(ValidationError, match="between 1000-01-01 and 9000-01-01"):
+        TypeAdapter(UtcDateTime).validate_python(value)
