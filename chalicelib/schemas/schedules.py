@@ -58,6 +58,15 @@ class IntervalSchedule(BaseModel):
     anchor_date: datetime = Field(default_factory=lambda: datetime.now(UTC))
     timezone: KeyText | None = None
 
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # pydantic reads true as 1 second; Prefect's client would read the stored schedule back as
+        # something nobody asked for.
+        if isinstance(value, bool):
+            raise ValueError("The interval must be a number of seconds or a duration, not a boolean")
+        return value
+
     @field_validator("interval")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

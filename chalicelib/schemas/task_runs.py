@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.schemas.common import ActionModel, Flag, Int, Number, ResponseModel, UtcDateTime
+from chalicelib.schemas.common import ActionModel, Flag, Int, Number, ResponseModel, Text, UtcDateTime
 from chalicelib.schemas.filters import (
     IdFilter,
     NameFilter,
@@ -143,6 +143,8 @@ class TaskRunFilterBody(PagedBody):
 
 
 class TaskRunCountBody(ActionModel):
+    #: Prefect's UI sends its list's sort with the count (the Task Runs tab): accepted, and irrelevant.
+    sort: Text | None = None
     task_runs: TaskRunFilter | None = None
     flow_runs: _FlowRunIds | None = None
     flows: _FlowIds | None = None

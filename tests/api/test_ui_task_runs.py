@@ -92,3 +92,9 @@ def test_history_and_paginate(client):
     status, page = call(client, "POST", "/task_runs/paginate", page_body)
     assert status == 200 and (page["count"], page["pages"], page["page"], page["limit"]) == (2, 2, 2, 1)
     assert [r["id"] for r in page["results"]] == [tasks[0]["id"]]
+
+
+def test_task_run_count_takes_the_sort_the_ui_sends(client):
+    """The run page's Task Runs tab sends its list's sort with the count (a 422 before)."""
+    status, count = call(client, "POST", "/task_runs/count", {"sort": "EXPECTED_START_TIME_DESC"})
+    assert (status, count) == (200, 0)

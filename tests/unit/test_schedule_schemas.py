@@ -189,3 +189,15 @@ def test_models_forbid_extra_keys_directly() -> None:
         CronSchedule.model_validate({"cron": "* * * * *", "interval": 60})
     with pytest.raises(ValidationError):
         RRuleSchedule.model_validate({"rrule": "FREQ=DAILY", "anchor_date": "2020-01-01T00:00:00Z"})
+
+
+def test_an_interval_of_true_is_not_one_second():
+    """pydantic reads ``true`` as a 1-second timedelta: a schedule nobody asked for; it is a 422."""
+    import pytest as _pytest
+    from pydantic import ValidationError
+
+    from chalicelib.schemas.schedules import IntervalSchedule
+
+    with _pytest.raises(ValidationError, match="not a boolean"):
+        IntervalSchedule.model_validate({"interval": True})
+    assert IntervalSchedule.model_validate({"interval": 60}).interval.total_seconds() == 60
