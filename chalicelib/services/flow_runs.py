@@ -8,6 +8,8 @@ loser re-reads and is judged again, a bounded number of times. Queries live in
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,9 @@ from chalicelib.services.run_builder import run_name
 from chalicelib.storage import Repositories
 
 #: How many times a write that lost a race is re-read and retried before the caller gets a 409.
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16
+#: The first retry's longest pause (then doubling, up to 64 times this).
+_FIRST_PAUSE_S = 0.002
 
 #: Prefect's answer when a row refers to a missing parent (here: a run of an unknown flow).
 INTEGRITY_CONFLICT = (
@@ -47,12 +51,14 @@ def _stamp(run: FlowRun, now: datetime) -> datetime:
 
 
 def _retrying(attempt: Callable[[], T]) -> T:
-    """Call ``attempt`` until it does not lose a race (ConcurrentUpdateError), at most MAX_ATTEMPTS."""
-    for _ in range(MAX_ATTEMPTS - 1):
+    """Call ``attempt`` until it does not lose a race (ConcurrentUpdateError), at most MAX_ATTEMPTS,
+    pausing a growing, jittered moment before each retry: racing writers of one run spread out
+    instead of colliding again (Prefect's client does not retry a 409, so set_state must settle)."""
+    for retry in range(MAX_ATTEMPTS - 1):
         try:
             return attempt()
         except ConcurrentUpdateError:
-            continue
+            time.sleep(random.uniform(0, _FIRST_PAUSE_S * 2 ** min(retry, 6)))
     return attempt()
 
 

@@ -185,3 +185,20 @@ def test_idempotent_creates_racing_make_one_run(repos):
         results = list(pool.map(lambda _: flow_runs.create_flow_run(repos, body, NOW), range(6)))
     assert [created for _, created in results].count(True) == 1
     assert len({run.id for run, _ in results}) == 1
+
+
+def test_sixteen_racing_proposers_all_get_an_orchestration_answer(repos):
+    """Prefect's client does not retry a 409: under contention every proposal is judged (ACCEPT,
+    REJECT, ABORT or WAIT), never left as ConcurrentUpdateError (retries pause, jittered)."""
+    run = make_run(repos)
+    kinds = ["RUNNING", "PENDING", "FAILED", "COMPLETED", "CANCELLING", "CRASHED", "RUNNING", "SCHEDULED"] * 2
+
+    def propose_forced(kind: str) -> str:
+        body = SetStateBody.model_validate({"state": {"type": kind}, "force": True})
+        return flow_runs.set_flow_run_state(repos, run.id, body, NOW).decision.status.value
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = [f.result(timeout=60) for f in [pool.submit(propose_forced, k) for k in kinds]]
+    assert len(answers) == 16 and set(answers) <= {"ACCEPT", "REJECT", "ABORT", "WAIT"}
+    history = flow_runs.read_flow_run_states(repos, run.id)
+    assert len({s.id for s in history}) == len(history) == 1 + answers.count("ACCEPT")
