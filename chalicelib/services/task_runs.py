@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -114,9 +114,12 @@ def record_task_run_from_event(
         error = exc.errors(include_url=False)[0]
         raise InvalidRequestError(("task_run", *error["loc"]), error["msg"], error["type"]) from exc
     if incoming.state is not None:
+        _check_event_time(incoming.state.timestamp, now, repos.settings.retention_days)
         incoming = incoming.model_copy(update={
             "state_id": incoming.state.id, "state_type": incoming.state.type, "state_name": incoming.state.name,
         })  # fmt: skip
+    if incoming.flow_run_id is not None:
+        _check_flow_run(repos, incoming.flow_run_id)
     stored, created = repos.task_runs.create_or_get(incoming)
     if created or incoming.state is None:
         return stored
@@ -129,6 +132,36 @@ def record_task_run_from_event(
         return incoming.model_copy(update=keep)
 
     return repos.task_runs.update(stored.id, newer, now)
+
+
+#: How far ahead of the server's clock an event's state may be dated (clients' clocks drift).
+EVENT_CLOCK_SKEW = timedelta(hours=1)
+#: Flow runs known to exist, by id (per process, bounded): a task run's events check their flow run once.
+_known_flow_runs: dict[uuid.UUID, None] = {}
+_KNOWN_MAX = 10_000
+
+
+def _check_event_time(when: datetime, now: datetime, retention_days: int) -> None:
+    """An event's state time must be within the retention before now and the clock skew after it:
+    a state dated years ahead would pin its task run (later real events would look older)."""
+    if not now - timedelta(days=retention_days) <= when <= now + EVENT_CLOCK_SKEW:
+        raise InvalidRequestError(
+            ("task_run", "state", "timestamp"),
+            f"the state's time must be within {retention_days} days before and an hour after the server's clock",
+        )
+
+
+def _check_flow_run(repos: Repositories, flow_run_id: uuid.UUID) -> None:
+    """A task run's flow run must exist (one read per flow run and process)."""
+    if flow_run_id in _known_flow_runs:
+        return
+    try:
+        repos.flow_runs.get(flow_run_id)
+    except FlowRunNotFoundError as exc:
+        raise InvalidRequestError(("task_run", "flow_run_id"), "Flow run not found") from exc
+    if len(_known_flow_runs) >= _KNOWN_MAX:
+        _known_flow_runs.clear()
+    _known_flow_runs[flow_run_id] = None
 
 
 def _flow_run_ids(body: TaskRunFilterBody | TaskRunCountBody) -> list[uuid.UUID] | None:
