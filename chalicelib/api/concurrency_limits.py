@@ -63,3 +63,9 @@ def decrement_with_lease() -> None:
 @route(bp, f"{BASE}/leases/{{lease_id}}/renew", methods=("POST",), status=204)
 def renew_lease(lease_id: str) -> None:
     limits.renew_lease(repositories(), path_uuid(lease_id), parse_body(bp, schemas.RenewLease), now())
+
+
+@route(bp, "/concurrency_limits/filter", methods=("POST",))
+def filter_tag_concurrency_limits() -> object:
+    """The v1 tag limits (Prefect 3 keeps them as v2 ``tag:<tag>`` limits)."""
+    return limits.tag_limits(repositories(), parse_body(bp, schemas.ConcurrencyLimitFilterBody))

@@ -49,6 +49,14 @@ class Artifact(ResponseModel):
     task_run_id: uuid.UUID | None = None
 
 
+class ArtifactCollection(Artifact):
+    """The newest artifact of a key, as Prefect's ``/artifacts/latest/filter`` answers it, with
+    ``latest_id`` (what ``read_latest_artifacts()`` requires). Cirrus keeps no collection item: its
+    ``id`` is the newest artifact's too (the UI's artifact pages open it by that id)."""
+
+    latest_id: uuid.UUID
+
+
 class _Key(_Criterion):
     any_: list[str] | None = None
     like_: str | None = None

@@ -34,9 +34,13 @@ def _latest_matching(repos: Repositories, body: schemas.ArtifactFilterBody | sch
     return list(newest.values())
 
 
-def filter_latest(repos: Repositories, body: schemas.ArtifactFilterBody) -> list[schemas.Artifact]:
+def filter_latest(repos: Repositories, body: schemas.ArtifactFilterBody) -> list[schemas.ArtifactCollection]:
     found = apply_sort(_latest_matching(repos, body), RESOURCE.sorts, body.sort, RESOURCE.default_sort)
-    return found[body.offset : body.offset + body.limit]
+    return [_collection(a) for a in found[body.offset : body.offset + body.limit]]
+
+
+def _collection(artifact: schemas.Artifact) -> schemas.ArtifactCollection:
+    return schemas.ArtifactCollection.model_validate({**artifact.model_dump(), "latest_id": artifact.id})
 
 
 def count_latest(repos: Repositories, body: schemas.ArtifactCountBody) -> int:

@@ -92,3 +92,31 @@ def renew_lease(repos: Repositories, lease_id: uuid.UUID, body: schemas.RenewLea
     """Extend an unexpired lease; a lease that expired or was released is :class:`GoneError` (410)."""
     if not repos.concurrency_limits.renew(lease_id, now + timedelta(seconds=body.lease_duration), now):
         raise GoneError("Lease not found - it may have expired or been revoked")
+
+
+#: Prefect 3 keeps a tag's concurrency limit (the v1 API) as the v2 limit named ``tag:<tag>``.
+TAG_PREFIX = "tag:"
+
+
+def tag_limits(repos: Repositories, body: schemas.ConcurrencyLimitFilterBody) -> list[dict[str, Any]]:
+    """``POST /concurrency_limits/filter`` (v1: the UI's Concurrency → Task Run tab): the ``tag:``
+    limits in v1's shape (``tag``, ``concurrency_limit``, ``active_slots`` as a list of holders; Cirrus
+    counts slots without naming their holders, so the list is empty), by tag, paged like v2's."""
+    tagged = [
+        limit
+        for limit in resources.filter_objects(RESOURCE, repos, schemas.ConcurrencyLimitFilterBody())
+        if limit.name.startswith(TAG_PREFIX)
+    ]
+    tagged.sort(key=lambda limit: limit.name)
+    page = tagged[body.offset : body.offset + body.limit]
+    return [
+        {
+            "id": str(limit.id),
+            "created": limit.created.isoformat().replace("+00:00", "Z"),
+            "updated": limit.updated.isoformat().replace("+00:00", "Z"),
+            "tag": limit.name.removeprefix(TAG_PREFIX),
+            "concurrency_limit": limit.limit,
+            "active_slots": [],
+        }
+        for limit in page
+    ]

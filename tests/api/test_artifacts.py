@@ -40,6 +40,7 @@ def test_filter_count_and_latest_filter(client):
     assert call(client, "POST", "/artifacts/count", {"artifacts": {"key": {"exists_": False}}}) == (200, 1)
     latest = call(client, "POST", "/artifacts/latest/filter", {"sort": "KEY_ASC"})[1]
     assert [(a["key"], a["id"]) for a in latest][0] == ("a", newest_a["id"]) and len(latest) == 2
+    assert [a["latest_id"] for a in latest][0] == newest_a["id"]  # Prefect's client reads it (was missing)
     assert call(client, "POST", "/artifacts/latest/count", {}) == (200, 2)
 
 

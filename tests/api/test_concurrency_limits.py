@@ -110,3 +110,13 @@ def test_racing_increments_never_exceed_the_limit(client):
         t.join()
     assert sorted(results) == [200] * 3 + [423] * 5
     assert call(client, "GET", f"{BASE}/race")[1]["active_slots"] == 3
+
+
+def test_v1_tag_limits_are_the_v2_tag_limits(client):
+    """The UI's Concurrency → Task Run tab calls the v1 ``/concurrency_limits/filter`` (a 404 before):
+    it lists the v2 limits named ``tag:<tag>`` in v1's shape."""
+    assert call(client, "POST", "/v2/concurrency_limits/", {"name": "tag:db", "limit": 2})[0] == 201
+    assert call(client, "POST", "/v2/concurrency_limits/", {"name": "global", "limit": 5})[0] == 201
+    status, listed = call(client, "POST", "/concurrency_limits/filter", {})
+    assert status == 200
+    assert [(x["tag"], x["concurrency_limit"], x["active_slots"]) for x in listed] == [("db", 2, [])]
