@@ -323,6 +323,7 @@ def hostile_requests(all_routes: list[Route], world: World, doc: dict[str, Any],
     fielded: list[Request] = []
     bodies = list(HOSTILE_BODIES.items())
     turn = 0
+    big_sent = False
     for route in all_routes:
         path = route.prefect_path if route.prefect_path and "{" not in route.prefect_path else route.path
         path = world.fill(path)
@@ -338,8 +339,11 @@ def hostile_requests(all_routes: list[Route], world: World, doc: dict[str, Any],
         turn += per_route or 0
         for label, (body, content_type) in chosen:
             whole.append(Request(route, path, body, content_type, label))
-        if route.path.count("/") == 1 and route.method == "POST" and (per_route is None or turn % 3 == 0):
+        creates = route.path.count("/") == 1 and route.method == "POST"
+        if creates and (per_route is None or turn % 3 == 0 or not big_sent):
+            # every third create route, and always the first (the rotation shifts as routes are added)
             whole.extend(Request(route, path, body, "application/json", label) for label, body in BIG_BODIES.items())
+            big_sent = True
         if schema is None or "properties" not in schema or not isinstance(base, dict):
             continue
         for prop in schema["properties"]:
