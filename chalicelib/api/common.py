@@ -164,6 +164,18 @@ def _error_response(exc: Exception, bp: Blueprint) -> Response:
     raise exc
 
 
+def page_reply(page: Any) -> dict[str, Any]:
+    """Prefect's paginate answer (``results``, ``count``, ``limit``, ``pages``, ``page``) of a
+    ``services.paging.Page``."""
+    return {
+        "results": _jsonable(list(page.results)),
+        "count": page.count,
+        "limit": page.limit,
+        "pages": page.pages,
+        "page": page.page,
+    }
+
+
 def _jsonable_data(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in data.items()}
 

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from chalice import Blueprint
 
-from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import json_response, now, page_reply, parse_body, path_uuid, repositories, route
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
@@ -72,13 +72,7 @@ def count_deployments() -> object:
 @route(bp, "/deployments/paginate", methods=("POST",))
 def paginate_deployments() -> object:
     page = deployment_queries.paginate_deployments(repositories(), parse_body(bp, filters.PaginateBody), now())
-    return {
-        "results": [d.to_json() for d in page.results],
-        "count": page.count,
-        "limit": page.limit,
-        "pages": page.pages,
-        "page": page.page,
-    }
+    return page_reply(page)
 
 
 @route(bp, "/deployments/{id}/pause_deployment", methods=("POST",))

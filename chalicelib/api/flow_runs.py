@@ -15,6 +15,7 @@ from chalicelib.api.common import (
     RequestInvalid,
     json_response,
     now,
+    page_reply,
     parse_body,
     path_uuid,
     repositories,
@@ -92,13 +93,7 @@ def count_flow_runs() -> object:
 @route(bp, "/flow_runs/paginate", methods=("POST",))
 def paginate_flow_runs() -> object:
     page = flow_run_queries.paginate_flow_runs(repositories(), parse_body(bp, filters.PaginateBody))
-    return {
-        "results": [r.to_json() for r in page.results],
-        "count": page.count,
-        "limit": page.limit,
-        "pages": page.pages,
-        "page": page.page,
-    }
+    return page_reply(page)
 
 
 @route(bp, "/flow_run_states")

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from chalice import Blueprint
 
-from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import json_response, now, page_reply, parse_body, path_uuid, repositories, route
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
@@ -62,10 +62,4 @@ def count_flows() -> object:
 @route(bp, "/flows/paginate", methods=("POST",))
 def paginate_flows() -> object:
     page = flows.paginate_flows(repositories(), parse_body(bp, filters.PaginateBody))
-    return {
-        "results": [f.to_json() for f in page.results],
-        "count": page.count,
-        "limit": page.limit,
-        "pages": page.pages,
-        "page": page.page,
-    }
+    return page_reply(page)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import json_response, now, page_reply, parse_body, path_uuid, repositories, route
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
@@ -66,10 +66,4 @@ def task_run_history() -> object:
 @route(bp, "/task_runs/paginate", methods=("POST",))
 def paginate_task_runs() -> object:
     page = ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, ui_schemas.TaskRunPaginateBody))
-    return {
-        "results": [r.model_dump(mode="json") for r in page.results],
-        "count": page.count,
-        "limit": page.limit,
-        "pages": page.pages,
-        "page": page.page,
-    }
+    return page_reply(page)

@@ -41,8 +41,7 @@ from chalicelib.errors import InvalidRequestError
 from chalicelib.schemas.filters import FlowRunFilter, Operator
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.storage import Repositories
-from chalicelib.storage.flow_runs import Listing
-from chalicelib.storage.models import LIVE_STATES
+from chalicelib.storage.flow_runs import LIVE_STATES, Listing, is_conjunctive
 
 #: The most runs one listing or count reads before its answer is decided.
 READ_BUDGET = 5000
@@ -84,8 +83,6 @@ SORT_PLANS: dict[str, SortPlan] = {
 
 
 def _conjunctive(flt: FlowRunFilter | None) -> bool:
-    from chalicelib.storage.flow_runs import is_conjunctive
-
     return flt is not None and is_conjunctive(flt)
 
 

@@ -28,11 +28,13 @@ from chalicelib.storage.flow_runs._repository import (
     never_ran_scheduled,
     unchanged_since,
 )
+from chalicelib.storage.models import LIVE_STATES
 
 __all__ = [
     "BY_DEPLOYMENT",
     "BY_SWEEP",
     "KEYS",
+    "LIVE_STATES",
     "SCAN",
     "AccessPath",
     "FlowRunRepository",
