@@ -2,7 +2,7 @@
 
 - ``prefect.flow-run.heartbeat``: the run's heartbeat moves to the time the event was *received*
   (the server's clock: a client whose clock lags can never make a healthy run look dead), through
-  the same :func:`chalicelib.services.flow_runs.beat` as ``POST /flow_runs/{id}/heartbeat``: only
+  the same :func:`chalicelib.services.flow_runs._runs.beat` as ``POST /flow_runs/{id}/heartbeat``: only
   forward, never on a terminal run, one conditional write.
 - ``prefect.task-run.*``: the task run is created or advanced (see :func:`record_task_run`).
 - ``prefect.flow-run.<State>``: already recorded by the ``set_state`` call it mirrors; not written

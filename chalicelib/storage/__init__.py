@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
 from chalicelib.storage import tables
+from chalicelib.storage.aws import boto3_session as boto3_session
 
 if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported on first use (cold start)
     from chalicelib.storage.aggregates import RunCountRepository
     from chalicelib.storage.api_keys import ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
-    from chalicelib.storage.deployments import DeploymentRepository
+    from chalicelib.storage.deployments import DeploymentRepository, ScheduleRepository
     from chalicelib.storage.flow_runs import FlowRunRepository
     from chalicelib.storage.flows import FlowRepository
     from chalicelib.storage.health import HealthProbe
     from chalicelib.storage.job_state import JobStateRepository
     from chalicelib.storage.logs import LogRepository
-    from chalicelib.storage.schedules import ScheduleRepository
     from chalicelib.storage.task_runs import TaskRunRepository
     from chalicelib.storage.variables import VariableRepository
     from chalicelib.storage.work_pools import WorkPoolRepository
@@ -51,7 +51,7 @@ class Repositories:
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
-        from chalicelib.storage.schedules import ScheduleRepository
+        from chalicelib.storage.deployments import ScheduleRepository
 
         return ScheduleRepository()
 

@@ -185,7 +185,7 @@ def test_a_batch_frame_is_worked_event_by_event(client, repos) -> None:
 
 
 def test_the_zombie_killer_judges_runs_by_event_heartbeats(client, repos, settings) -> None:
-    from chalicelib.services.zombies import kill_zombies
+    from chalicelib.services.maintenance import kill_zombies
 
     alive, dead = _run(client), _run(client)
     t0 = NOW + timedelta(seconds=1)

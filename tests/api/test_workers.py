@@ -142,7 +142,7 @@ def test_paused_pools_queues_and_concurrency_limits(client, repos):
 
 def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, repos, settings):
     from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkerHeartbeat
-    from chalicelib.services import workers
+    from chalicelib.services import work_pools
 
     _pool(client)
     for name in ("a", "b"):
@@ -152,15 +152,15 @@ def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, 
         _run(client, deploy(client, flow, f"d{i}", work_pool_name="p", work_queue_name="ab"[i % 2])["id"])
     now = utcnow()
     with count_requests() as polled:
-        got = workers.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=5), now)
+        got = work_pools.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=5), now)
     # The stamp, a by-queue Query per queue, one BatchGetItem of the runs named (keys-only index).
     assert len(got) == 5 and polled.total == 5, polled.by_operation
     with count_requests() as idle:
         long_ago = ScheduledRunsBody(limit=5, scheduled_before=now - timedelta(days=3650))
-        workers.get_scheduled_flow_runs(repos, "p", long_ago, now)
+        work_pools.get_scheduled_flow_runs(repos, "p", long_ago, now)
     assert idle.total == 4, idle.by_operation  # nothing due: no BatchGetItem
     with count_requests() as beat:
-        workers.record_heartbeat(repos, "p", WorkerHeartbeat(name="w"), now)
+        work_pools.record_heartbeat(repos, "p", WorkerHeartbeat(name="w"), now)
     assert beat.total == 1, beat.by_operation
 
 

@@ -161,7 +161,7 @@ def test_one_bad_schedule_is_logged_and_skipped(repos, settings, caplog):
 def test_runs_inserted_by_others_are_not_duplicated(repos, settings):
     placed = make_deployment("d", specs=[CRON_5])
     schedule_id = next(iter(placed.schedules))
-    from chalicelib.services.backfill import backfill
+    from chalicelib.services.scheduler import backfill
 
     assert backfill(repos, placed.deployment_id, start=T0, end=T0 + 10 * MINUTE, now=T0, settings=settings) == 3
     report = schedule_due(repos, now=T0, settings=settings)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.services.run_builder import build_scheduled_run, build_scheduled_runs
+from chalicelib.services.scheduler import build_scheduled_run, build_scheduled_runs
 from chalicelib.storage.flow_runs import _items as flow_run_items
-from chalicelib.storage.scheduled_runs import DeploymentRecord
+from chalicelib.storage.scheduler import DeploymentRecord
 
 NOW = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 

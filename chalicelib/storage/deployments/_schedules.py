@@ -9,7 +9,7 @@ unpaused): the scheduler's transaction is conditioned on the ``rev`` it planned 
 made from an old spec can never be written after the change.
 
 Writes that belong to a deployment change are added to that change's transaction by
-:mod:`chalicelib.storage.deployment_writes` through the ``add_*`` functions here.
+:mod:`chalicelib.storage.deployments._writes` through the ``add_*`` functions here.
 """
 
 from __future__ import annotations

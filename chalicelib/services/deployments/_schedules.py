@@ -1,6 +1,6 @@
 """The schedules sub-resource of a deployment: list, add, update, delete.
 
-Each write is a deployment change (:func:`chalicelib.services.deployment_changes.save`): the
+Each write is a deployment change (:func:`chalicelib.services.deployments._changes.save`): the
 schedule items, their slug claims and the deployment document's copy of its schedule list move
 together in one transaction. Updating what a schedule plans (spec, active, parameters,
 max_scheduled_runs) or deleting it retires its future auto-scheduled runs first; a slug-only
@@ -20,7 +20,7 @@ from chalicelib.schemas.deployments import (
     DeploymentScheduleCreate,
     DeploymentScheduleUpdate,
 )
-from chalicelib.services.deployment_changes import save
+from chalicelib.services.deployments._changes import save
 from chalicelib.storage import Repositories
 
 _BODY = ("body",)

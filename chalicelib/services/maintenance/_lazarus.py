@@ -13,7 +13,7 @@ from datetime import datetime
 from chalicelib.config import Settings
 from chalicelib.domain import sweeps
 from chalicelib.schemas.states import StateType
-from chalicelib.services.maintenance import Budget, Change, SweepReport, run_sweep, transition
+from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, run_sweep, transition
 from chalicelib.storage import Repositories
 from chalicelib.storage.sweeps import Candidate, SweepStore
 

@@ -30,9 +30,9 @@ from chalicelib.domain import sweeps
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.domain.schedules import occurrences
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.maintenance import Budget, Change, SweepReport, act, run_sweep, transition
+from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, act, run_sweep, transition
 from chalicelib.storage import Repositories
-from chalicelib.storage.scheduling import SchedulingStore
+from chalicelib.storage.scheduler import SchedulingStore
 from chalicelib.storage.sweeps import Candidate, SweepStore
 
 MARKED_LATE = "marked_late"

@@ -21,7 +21,7 @@ from chalicelib.errors import WorkQueueNotFoundError
 from chalicelib.schemas import work_pools as schemas
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.work_pools import QueueSpec, StoredWorkPool, Worker, WorkerFlowRun
-from chalicelib.services.work_pools import thresholds
+from chalicelib.services.work_pools._pools import thresholds
 from chalicelib.storage import Repositories
 
 #: Runs a poll returns when its body names no limit (Prefect's default limit).

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.domain import sweeps
-from chalicelib.services.maintenance import Budget, Change, SweepReport, run_sweep, transition
+from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, run_sweep, transition
 from chalicelib.storage import Repositories
 from chalicelib.storage.sweeps import Candidate, SweepStore
 

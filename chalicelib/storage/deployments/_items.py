@@ -1,4 +1,4 @@
-"""Mapping between :class:`Deployment` and its DynamoDB item (see :mod:`chalicelib.storage.deployments`)."""
+"""Mapping between :class:`Deployment` and its DynamoDB item (see :mod:`chalicelib.storage.deployments._repository`)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_code
 from chalicelib.storage.flow_runs import FlowRunRepository
 from chalicelib.storage.flow_runs._items import moved_item
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
-from chalicelib.storage.scheduling import DUE_SHARD, ScheduleRecord, SchedulingStorageError
+from chalicelib.storage.scheduler._due import DUE_SHARD, ScheduleRecord, SchedulingStorageError
 
 #: DynamoDB's cap on the items of one transaction.
 TRANSACTION_ITEMS = 100

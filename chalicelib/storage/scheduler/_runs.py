@@ -28,10 +28,10 @@ from chalicelib.storage.errors import REASON_CONDITION_FAILED, cancellation_code
 from chalicelib.storage.flow_runs import FlowRunRepository, never_ran_scheduled
 from chalicelib.storage.instrumentation import RequestCounter
 from chalicelib.storage.models import ALL_MODELS, DeploymentModel, FlowRunModel
-from chalicelib.storage.scheduling import SchedulingStorageError
+from chalicelib.storage.scheduler._commits import TRANSACTION_ITEMS
+from chalicelib.storage.scheduler._due import SchedulingStorageError
 
 #: Items per transaction (DynamoDB's limit).
-TRANSACTION_ITEMS = 100
 #: The deployment attributes a run copies (a projection: half the item, and the index keys unread).
 _RUN_SOURCES = ["id", "flow_id", "paused", "work_queue_name", "work_pool_name", "doc"]
 

@@ -1,6 +1,6 @@
 """Deployment use cases: upsert, read, PATCH, delete, pause and resume.
 
-Writes go through :func:`chalicelib.services.deployment_changes.save` (one transaction per change,
+Writes go through :func:`chalicelib.services.deployments._changes.save` (one transaction per change,
 optimistic on the deployment's ``rev``, runs of changed schedules retired first). Every function
 takes ``now``; none reads the clock.
 """
@@ -34,7 +34,7 @@ from chalicelib.schemas.deployments import (
 )
 from chalicelib.schemas.work_pools import StoredWorkPool
 from chalicelib.services import scheduler, work_pools
-from chalicelib.services.deployment_changes import (
+from chalicelib.services.deployments._changes import (
     MAX_ATTEMPTS,
     Saved,
     backoff,

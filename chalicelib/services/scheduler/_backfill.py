@@ -21,10 +21,9 @@ from chalicelib.domain.planning import plan_runs
 from chalicelib.domain.schedules import ScheduleLike, occurrences
 from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.run_builder import build_scheduled_run
+from chalicelib.services.scheduler._run_builder import build_scheduled_run
 from chalicelib.storage import Repositories
-from chalicelib.storage.scheduled_runs import ScheduledRunStore
-from chalicelib.storage.scheduling import SchedulingStore
+from chalicelib.storage.scheduler import ScheduledRunStore, SchedulingStore
 
 logger = logging.getLogger("cirrus.scheduler")
 

@@ -30,8 +30,9 @@ from pynamodb.expressions.update import Action
 from chalicelib.domain.schedule_matching import Change
 from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFoundError
 from chalicelib.schemas.deployments import Deployment, DeploymentSchedule
-from chalicelib.storage import schedules as schedule_items
-from chalicelib.storage.deployment_items import StoredDeployment, document, to_item
+from chalicelib.storage.deployments import _schedules as schedule_items
+from chalicelib.storage.deployments._items import StoredDeployment, document, to_item
+from chalicelib.storage.deployments._schedules import StoredSchedule
 from chalicelib.storage.errors import REASON_CONDITION_FAILED
 from chalicelib.storage.labelled_transaction import (
     MAX_ITEMS,
@@ -39,7 +40,6 @@ from chalicelib.storage.labelled_transaction import (
     only_conflicts,
 )
 from chalicelib.storage.models import DeploymentModel, FlowModel, ScheduleModel
-from chalicelib.storage.schedules import StoredSchedule
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def transaction_items(change: DeploymentChange) -> int:
 
 
 class DeploymentWrites:
-    """The transactional writes of :class:`~chalicelib.storage.deployments.DeploymentRepository`."""
+    """The transactional writes of :class:`~chalicelib.storage.deployments._repository.DeploymentRepository`."""
 
     def commit(self, change: DeploymentChange) -> None:
         """Write ``change`` atomically (see the module docstring for what it holds and raises)."""

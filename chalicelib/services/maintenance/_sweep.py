@@ -22,7 +22,7 @@ from chalicelib.domain.orchestration import SetStateStatus, commit, orchestrate
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
-from chalicelib.services.scheduling_report import Deadline, log_counts
+from chalicelib.services.scheduler import Deadline, log_counts
 from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
 
 logger = logging.getLogger("cirrus.maintenance")

@@ -17,7 +17,7 @@ from chalicelib.errors import ConflictError, NotFoundError, WorkPoolNotFoundErro
 from chalicelib.schemas import work_pools as schemas
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.work_pools import GetRunsBody, HealthPolicy, QueueStatusDetail, StoredWorkPool, WorkQueue
-from chalicelib.services import work_pools
+from chalicelib.services.work_pools import _pools as work_pools
 from chalicelib.storage import Repositories
 
 
@@ -43,7 +43,9 @@ def _pool_of(repos: Repositories, body: schemas.WorkQueueCreate, now: datetime) 
     return identity.DEFAULT_AGENT_POOL
 
 
-def create_queue(repos: Repositories, settings: Settings, body: schemas.WorkQueueCreate, now: datetime) -> WorkQueue:
+def create_work_queue(
+    repos: Repositories, settings: Settings, body: schemas.WorkQueueCreate, now: datetime
+) -> WorkQueue:
     pool = _pool_of(repos, body, now)
     try:
         return work_pools.create_queue(repos, settings, pool, body, now)
@@ -58,7 +60,7 @@ def _located(repos: Repositories, queue_id: uuid.UUID) -> tuple[StoredWorkPool, 
     return pool, next(q for q in pool.queues if q.id == queue_id)
 
 
-def read_queue(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> WorkQueue:
+def read_work_queue(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> WorkQueue:
     """The queue whose id a flow run carries. Prefect's engine reads it to label every event of the
     run (heartbeats included) and drops the event when the read fails, so the ``default`` queue of
     pool-less deployments answers too, as an id only, while no ``default-agent-pool`` holds it."""
@@ -71,7 +73,7 @@ def read_queue(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now
     return work_pools.present_queue(repos, settings, pool, queue, now)
 
 
-def read_queue_by_name(repos: Repositories, settings: Settings, name: str, now: datetime) -> WorkQueue:
+def read_work_queue_by_name(repos: Repositories, settings: Settings, name: str, now: datetime) -> WorkQueue:
     pool = repos.work_pools.find_named(identity.DEFAULT_AGENT_POOL)
     queue = pool.queue_named(name) if pool is not None else None
     if pool is None or queue is None:
@@ -79,17 +81,17 @@ def read_queue_by_name(repos: Repositories, settings: Settings, name: str, now: 
     return work_pools.present_queue(repos, settings, pool, queue, now)
 
 
-def update_queue(repos: Repositories, queue_id: uuid.UUID, body: schemas.WorkQueueUpdate, now: datetime) -> None:
+def update_work_queue(repos: Repositories, queue_id: uuid.UUID, body: schemas.WorkQueueUpdate, now: datetime) -> None:
     pool, queue = _located(repos, queue_id)
     work_pools.update_queue(repos, pool.name, queue.name, body, now)
 
 
-def delete_queue(repos: Repositories, queue_id: uuid.UUID, now: datetime) -> None:
+def delete_work_queue(repos: Repositories, queue_id: uuid.UUID, now: datetime) -> None:
     pool, queue = _located(repos, queue_id)
     work_pools.delete_queue(repos, pool.name, queue.name, now)
 
 
-def filter_queues(
+def filter_work_queues(
     repos: Repositories, settings: Settings, body: schemas.WorkQueueFilterBody, now: datetime
 ) -> list[WorkQueue]:
     """Every pool's queues passing ``body.work_queues``, by pool name then priority (a Scan of the
@@ -104,7 +106,7 @@ def filter_queues(
     return shown[body.offset : body.offset + body.limit]
 
 
-def queue_status(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> QueueStatusDetail:
+def work_queue_status(repos: Repositories, settings: Settings, queue_id: uuid.UUID, now: datetime) -> QueueStatusDetail:
     """Prefect's health check: healthy when no run is Late and a worker polled within 60 s."""
     pool, queue = _located(repos, queue_id)
     due = _scheduled(repos, pool, queue.id, now, 1000)
@@ -121,7 +123,7 @@ def queue_status(repos: Repositories, settings: Settings, queue_id: uuid.UUID, n
     )
 
 
-def get_runs(
+def work_queue_runs(
     repos: Repositories, queue_id: uuid.UUID, body: GetRunsBody, now: datetime, *, from_ui: bool
 ) -> list[FlowRun]:
     """The queue's scheduled runs due by ``scheduled_before`` (an agent's poll, which stamps the

@@ -23,7 +23,7 @@ from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
 from chalicelib.schemas.work_pools import WorkQueue
 from chalicelib.services import scheduler
-from chalicelib.services.run_builder import run_name
+from chalicelib.services.scheduler import run_name
 from chalicelib.services.work_pools import check_job_variables, present_queue
 from chalicelib.storage import Repositories
 

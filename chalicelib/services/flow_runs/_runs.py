@@ -3,7 +3,7 @@
 Every write after a read is conditional on what was read (the state id and ``updated``): a state
 transition is judged against the state it read and written only if that state is still current; a
 loser re-reads and is judged again, a bounded number of times. Queries live in
-:mod:`chalicelib.services.flow_run_queries`.
+:mod:`chalicelib.services.flow_runs._queries`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from chalicelib.errors import (
 )
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateType
-from chalicelib.services.run_builder import run_name
+from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
 
 #: How many times a write that lost a race is re-read and retried before the caller gets a 409.

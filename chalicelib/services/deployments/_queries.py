@@ -25,11 +25,11 @@ from chalicelib.schemas.filters import (
     PaginateBody,
     WorkQueueFilter,
 )
-from chalicelib.services import flow_run_queries
-from chalicelib.services.deployments import present_all
+from chalicelib.services import flow_runs
+from chalicelib.services.deployments._upsert import present_all
 from chalicelib.services.paging import Page, apply_sort, paginate
 from chalicelib.storage import Repositories
-from chalicelib.storage.deployment_items import filter_view
+from chalicelib.storage.deployments import filter_view
 
 _SORTS: dict[str, tuple[Callable[[Deployment], object], bool]] = {
     "NAME_ASC": (lambda d: d.name, False),
@@ -82,7 +82,7 @@ def _matching(repos: Repositories, body: FilterBody) -> list[Deployment]:
         if all(checks):
             out.append(deployment)
     if body.flow_runs is not None and out:
-        with_runs = flow_run_queries.deployment_ids_with_runs(repos, body.flow_runs, [d.id for d in out])
+        with_runs = flow_runs.deployment_ids_with_runs(repos, body.flow_runs, [d.id for d in out])
         out = [d for d in out if d.id in with_runs]
     return out
 

@@ -4,7 +4,7 @@ A schedule item carries ``due_shard = "due"`` and ``due_at`` only while it may n
 reads ``due_shard = "due" AND due_at <= now`` one page (one Query) at a time, so a tick with nothing
 due costs one request whatever the number of deployments. The scheduler moves ``due_at`` forward
 (and ``planned_through`` with it) only in the planning transaction of
-:mod:`chalicelib.storage.plan_commits`; it removes the due attributes of a schedule that cannot
+:mod:`chalicelib.storage.scheduler._commits`; it removes the due attributes of a schedule that cannot
 plan (inactive, or its deployment paused or gone) with the guarded writes here.
 """
 

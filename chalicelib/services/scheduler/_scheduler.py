@@ -4,7 +4,7 @@ One per-schedule path serves the tick (:func:`schedule_due`), the API's inline s
 (:func:`schedule_deployment`) and the recent-deployments safety net: plan with
 :func:`~chalicelib.domain.planning.plan_runs` from ``now``, passing the schedule's stored
 ``planned_through`` so runs already inserted are never regenerated, then commit the new runs and
-the schedule's next due time in one transaction (:mod:`chalicelib.storage.plan_commits`) that
+the schedule's next due time in one transaction (:mod:`chalicelib.storage.scheduler._commits`) that
 also checks the deployment is unpaused and the schedule unchanged. Run ids derive from the run
 identity, so racing ticks, retries and API calls insert each occurrence once.
 
@@ -16,7 +16,7 @@ the Lambda's time runs out (the rest stays due for the next tick), and one faili
 logged and skipped.
 
 :func:`backfill` and :func:`retire_runs` (the other calls the deployments service makes) live in
-:mod:`chalicelib.services.backfill` and are re-exported here.
+:mod:`chalicelib.services.scheduler._backfill` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -35,21 +35,25 @@ from chalicelib.config import Settings
 from chalicelib.domain.planning import plan_runs
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.backfill import backfill, retire_runs
-from chalicelib.services.run_builder import build_scheduled_runs
-from chalicelib.services.scheduling_report import Deadline, SchedulingReport, log_report, logger
+from chalicelib.services.scheduler._backfill import backfill, retire_runs
+from chalicelib.services.scheduler._report import Deadline, SchedulingReport, log_report, logger
+from chalicelib.services.scheduler._run_builder import build_scheduled_runs
 from chalicelib.storage import Repositories
-from chalicelib.storage.plan_commits import (
+from chalicelib.storage.scheduler import (
     MAX_RUNS_PER_COMMIT,
+    PAGE_SIZE,
     TRANSACTION_ITEMS,
     CommitResult,
+    DeploymentRecord,
     Outcome,
     PlanCommit,
     PlanCommitter,
+    ScheduledRunStore,
+    ScheduleRecord,
+    SchedulingStore,
     items_needed,
+    requests_of_this_thread,
 )
-from chalicelib.storage.scheduled_runs import DeploymentRecord, ScheduledRunStore, requests_of_this_thread
-from chalicelib.storage.scheduling import PAGE_SIZE, ScheduleRecord, SchedulingStore
 
 __all__ = [
     "Deadline",

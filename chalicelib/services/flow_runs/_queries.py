@@ -29,10 +29,10 @@ from chalicelib.schemas.filters import (
     WorkQueueFilter,
 )
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.services import run_listing
+from chalicelib.services import flow_runs
 from chalicelib.services.paging import Page, apply_sort
 from chalicelib.storage import Repositories
-from chalicelib.storage.deployment_items import filter_view
+from chalicelib.storage.deployments import filter_view
 from chalicelib.storage.flow_runs import BY_DEPLOYMENT, BY_SWEEP, KEYS, is_conjunctive, plan
 from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, Window
 
@@ -154,7 +154,7 @@ def _runs(
 ) -> list[FlowRun]:
     """The matching runs in the body's sort, at most ``need`` (None: all, for a count)."""
     _check_task_runs(body)
-    sort = run_listing.SORT_PLANS.get(sort_name or DEFAULT_SORT)
+    sort = flow_runs.SORT_PLANS.get(sort_name or DEFAULT_SORT)
     if sort is None:
         raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")
     flow_ids = _flow_ids(repos, body.flows)
@@ -176,10 +176,10 @@ def _runs(
         owners = sorted(str(d) for d in named)
     elif _index_keys(flow_ids) is not None:
         owners, owners_are_flows = sorted(str(f) for f in flow_ids or ()), True
-    listing = run_listing.plan_listing(
+    listing = flow_runs.plan_listing(
         repos, body.flow_runs, sort, owners=owners, owners_are_flows=owners_are_flows, need=need or 100, now=now
     )
-    return run_listing.top(repos, listing, sort, matches, need)
+    return flow_runs.top(repos, listing, sort, matches, need)
 
 
 def _named_deployments(flt: FlowRunFilter | None, from_groups: set[uuid.UUID] | None) -> set[uuid.UUID] | None:

@@ -9,7 +9,7 @@ condition their write on it (optimistic locking). ``status`` is not stored: the 
 from ``last_polled``.
 
 Writes of a whole change (deployment + schedules + slug claims) are in
-:mod:`chalicelib.storage.deployment_writes`.
+:mod:`chalicelib.storage.deployments._writes`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.deployments import Deployment
 from chalicelib.schemas.filters import DeploymentFilter
 from chalicelib.schemas.states import StateType
-from chalicelib.storage.deployment_items import StoredDeployment, filter_view, to_deployment, to_stored
-from chalicelib.storage.deployment_writes import DeploymentWrites
+from chalicelib.storage.deployments._items import StoredDeployment, filter_view, to_deployment, to_stored
+from chalicelib.storage.deployments._writes import DeploymentWrites
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
 from chalicelib.storage.flow_runs import never_ran_scheduled
 from chalicelib.storage.labelled_transaction import MAX_ITEMS, LabelledTransaction
@@ -35,7 +35,7 @@ from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel
 
 
 class DeploymentRepository(DeploymentWrites):
-    """Reads deployments; writes live in :class:`~chalicelib.storage.deployment_writes.DeploymentWrites`.
+    """Reads deployments; writes live in :class:`~chalicelib.storage.deployments._writes.DeploymentWrites`.
 
     Missing deployments raise :class:`DeploymentNotFoundError` (or give ``None`` from ``find``).
     """
