@@ -19,9 +19,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import iso_z, utcnow
 from chalicelib.services import api_keys
-from chalicelib.storage import open_repositories
-from chalicelib.storage.api_keys import ApiKeyRecord
-from chalicelib.storage.tables import create_tables
+from chalicelib.storage import ApiKeyRecord, create_tables, open_repositories
 
 
 def _create_tables(_: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from chalicelib.errors import (
     StorageLimitError,
     StorageUnavailableError,
 )
-from chalicelib.storage import errors as store_errors
+from chalicelib.storage import STORE_ERRORS, translated
 
 if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
     from pydantic import BaseModel, ValidationError
@@ -222,8 +222,8 @@ def route(
                 if isinstance(exc, StorageLimitError | StorageUnavailableError):
                     _log_store_failure(bp, exc)
                 return _error_response(exc, bp)
-            except store_errors.STORE_ERRORS as exc:
-                error = store_errors.translated(exc, f"{bp.current_request.method} {bp.current_request.path}")
+            except STORE_ERRORS as exc:
+                error = translated(exc, f"{bp.current_request.method} {bp.current_request.path}")
                 _log_store_failure(bp, error)
                 return _error_response(error, bp)
             if isinstance(result, Response):

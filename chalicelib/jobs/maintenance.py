@@ -15,9 +15,7 @@ from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
 from chalicelib import services
-from chalicelib.config import get_settings
-from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
-from chalicelib.storage import shared_repositories
+from chalicelib.jobs.common import run_tick
 
 bp = Blueprint(__name__)
 
@@ -26,13 +24,8 @@ LOGGER_NAME = "cirrus.maintenance"
 
 
 def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
-    """Run the sweep ``service`` once, with the tick's clock and the Lambda's remaining time."""
-    now = datetime.now(UTC)  # the tick's clock: every threshold of this run is measured from it
-    log_bare_json_lines(LOGGER_NAME)
-    settings = get_settings()
-    budget = services.maintenance.Budget(settings, remaining_s=remaining_seconds(event))
-    report = service(shared_repositories(settings), now=now, settings=settings, budget=budget)
-    return services.maintenance.log_report(job, report)
+    # The tick's clock: every threshold of this run is measured from it.
+    return run_tick(job, service, event, now=datetime.now(UTC), logger_name=LOGGER_NAME)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))

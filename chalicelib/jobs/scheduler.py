@@ -16,9 +16,7 @@ from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
 from chalicelib import services
-from chalicelib.config import get_settings
-from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
-from chalicelib.storage import shared_repositories
+from chalicelib.jobs.common import run_tick
 
 bp = Blueprint(__name__)
 
@@ -44,16 +42,7 @@ def tick_time(event: CloudWatchEvent, now: datetime | None = None) -> datetime:
 
 
 def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
-    log_bare_json_lines(LOGGER_NAME)
-    settings = get_settings()
-    remaining = remaining_seconds(event)
-    deadline = (
-        services.scheduler.Deadline(remaining, settings.job_time_margin_s)
-        if remaining
-        else services.scheduler.Deadline()
-    )
-    report = service(shared_repositories(settings), now=tick_time(event), settings=settings, deadline=deadline)
-    return services.scheduler.log_report(job, report)
+    return run_tick(job, service, event, now=tick_time(event), logger_name=LOGGER_NAME)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))

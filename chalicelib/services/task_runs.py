@@ -27,8 +27,7 @@ from chalicelib.schemas.task_runs import (
 from chalicelib.services import flow_runs
 from chalicelib.services.flow_runs import SetStateResult
 from chalicelib.services.paging import apply_sort
-from chalicelib.storage import Repositories
-from chalicelib.storage.run_counts import EXPECTED, STARTED, TASK_RUNS, Window
+from chalicelib.storage import EXPECTED, STARTED, TASK_RUNS, Repositories, Window
 
 DEFAULT_SORT = "ID_DESC"
 

@@ -20,8 +20,7 @@ from chalicelib.schemas.task_runs import TaskRun, TaskRunCountBody, TaskRunFilte
 from chalicelib.schemas.ui import HistoryInterval, HistoryState, TaskRunHistoryBody, TaskRunPaginateBody
 from chalicelib.services import task_runs
 from chalicelib.services.paging import Page
-from chalicelib.storage import Repositories
-from chalicelib.storage.run_counts import STARTED, TASK_RUNS, Window
+from chalicelib.storage import STARTED, TASK_RUNS, Repositories, Window
 
 FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
 TERMINAL_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})

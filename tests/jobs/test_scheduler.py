@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.schemas.states import StateType
-from chalicelib.services.scheduler import Deadline, schedule_deployment, schedule_due
+from chalicelib.services.scheduler import schedule_deployment, schedule_due
+from chalicelib.services.ticks import Deadline
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel, ScheduleModel
 from tests.reliability.factories import (

@@ -35,8 +35,7 @@ from chalicelib.errors import ConcurrentUpdateError, ConflictError, DeploymentNo
 from chalicelib.schemas.deployments import Deployment, DeploymentSchedule
 from chalicelib.schemas.schedules import schedule_to_json
 from chalicelib.services import scheduler
-from chalicelib.storage import Repositories
-from chalicelib.storage.deployments import DeploymentChange, ScheduleWrite, slugs_of
+from chalicelib.storage import DeploymentChange, Repositories, ScheduleWrite, slugs_of
 
 #: Re-reads after a lost optimistic lock before the request answers 409: 16 writers racing on one
 #: deployment (issue 16) all get through with exponential, jittered backoff (about 3 s at worst).

@@ -28,8 +28,7 @@ from chalicelib.schemas.filters import (
 from chalicelib.services import flow_runs
 from chalicelib.services.deployments._upsert import present_all
 from chalicelib.services.paging import Page, apply_sort, paginate
-from chalicelib.storage import Repositories
-from chalicelib.storage.deployments import filter_view
+from chalicelib.storage import Repositories, filter_view
 
 _SORTS: dict[str, tuple[Callable[[Deployment], object], bool]] = {
     "NAME_ASC": (lambda d: d.name, False),

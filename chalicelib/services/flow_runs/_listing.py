@@ -40,8 +40,7 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.errors import InvalidRequestError
 from chalicelib.schemas.filters import FlowRunFilter, Operator
 from chalicelib.schemas.flow_runs import FlowRun
-from chalicelib.storage import Repositories
-from chalicelib.storage.flow_runs import LIVE_STATES, Listing, is_conjunctive
+from chalicelib.storage import LIVE_STATES, Listing, Repositories, is_conjunctive
 
 #: The most runs one listing or count reads before its answer is decided.
 READ_BUDGET = 5000

@@ -31,10 +31,19 @@ from chalicelib.schemas.filters import (
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.services import flow_runs
 from chalicelib.services.paging import Page, apply_sort
-from chalicelib.storage import Repositories
-from chalicelib.storage.deployments import filter_view
-from chalicelib.storage.flow_runs import BY_DEPLOYMENT, BY_SWEEP, KEYS, is_conjunctive, plan
-from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, Window
+from chalicelib.storage import (
+    BY_DEPLOYMENT,
+    BY_SWEEP,
+    EXPECTED,
+    FLOW_RUNS,
+    KEYS,
+    STARTED,
+    Repositories,
+    Window,
+    filter_view,
+    is_conjunctive,
+    plan,
+)
 
 
 def _start(run: FlowRun) -> object:

@@ -7,7 +7,6 @@ from chalicelib.services.maintenance._lazarus import revive_crashed_runs
 from chalicelib.services.maintenance._sweep import (
     Budget,
     SweepReport,
-    log_report,
     transition,
 )
 from chalicelib.services.maintenance._zombies import kill_zombies
@@ -16,7 +15,6 @@ __all__ = [
     "Budget",
     "SweepReport",
     "kill_zombies",
-    "log_report",
     "mark_late_runs",
     "revive_crashed_runs",
     "transition",

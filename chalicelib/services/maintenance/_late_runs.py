@@ -30,10 +30,9 @@ from chalicelib.domain import sweeps
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.domain.schedules import occurrences
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, act, run_sweep, transition
-from chalicelib.storage import Repositories
-from chalicelib.storage.scheduler import SchedulingStore
-from chalicelib.storage.sweeps import Candidate, SweepStore
+from chalicelib.services.maintenance._sweep import Budget, Change, Policy, Sweeper, SweepReport, act, transition
+from chalicelib.services.ticks import Deadline
+from chalicelib.storage import Candidate, Repositories, SweepStore
 
 MARKED_LATE = "marked_late"
 #: The ``job_state`` cursor: planned time examined so far.
@@ -53,12 +52,12 @@ def mark_late_runs(
     *,
     now: datetime,
     settings: Settings,
+    deadline: Deadline | None = None,
     budget: Budget | None = None,
     store: SweepStore | None = None,
 ) -> SweepReport:
     """Mark Late every Scheduled run whose scheduled time is more than the threshold before ``now``."""
-    store = store or SweepStore(repos.flow_runs)
-    budget = budget or Budget(settings)
+    sweeper = Sweeper.open(repos, settings, now=now, deadline=deadline, budget=budget, store=store)
     after = timedelta(seconds=settings.late_runs_after_s)
 
     def mark(candidate: Candidate) -> Change | None:
@@ -66,8 +65,8 @@ def mark_late_runs(
             return None
         return transition(candidate, sweeps.late_state(candidate.run, now), now=now, outcome=MARKED_LATE)
 
-    listed = run_sweep(store, sweeps.LATE, now - after, mark, now=now, budget=budget)
-    return listed.merge(_mark_planned(repos, store, mark, now - after, now=now, budget=budget))
+    listed = sweeper.run(Policy(sweeps.LATE, now - after, mark))
+    return listed.merge(_mark_planned(repos, sweeper.store, mark, now - after, now=now, budget=sweeper.budget))
 
 
 def _mark_planned(
@@ -111,7 +110,7 @@ def _planned_run_ids(
 ) -> list[str] | None:
     """Ids of the runs the scheduler planned for occurrences in ``(start, stop]`` (those it may have
     planned: up to each schedule's ``planned_through``); ``None`` when the budget ran out."""
-    schedules = SchedulingStore()
+    schedules = repos.scheduling
     planned: list[tuple[uuid.UUID, uuid.UUID, datetime]] = []
     cursor = None
     while True:

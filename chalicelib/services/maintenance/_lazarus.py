@@ -13,9 +13,9 @@ from datetime import datetime
 from chalicelib.config import Settings
 from chalicelib.domain import sweeps
 from chalicelib.schemas.states import StateType
-from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, run_sweep, transition
-from chalicelib.storage import Repositories
-from chalicelib.storage.sweeps import Candidate, SweepStore
+from chalicelib.services.maintenance._sweep import Budget, Change, Policy, Sweeper, SweepReport, transition
+from chalicelib.services.ticks import Deadline
+from chalicelib.storage import Candidate, Repositories, SweepStore
 
 RESCHEDULED = "rescheduled"
 GAVE_UP = "gave_up"
@@ -26,6 +26,7 @@ def revive_crashed_runs(
     *,
     now: datetime,
     settings: Settings,
+    deadline: Deadline | None = None,
     budget: Budget | None = None,
     store: SweepStore | None = None,
 ) -> SweepReport:
@@ -34,8 +35,7 @@ def revive_crashed_runs(
 
     Returns the counts (``rescheduled`` and ``gave_up`` among the outcomes).
     """
-    store = store or SweepStore(repos.flow_runs)
-    budget = budget or Budget(settings)
+    sweeper = Sweeper.open(repos, settings, now=now, deadline=deadline, budget=budget, store=store)
     max_attempts = settings.lazarus_max_attempts
 
     def revive(candidate: Candidate) -> Change | None:
@@ -48,4 +48,4 @@ def revive_crashed_runs(
         return transition(candidate, state, now=now, outcome=GAVE_UP)
 
     # Eligible from the crash itself: the crash's time is its entry's sort key.
-    return run_sweep(store, sweeps.LAZARUS, now, revive, now=now, budget=budget, inclusive=True)
+    return sweeper.run(Policy(sweeps.LAZARUS, now, revive, inclusive=True))

@@ -22,8 +22,8 @@ from chalicelib.domain.orchestration import SetStateStatus, commit, orchestrate
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State
-from chalicelib.services.scheduler import Deadline, log_counts
-from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
+from chalicelib.services.ticks import Deadline
+from chalicelib.storage import DEFAULT_PAGE_SIZE, Candidate, Repositories, SweepStore
 
 logger = logging.getLogger("cirrus.maintenance")
 # Chalice sets its app logger ("cirrus") to ERROR; the jobs' count lines and warnings are INFO/WARNING.
@@ -118,11 +118,63 @@ class Budget:
 
     @property
     def deadline(self) -> Deadline:
-        """The one deadline every job uses (``scheduling_report.Deadline``), at the settings' margin."""
+        """The one deadline every job uses (:class:`chalicelib.services.ticks.Deadline`), at the settings' margin."""
         return Deadline(self.remaining_s, self.settings.job_time_margin_s)
 
     def out_of_time(self) -> bool:
         return self.deadline.passed()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One work list a job sweeps: its entries before ``cutoff`` (or at it when ``inclusive``), each
+    judged by ``decide``."""
+
+    sweep: str
+    cutoff: datetime
+    decide: Decide
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Sweeper:
+    """What a job's policies run with: the work lists' store and the tick's budget."""
+
+    store: SweepStore
+    budget: Budget
+    now: datetime
+
+    @classmethod
+    def open(
+        cls,
+        repos: Repositories,
+        settings: Settings,
+        *,
+        now: datetime,
+        deadline: Deadline | None = None,
+        budget: Budget | None = None,
+        store: SweepStore | None = None,
+    ) -> Sweeper:
+        """The tick's sweeper: ``budget`` if given (tests), else the settings' caps and ``deadline``."""
+        remaining = deadline.remaining_s if deadline is not None else None
+        return cls(store or repos.sweeps, budget or Budget(settings, remaining_s=remaining), now)
+
+    def run(self, *policies: Policy) -> SweepReport:
+        """Sweep each policy's list in turn, sharing the budget; the sum of their counts."""
+        report = SweepReport()
+        for policy in policies:
+            report = report.merge(
+                run_sweep(
+                    self.store,
+                    policy.sweep,
+                    policy.cutoff,
+                    policy.decide,
+                    now=self.now,
+                    budget=self.budget,
+                    inclusive=policy.inclusive,
+                )
+            )
+        return report
 
 
 def run_sweep(
@@ -182,9 +234,3 @@ def act(store: SweepStore, sweep: str, candidate: Candidate, decide: Decide, rep
 
 def _log_failure(sweep: str, run_id: str, reason: str) -> None:
     logger.warning(json.dumps({"sweep": sweep, "flow_run_id": run_id, "error": reason}))
-
-
-def log_report(job: str, report: SweepReport) -> dict[str, Any]:
-    """Log the tick's one structured line of counts (as every job does: ``scheduling_report``);
-    return the same dict."""
-    return log_counts(job, report, logger)

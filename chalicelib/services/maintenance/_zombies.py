@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.domain import sweeps
-from chalicelib.services.maintenance._sweep import Budget, Change, SweepReport, run_sweep, transition
-from chalicelib.storage import Repositories
-from chalicelib.storage.sweeps import Candidate, SweepStore
+from chalicelib.services.maintenance._sweep import Budget, Change, Policy, Sweeper, SweepReport, transition
+from chalicelib.services.ticks import Deadline
+from chalicelib.storage import Candidate, Repositories, SweepStore
 
 CRASHED = "crashed"
 CANCELLED = "cancelled"
@@ -25,6 +25,7 @@ def kill_zombies(
     *,
     now: datetime,
     settings: Settings,
+    deadline: Deadline | None = None,
     budget: Budget | None = None,
     store: SweepStore | None = None,
 ) -> SweepReport:
@@ -33,8 +34,7 @@ def kill_zombies(
 
     Returns the counts of both sweeps (``crashed`` and ``cancelled`` among the outcomes).
     """
-    store = store or SweepStore(repos.flow_runs)
-    budget = budget or Budget(settings)
+    sweeper = Sweeper.open(repos, settings, now=now, deadline=deadline, budget=budget, store=store)
     threshold = timedelta(seconds=settings.zombie_threshold_s)
     timeout = timedelta(seconds=settings.cancelling_timeout_s)
 
@@ -48,6 +48,4 @@ def kill_zombies(
             return None
         return transition(candidate, sweeps.cancelled_state(now, timeout), now=now, outcome=CANCELLED)
 
-    zombies = run_sweep(store, sweeps.ZOMBIE, now - threshold, crash, now=now, budget=budget)
-    stuck = run_sweep(store, sweeps.CANCELLING, now - timeout, cancel, now=now, budget=budget)
-    return zombies.merge(stuck)
+    return sweeper.run(Policy(sweeps.ZOMBIE, now - threshold, crash), Policy(sweeps.CANCELLING, now - timeout, cancel))

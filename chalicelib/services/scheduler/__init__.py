@@ -8,22 +8,16 @@
 
 from chalicelib.services.scheduler._backfill import backfill, retire_runs
 from chalicelib.services.scheduler._report import (
-    Deadline,
     SchedulingReport,
-    log_counts,
-    log_report,
 )
 from chalicelib.services.scheduler._run_builder import build_scheduled_run, build_scheduled_runs, run_name
 from chalicelib.services.scheduler._scheduler import schedule_deployment, schedule_due, schedule_recent_deployments
 
 __all__ = [
-    "Deadline",
     "SchedulingReport",
     "backfill",
     "build_scheduled_run",
     "build_scheduled_runs",
-    "log_counts",
-    "log_report",
     "retire_runs",
     "run_name",
     "schedule_deployment",

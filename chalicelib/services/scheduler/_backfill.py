@@ -23,7 +23,6 @@ from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.scheduler._run_builder import build_scheduled_run
 from chalicelib.storage import Repositories
-from chalicelib.storage.scheduler import ScheduledRunStore, SchedulingStore
 
 logger = logging.getLogger("cirrus.scheduler")
 
@@ -50,7 +49,7 @@ def backfill(
     Prefect's endpoint it ignores ``paused`` and the schedule's ``max_scheduled_runs``.
     Idempotent: runs that exist are left as they are. Raises :class:`DeploymentNotFoundError`.
     """
-    runs = ScheduledRunStore(repos.flow_runs)
+    runs = repos.scheduled_runs
     deployment = runs.deployment(deployment_id)
     if deployment is None:
         raise DeploymentNotFoundError(deployment_id)
@@ -61,7 +60,7 @@ def backfill(
     else:
         window = min_time if isinstance(min_time, timedelta) else timedelta(seconds=min_time)
     inserted = 0
-    for schedule in SchedulingStore().schedules_of(deployment_id):
+    for schedule in repos.scheduling.schedules_of(deployment_id):
         if not schedule.active:
             continue
         try:
@@ -109,7 +108,7 @@ def retire_runs(
     conditional on the run still being SCHEDULED, so a run that started meanwhile stays.
     """
     settings = repos.settings
-    runs = ScheduledRunStore(repos.flow_runs)
+    runs = repos.scheduled_runs
     ids = runs.scheduled_run_ids(deployment_id, schedule_id, since)
     if old_spec is not None and old_planned_through is not None:
         low = since if since is not None else old_planned_through - settings.min_scheduled_time

@@ -36,10 +36,10 @@ from chalicelib.domain.planning import plan_runs
 from chalicelib.errors import CirrusError
 from chalicelib.schemas.schedules import parse_schedule
 from chalicelib.services.scheduler._backfill import backfill, retire_runs
-from chalicelib.services.scheduler._report import Deadline, SchedulingReport, log_report, logger
+from chalicelib.services.scheduler._report import SchedulingReport, logger
 from chalicelib.services.scheduler._run_builder import build_scheduled_runs
-from chalicelib.storage import Repositories
-from chalicelib.storage.scheduler import (
+from chalicelib.services.ticks import Deadline
+from chalicelib.storage import (
     MAX_RUNS_PER_COMMIT,
     PAGE_SIZE,
     TRANSACTION_ITEMS,
@@ -47,10 +47,8 @@ from chalicelib.storage.scheduler import (
     DeploymentRecord,
     Outcome,
     PlanCommit,
-    PlanCommitter,
-    ScheduledRunStore,
+    Repositories,
     ScheduleRecord,
-    SchedulingStore,
     items_needed,
     requests_of_this_thread,
 )
@@ -59,7 +57,6 @@ __all__ = [
     "Deadline",
     "SchedulingReport",
     "backfill",
-    "log_report",
     "logger",
     "retire_runs",
     "schedule_deployment",
@@ -83,9 +80,9 @@ class _Scheduler:
     """
 
     def __init__(self, repos: Repositories, now: datetime, settings: Settings, deadline: Deadline | None) -> None:
-        self.schedules = SchedulingStore()
-        self.runs = ScheduledRunStore(repos.flow_runs)
-        self.committer = PlanCommitter(repos.flow_runs)
+        self.schedules = repos.scheduling
+        self.runs = repos.scheduled_runs
+        self.committer = repos.plan_commits
         self.now = now
         self.settings = settings
         self.deadline = deadline or Deadline()
