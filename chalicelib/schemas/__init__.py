@@ -1,16 +1,14 @@
 """Prefect's wire shapes (pydantic): one module per resource.
 
-The Lambda edges (``api/``, ``jobs/``) reach a module here as ``schemas.<name>`` after
-``from chalicelib import schemas``: it is imported on first use (PEP 562 ``__getattr__`` below), so a
-cold start pays only for what its invocation touches (bench/cold_start.py). This is the one place
-imports are deferred; the names below are the whole list, and the ``TYPE_CHECKING`` import lets
-readers, type checkers and import-linter follow each call.
+The edges reach a module here as ``schemas.<name>`` after ``from chalicelib import schemas``; it
+is imported on first use (:mod:`chalicelib.deferred`).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from chalicelib.deferred import on_first_use
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.schemas import (
@@ -50,10 +48,4 @@ __all__ = [
     "variables",
     "work_pools",
 ]
-_MODULES = frozenset(__all__)
-
-
-def __getattr__(name: str) -> object:
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")  # sets the attribute: called once per name
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = on_first_use(__name__, dict.fromkeys(__all__))

@@ -6,18 +6,18 @@ constants a service needs beside the stores (a listing plan, a sweep candidate, 
 a counts window) are named in ``_EXPORTS`` below and imported from here, never from a submodule
 (an import-linter contract keeps services, api, jobs and the CLI out of ``chalicelib.storage.*``).
 
-Like ``chalicelib.services``, the submodules are imported on first use (PEP 562 ``__getattr__``
-and the ``cached_property`` stores): every Lambda imports ``app.py``, and the models pull in
-pydantic and every table's definition. ``TYPE_CHECKING`` imports keep each name followable.
+Like ``chalicelib.services``, the submodules are imported on first use (:mod:`chalicelib.deferred`
+for the names, ``cached_property`` for the stores): every Lambda imports ``app.py``, and the models
+pull in pydantic and every table's definition.
 """
 
 from __future__ import annotations
 
-import importlib
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
+from chalicelib.deferred import on_first_use
 from chalicelib.storage import tables
 from chalicelib.storage.aws import boto3_session as boto3_session
 
@@ -293,11 +293,4 @@ _EXPORTS = {
     **dict.fromkeys(["create_tables"], "tables"),
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = on_first_use(__name__, _EXPORTS)
