@@ -202,12 +202,15 @@ def route(
     methods: tuple[str, ...] = ("GET",),
     status: int = 200,
     max_body_bytes: int | None = None,
+    stub: bool = False,
     **kwargs: Any,
 ) -> Callable:
     """Register a view on ``bp``: its return value becomes JSON with ``status`` (a
     :class:`Response` is passed through), and domain errors become Prefect's error replies.
     When auth is required, a request without a valid API key is answered before ``fn`` runs.
-    ``max_body_bytes`` raises the body size limit for a route that takes batches (logs)."""
+    ``max_body_bytes`` raises the body size limit for a route that takes batches (logs). ``stub``
+    marks a view that answers as a Prefect server with nothing of the kind would (an empty list…)
+    for a feature Cirrus lacks (tools/route_coverage.py counts them apart)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -233,6 +236,7 @@ def route(
             return json_response(_jsonable(result), status)
 
         view.gated = True  # type: ignore[attr-defined]  # fallbacks.py gives the path's other methods the same gate
+        view.stub = stub  # type: ignore[attr-defined]
         bp.route(path, methods=list(methods), **{**route_options(), **kwargs})(view)
         return fn
 

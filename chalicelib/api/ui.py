@@ -70,29 +70,29 @@ def _empty_list(name: str) -> object:
 
 
 for _path in ("/block_types/filter", "/block_schemas/filter", "/block_documents/filter", "/saved_searches/filter"):
-    route(bp, _path, methods=("POST",))(_empty_list(_path.strip("/").replace("/", "_")))
+    route(bp, _path, methods=("POST",), stub=True)(_empty_list(_path.strip("/").replace("/", "_")))
 
 
-@route(bp, "/block_documents/count", methods=("POST",))
+@route(bp, "/block_documents/count", methods=("POST",), stub=True)
 def count_block_documents() -> object:
     return 0
 
 
-@route(bp, "/block_capabilities")
+@route(bp, "/block_capabilities", stub=True)
 def read_block_capabilities() -> object:
     return []
 
 
-@route(bp, "/collections/views/{view}")
+@route(bp, "/collections/views/{view}", stub=True)
 def read_collection_view(view: str) -> object:
     return {}
 
 
-@route(bp, "/events/filter", methods=("POST",))
+@route(bp, "/events/filter", methods=("POST",), stub=True)
 def read_events() -> object:
     return {"events": [], "total": 0, "next_page": None}
 
 
-@route(bp, "/events/count-by/{countable}", methods=("POST",))
+@route(bp, "/events/count-by/{countable}", methods=("POST",), stub=True)
 def count_events(countable: str) -> object:
     return []
