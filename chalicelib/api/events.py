@@ -112,7 +112,7 @@ def _auth_message(text: str | bytes) -> dict[str, Any] | None:
         return None  # the common case, an event, is not decoded twice
     try:
         message = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return message if isinstance(message, dict) and message.get("type") == "auth" else None
 

@@ -56,7 +56,7 @@ def ingest_json(repos: Repositories, text: str | bytes, now: datetime) -> list[O
     or a JSON array of events. A frame that is not JSON is one malformed event."""
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than ~1,000
         return [Outcome.MALFORMED]
     return ingest_many(repos, data if isinstance(data, list) else [data], now)
 
@@ -70,7 +70,7 @@ def ingest(repos: Repositories, item: Any, now: datetime) -> Outcome:
     """Validate one decoded event and act on it (received at ``now``)."""
     try:
         event = Event.model_validate(item)
-    except ValidationError:
+    except (ValidationError, RecursionError):
         return Outcome.MALFORMED
     if event.event == HEARTBEAT_EVENT:
         return record_heartbeat(repos, event, now)
