@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.domain.identity import flow_id
-from chalicelib.errors import InvalidRequestError
+from chalicelib.errors import InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import (
     CountBody,
@@ -25,6 +25,7 @@ from chalicelib.schemas.filters import (
     FilterBody,
     FlowFilter,
     FlowRunFilter,
+    IdFilter,
     PaginateBody,
     WorkQueueFilter,
 )
@@ -88,9 +89,41 @@ def _name_group(body: FilterBody, field: str) -> WorkQueueFilter | None:
         raise InvalidRequestError(("body", field, *error["loc"]), error["msg"], error["type"]) from exc
 
 
-def _check_task_runs(body: FilterBody) -> None:
-    if _given(body.task_runs):
-        raise InvalidRequestError(("body", "task_runs"), "Filtering flow runs on task runs is not supported")
+#: At most this many task runs named by ``task_runs.id.any_`` (each is one read).
+MAX_TASK_RUN_IDS = 100
+
+
+def _with_task_runs(repos: Repositories, body: FilterBody) -> FilterBody:
+    """``body`` with its ``task_runs`` group turned into flow-run ids: the UI finds a subflow's parent
+    run as the flow run of the subflow's parent task run (``task_runs: {id: {any_: [...]}}``). Only
+    ``id.any_`` is supported: each named task run is one GetItem."""
+    criteria = _given(body.task_runs)
+    if not criteria:
+        return body
+    if set(criteria) - {"id"} or set(_given(criteria["id"]) if isinstance(criteria["id"], dict) else {"x"}) - {"any_"}:
+        raise InvalidRequestError(("body", "task_runs"), "Filtering flow runs on task runs supports only id.any_")
+    try:
+        ids = IdFilter.model_validate(criteria["id"]).any_ or []
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        raise InvalidRequestError(("body", "task_runs", "id", *error["loc"]), error["msg"], error["type"]) from exc
+    if len(ids) > MAX_TASK_RUN_IDS:
+        raise InvalidRequestError(("body", "task_runs", "id", "any_"), f"At most {MAX_TASK_RUN_IDS} task run ids")
+    owners: set[uuid.UUID] = set()
+    for task_run_id in dict.fromkeys(ids):
+        try:
+            task_run = repos.task_runs.get(task_run_id)
+        except NotFoundError:
+            continue
+        if task_run.flow_run_id is not None:
+            owners.add(task_run.flow_run_id)
+    flt = body.flow_runs or FlowRunFilter()
+    if not is_conjunctive(flt):
+        raise InvalidRequestError(("body", "task_runs"), "Filtering on task runs needs an and_ flow_runs group")
+    if flt.id is not None and flt.id.any_ is not None:
+        owners &= set(flt.id.any_)
+    id_filter = (flt.id or IdFilter()).model_copy(update={"any_": sorted(owners, key=str)})
+    return body.model_copy(update={"task_runs": None, "flow_runs": flt.model_copy(update={"id": id_filter})})
 
 
 def _listed(group: FlowFilter | DeploymentFilter) -> list[uuid.UUID] | None:
@@ -162,7 +195,7 @@ def _runs(
     repos: Repositories, body: FilterBody, sort_name: str | None, need: int | None, now: datetime
 ) -> list[FlowRun]:
     """The matching runs in the body's sort, at most ``need`` (None: all, for a count)."""
-    _check_task_runs(body)
+    body = _with_task_runs(repos, body)
     sort = flow_runs.SORT_PLANS.get(sort_name or DEFAULT_SORT)
     if sort is None:
         raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")
