@@ -24,9 +24,10 @@ from chalicelib.errors import (
     ConflictError,
     FlowNotFoundError,
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
+    NotFoundError,
 )
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
-from chalicelib.schemas.states import SetStateBody, State, StateType
+from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
 from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
 
@@ -175,9 +176,11 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
     write, so the history's timestamps increase in commit order even when racing requests that
     started in another order are settled by retries."""
     proposed = body.state.to_state(now)
+    parents: list[uuid.UUID] = []
 
     def attempt() -> SetStateResult:
         run = repos.flow_runs.get(run_id)
+        parents[:] = [run.parent_task_run_id] if run.parent_task_run_id is not None else []
         accepted = _stamp(run, now)
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
         if not decision.writes:
@@ -187,7 +190,27 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
         repos.flow_runs.replace(moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat)
         return SetStateResult(decision, moved.state, written=True)
 
-    return _retrying(attempt)
+    result = _retrying(attempt)
+    if result.written and result.state is not None and parents:
+        _mirror_on_parent_task_run(repos, parents[0], run_id, result.state, now)
+    return result
+
+
+def _mirror_on_parent_task_run(
+    repos: Repositories, task_run_id: uuid.UUID, flow_run_id: uuid.UUID, state: State, now: datetime
+) -> None:
+    """A subflow's new state, copied onto the task run that stands for it in its parent run (Prefect's
+    ``UpdateSubflowParentTask``: forced, with ``child_flow_run_id`` naming the subflow), so the parent's
+    run page shows the subflow's progress. The subflow's own transition is already written; a parent
+    task run that is gone is left alone."""
+    from chalicelib.services import task_runs  # here, not at the top: task_runs imports this package
+
+    details = state.state_details.model_copy(update={"child_flow_run_id": flow_run_id})
+    copy = StateCreate(type=state.type, name=state.name, message=state.message, state_details=details)
+    try:
+        task_runs.set_task_run_state(repos, task_run_id, SetStateBody(state=copy, force=True), now)
+    except NotFoundError:
+        pass
 
 
 class Heartbeat(StrEnum):
