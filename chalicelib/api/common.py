@@ -111,6 +111,19 @@ def path_uuid(text: str) -> uuid.UUID:
         raise PathNotFound(text) from exc
 
 
+def query_datetime(bp: Blueprint, name: str) -> datetime | None:
+    """An optional ISO 8601 query parameter as an aware UTC datetime (naive: UTC); junk is a 422."""
+    raw = (bp.current_request.query_params or {}).get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace(" ", "+"))  # an unescaped "+" arrives as a space
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        detail = [{"loc": ["query", name], "msg": "Input should be a valid datetime", "type": "datetime_parsing"}]
+        raise RequestInvalid(detail, None) from exc
+
+
 def _invalid(bp: Blueprint, loc: list[Any], message: str, kind: str, body: Any = ...) -> Response:
     """Prefect's 422 body, with the request's parsed body unless one is given."""
     detail = [{"loc": loc, "msg": message, "type": kind}]

@@ -18,6 +18,7 @@ from chalicelib.api.common import (
     page_reply,
     parse_body,
     path_uuid,
+    query_datetime,
     repositories,
     route,
 )
@@ -109,4 +110,5 @@ def average_flow_run_lateness() -> object:
 
 @route(bp, "/flow_runs/{id}/graph-v2")
 def flow_run_graph(id: str) -> object:
-    return services.ui.flow_run_graph(repositories(), path_uuid(id))
+    """``?since=<datetime>``: only the nodes still running or ended since then."""
+    return services.run_graph.flow_run_graph(repositories(), path_uuid(id), query_datetime(bp, "since"))

@@ -25,8 +25,6 @@ from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import TERMINAL_STATES
 from chalicelib.schemas.ui import (
-    FlowRunGraph,
-    GraphState,
     HistoryBody,
     SchemaValidateBody,
     SimpleFlowRun,
@@ -123,17 +121,3 @@ def average_lateness(repos: Repositories, body: FilterBody, now: datetime) -> fl
 
 def validate_parameters(body: SchemaValidateBody) -> dict[str, Any]:
     return validate_values(body.schema_, body.values)
-
-
-def flow_run_graph(repos: Repositories, run_id: uuid.UUID) -> FlowRunGraph:
-    """``/flow_runs/{id}/graph-v2`` (Prefect's ``Graph``): the run's span and its state changes.
-
-    One GetItem. Cirrus records no task-run dependencies, so the graph has no nodes; the UI draws
-    the run's timeline with its states. An unknown run is a 404.
-    """
-    run, history = repos.flow_runs.get_with_history(run_id)
-    return FlowRunGraph(
-        start_time=run.start_time or run.expected_start_time,
-        end_time=run.end_time,
-        states=[GraphState(id=s.id, timestamp=s.timestamp, type=s.type, name=s.name) for s in history],
-    )
