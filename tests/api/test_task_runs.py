@@ -163,6 +163,8 @@ def test_a_subflows_states_are_mirrored_on_its_parent_task_run(client):
         assert mirrored["type"] == state
         assert mirrored["state_details"]["child_flow_run_id"] == child["id"]
     # A refused proposal changes nothing on the parent task run.
+    counted = call(client, "POST", "/ui/flow_runs/count-task-runs", {"flow_run_ids": [parent["id"]]})[1]
+    assert counted == {parent["id"]: 0}  # the run page header does not count a subflow's task run
     refused = call(client, "POST", f"/flow_runs/{child['id']}/set_state", {"state": {"type": "CANCELLING"}})[1]
     assert refused["status"] != "ACCEPT", refused
     assert call(client, "GET", f"/task_runs/{task_run['id']}")[1]["state"]["type"] == "COMPLETED"
