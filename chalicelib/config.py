@@ -54,6 +54,8 @@ class Settings:
     worker_fallback_heartbeat_s: float = 30.0
     #: A work queue (and a deployment) is READY while a worker polled it at most this long ago.
     poll_ready_window_s: float = 60.0
+    #: How long a worker's poll holds each run it hands out: other polls skip it meanwhile.
+    worker_claim_s: float = 30.0
     #: How the run counts get the runs tables' stream records: ``lambda`` (a Lambda consumes each
     #: stream: AWS), ``pull`` (reads drain the streams first: the local stack, tests), or ``auto``:
     #: ``pull`` when a DynamoDB endpoint is set or the stage is ``local``/``test``.

@@ -277,6 +277,8 @@ class FlowRunModel(Model):
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
     heartbeat = TimestampAttribute(null=True)
+    #: Until when a worker's poll holds the (SCHEDULED) run: other polls skip it. No index has it.
+    claimed_until = TimestampAttribute(null=True)
     sweep = UnicodeAttribute(null=True)
     sweep_at = TimestampAttribute(null=True)
     expires_at = TTLAttribute(null=True)

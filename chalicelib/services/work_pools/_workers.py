@@ -12,7 +12,7 @@ runs or deployments stored. The stamp is what makes the queues, and the deployme
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.domain import identity
@@ -65,7 +65,10 @@ def get_scheduled_flow_runs(
     named: every queue) with next_scheduled_start_time in [scheduled_after, scheduled_before],
     by queue priority then earliest first, at most ``limit``. Paused pools and queues give
     nothing; pool and queue concurrency limits cap what is returned by their free slots (runs
-    PENDING or RUNNING hold one). The polled queues are stamped (their status becomes READY)."""
+    PENDING or RUNNING hold one). The polled queues are stamped (their status becomes READY).
+    Each run handed out is claimed for ``settings.worker_claim_s`` (one conditional UpdateItem each),
+    so racing workers are not handed the same run (the worker's PENDING proposal follows within
+    seconds); one claimed by another poll is left out."""
     names = list(dict.fromkeys(body.work_queue_names or []))
     ids = [identity.work_queue_id(pool_name, name) for name in names] if names else None
     pool = repos.work_pools.record_poll(pool_name, ids, now)
@@ -81,11 +84,16 @@ def get_scheduled_flow_runs(
         (queue.priority, run, queue)
         for queue in polled
         for run in due[queue.id]
-        if run.empirical_policy.retry_type != "in_process"
+        if run.empirical_policy.retry_type != "in_process" and not _claimed(run, now)
     ]
     found.sort(key=lambda entry: (entry[0], entry[1].next_scheduled_start_time or entry[1].created, str(entry[1].id)))
-    chosen = found[:budget]
-    return [WorkerFlowRun(work_pool_id=pool.id, work_queue_id=queue.id, flow_run=run) for _, run, queue in chosen]
+    until = now + timedelta(seconds=repos.settings.worker_claim_s)
+    chosen = [(run, queue) for _, run, queue in found[:budget] if repos.flow_runs.claim(run, until, now)]
+    return [WorkerFlowRun(work_pool_id=pool.id, work_queue_id=queue.id, flow_run=run) for run, queue in chosen]
+
+
+def _claimed(run: FlowRun, now: datetime) -> bool:
+    return run.claimed_until is not None and run.claimed_until > now
 
 
 def _named(pool: StoredWorkPool, pool_name: str, name: str) -> QueueSpec:

@@ -340,6 +340,7 @@ def from_item(item: FlowRunModel) -> FlowRun:
         state = State.model_validate(legacy_state) if legacy_state is not None else None
     data["state"] = state
     data["stored_sweep_at"] = item.sweep_at
+    data["claimed_until"] = item.claimed_until
     data.update(
         state_id=state.id if state else None,
         state_type=state.type if state else None,
