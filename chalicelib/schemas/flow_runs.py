@@ -131,3 +131,5 @@ class FlowRun(ResponseModel):
     lazarus_attempts: int = Field(default=0, exclude=True)
     stored_sweep_at: UtcDateTime | None = Field(default=None, exclude=True)
     claimed_until: UtcDateTime | None = Field(default=None, exclude=True)
+    #: The end of its schedule's catch-up window: still SCHEDULED then, the run is skipped.
+    catchup_deadline: UtcDateTime | None = Field(default=None, exclude=True)

@@ -110,6 +110,8 @@ class ScheduleModel(Model):
     parameters = JSONAttribute(default=dict)
     slug = UnicodeAttribute(null=True)
     rev = NumberAttribute(default=0)
+    #: Cirrus's schedule policies (``domain.schedule_policy``), when any is set.
+    policy = JSONAttribute(null=True)
     planned_through = TimestampAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = TimestampAttribute(null=True)

@@ -67,7 +67,9 @@ def schedule_key(schedule: DeploymentSchedule) -> ScheduleKey:
     spec = schedule_to_json(schedule.schedule)
     return ScheduleKey(
         slug=schedule.slug,
-        plan=plan_fingerprint(spec, schedule.parameters, schedule.active, schedule.max_scheduled_runs),
+        plan=plan_fingerprint(
+            spec, schedule.parameters, schedule.active, schedule.max_scheduled_runs, schedule.policy().to_json()
+        ),
     )
 
 

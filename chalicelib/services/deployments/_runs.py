@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 
 from chalicelib.config import Settings
-from chalicelib.domain import identity
+from chalicelib.domain import identity, sweeps
 from chalicelib.domain.run_bookkeeping import with_initial_state
 from chalicelib.schemas.deployments import BackfillBody, DeploymentFlowRunCreate, GetScheduledFlowRunsBody
 from chalicelib.schemas.flow_runs import FlowRun
@@ -90,7 +90,8 @@ def get_scheduled_flow_runs(repos: Repositories, body: GetScheduledFlowRunsBody,
 
     One by-owner-state Query per deployment, each reading only its SCHEDULED range up to
     ``scheduled_before`` and at most ``limit`` keys, then one BatchGetItem of the runs (none when
-    nothing is due); the sorted streams are merged. The deployments that exist are then marked
+    nothing is due); the sorted streams are merged. A run past its schedule's catch-up window is
+    never handed out (the late-runs job skips it). The deployments that exist are then marked
     polled (READY, ``last_polled`` = ``now``).
     """
     ids = list(dict.fromkeys(body.deployment_ids))
@@ -100,7 +101,7 @@ def get_scheduled_flow_runs(repos: Repositories, body: GetScheduledFlowRunsBody,
     found = repos.flow_runs.polled_in_deployments([(id_, limit or None) for id_ in ids], before=body.scheduled_before)
     streams = [found[id_] for id_ in ids]
     merged = heapq.merge(*streams, key=lambda run: (run.next_scheduled_start_time or run.created, str(run.id)))
-    runs = list(itertools.islice(merged, limit))
+    runs = list(itertools.islice((r for r in merged if not sweeps.is_past_catchup(r, now)), limit))
     repos.deployments.mark_polled(ids, now)
     return runs
 

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 
 from chalicelib.config import Settings
-from chalicelib.errors import DeploymentNotFoundError, ScheduleNotFoundError
+from chalicelib.errors import DeploymentNotFoundError, InvalidRequestError, ScheduleNotFoundError
 from chalicelib.schemas.deployments import (
     Deployment,
     DeploymentSchedule,
@@ -21,6 +21,7 @@ from chalicelib.schemas.deployments import (
     DeploymentScheduleUpdate,
 )
 from chalicelib.services.deployments._changes import save
+from chalicelib.services.deployments._upsert import as_schedule
 from chalicelib.storage import Repositories
 
 _BODY = ("body",)
@@ -43,23 +44,16 @@ def create_schedules(
 
     def edit(old: Deployment | None) -> Deployment:
         existing = _required(old, deployment_id)
-        added = [
-            DeploymentSchedule(
-                id=id_,
-                deployment_id=deployment_id,
-                schedule=create.schedule,
-                active=create.active,
-                max_scheduled_runs=create.max_scheduled_runs,
-                parameters=create.parameters,
-                slug=create.slug,
-            )
-            for id_, create in zip(ids, creates, strict=True)
-        ]
+        added = [as_schedule(deployment_id, create, id_) for id_, create in zip(ids, creates, strict=True)]
         return existing.model_copy(update={"schedules": [*existing.schedules, *added], "updated": now})
 
     saved = save(repos, settings, deployment_id, edit, now=now, schedules_loc=_BODY)
     wanted = set(ids)
     return [s for s in saved.deployment.schedules if s.id in wanted]
+
+
+#: Fields a PATCH may set to null (clearing them); the others given as null change nothing.
+_CLEARABLE = ("slug", "max_scheduled_runs", "start_at", "end_at", "catchup_window")
 
 
 def update_schedule(
@@ -71,17 +65,20 @@ def update_schedule(
     now: datetime,
 ) -> None:
     """Change the fields ``body`` carries (``schedule``/``active``/``parameters`` given as null
-    change nothing; ``slug``/``max_scheduled_runs`` given as null clear them)."""
+    change nothing; ``slug``, ``max_scheduled_runs`` and the policies given as null clear them)."""
     changes = {
         name: getattr(body, name)
         for name in body.model_fields_set - {"replaces"}  # the path names the schedule already
-        if getattr(body, name) is not None or name in ("slug", "max_scheduled_runs")
+        if getattr(body, name) is not None or name in _CLEARABLE
     }
 
     def edit(old: Deployment | None) -> Deployment:
         existing = _required(old, deployment_id)
         _find(existing, schedule_id)
         schedules = [s.model_copy(update=changes) if s.id == schedule_id else s for s in existing.schedules]
+        changed = _find(existing.model_copy(update={"schedules": schedules}), schedule_id)
+        if changed.start_at is not None and changed.end_at is not None and changed.end_at < changed.start_at:
+            raise InvalidRequestError(("body", "end_at"), "end_at must not be before start_at")
         return existing.model_copy(update={"schedules": schedules, "updated": now})
 
     save(repos, settings, deployment_id, edit, now=now, schedules_loc=_BODY)

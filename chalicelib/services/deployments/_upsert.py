@@ -221,7 +221,7 @@ def matched_schedules(
     settled by ``save``."""
     if duplicate_slugs([c.replaces for c in incoming]):
         raise InvalidRequestError(("body", "schedules"), "Multiple schedules have 'replaces' targeting the same slug")
-    candidates = [_as_schedule(deployment_id, c, uuid.uuid4()) for c in incoming]
+    candidates = [as_schedule(deployment_id, c, uuid.uuid4()) for c in incoming]
     keys = [replace(schedule_key(s), replaces=c.replaces) for s, c in zip(candidates, incoming, strict=True)]
     matching = match_schedules([(s.id, schedule_key(s)) for s in stored], keys)
     return [
@@ -230,15 +230,13 @@ def matched_schedules(
     ]
 
 
-def _as_schedule(deployment_id: uuid.UUID, create: DeploymentScheduleCreate, id_: uuid.UUID) -> DeploymentSchedule:
+def as_schedule(deployment_id: uuid.UUID, create: DeploymentScheduleCreate, id_: uuid.UUID) -> DeploymentSchedule:
+    """The schedule ``create`` describes, with id ``id_`` (timestamps are settled by ``save``)."""
     return DeploymentSchedule(
         id=id_,
         deployment_id=deployment_id,
-        schedule=create.schedule,
-        active=create.active,
-        max_scheduled_runs=create.max_scheduled_runs,
-        parameters=create.parameters,
-        slug=create.slug,
+        **create.model_dump(include={"schedule", "active", "max_scheduled_runs", "parameters", "slug"}),
+        **create.model_dump(include={"start_at", "end_at", "catchup_window"}),
     )
 
 

@@ -35,6 +35,7 @@ from chalicelib.services.ticks import Deadline
 from chalicelib.storage import Candidate, Repositories, SweepStore
 
 MARKED_LATE = "marked_late"
+SKIPPED = "skipped"
 #: The ``job_state`` cursor: planned time examined so far.
 PLANNED_CURSOR = "late-runs/planned"
 #: The most planned time one tick examines (also where a first tick starts: this far back). An hour
@@ -56,7 +57,8 @@ def mark_late_runs(
     budget: Budget | None = None,
     store: SweepStore | None = None,
 ) -> SweepReport:
-    """Mark Late every Scheduled run whose scheduled time is more than the threshold before ``now``."""
+    """Mark Late every Scheduled run whose scheduled time is more than the threshold before ``now``,
+    and skip (CANCELLED "Skipped") every run still SCHEDULED past its schedule's catch-up window."""
     sweeper = Sweeper.open(repos, settings, now=now, deadline=deadline, budget=budget, store=store)
     after = timedelta(seconds=settings.late_runs_after_s)
 
@@ -65,7 +67,12 @@ def mark_late_runs(
             return None
         return transition(candidate, sweeps.late_state(candidate.run, now), now=now, outcome=MARKED_LATE)
 
-    listed = sweeper.run(Policy(sweeps.LATE, now - after, mark))
+    def skip(candidate: Candidate) -> Change | None:
+        if not sweeps.is_past_catchup(candidate.run, now):
+            return None
+        return transition(candidate, sweeps.skipped_state(candidate.run, now), now=now, outcome=SKIPPED)
+
+    listed = sweeper.run(Policy(sweeps.LATE, now - after, mark), Policy(sweeps.CATCHUP, now, skip))
     return listed.merge(_mark_planned(repos, sweeper.store, mark, now - after, now=now, budget=sweeper.budget))
 
 

@@ -68,10 +68,13 @@ def backfill(
         except ValueError as exc:
             _log_skip(deployment_id, schedule.id, exc)
             continue
+        policy = schedule.policy
+        bounded_start = max(start, policy.start_at) if policy.start_at is not None else start
+        bounded_end = min(end, policy.end_at) if policy.end_at is not None else end
         plan = plan_runs(
             spec,
-            start=start,
-            end=end,
+            start=bounded_start,
+            end=bounded_end,
             min_runs=settings.scheduler_min_runs if min_runs is None else min_runs,
             max_runs=settings.scheduler_max_runs if max_runs is None else max_runs,
             min_time=window,
@@ -80,7 +83,13 @@ def backfill(
         display = schedule.slug or type(spec).__name__
         built = [
             build_scheduled_run(
-                deployment, schedule.id, t, display_value=display, schedule_parameters=schedule.parameters, now=now
+                deployment,
+                schedule.id,
+                t,
+                display_value=display,
+                schedule_parameters=schedule.parameters,
+                now=now,
+                catchup_window=policy.catchup_window,
             )
             for t in plan.new
         ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.identity import scheduled_run_id, scheduled_run_idempotency_key, work_pool_id, work_queue_id
@@ -75,10 +75,13 @@ def build_scheduled_run(
     display_value: str,
     schedule_parameters: Mapping[str, Any],
     now: datetime,
+    catchup_window: timedelta | None = None,
 ) -> FlowRun:
     """The auto-scheduled run of ``schedule_id``'s occurrence at ``instant``, created at ``now``.
 
     ``display_value`` is the schedule's slug, or its kind (``"CronSchedule"``…) when it has none.
+    With a ``catchup_window`` (a Cirrus schedule policy) the run is skipped if still SCHEDULED that
+    long after ``instant`` (``catchup_deadline``).
     """
     run_id = scheduled_run_id(deployment.flow_id, deployment.id, schedule_id, instant)
     state = State(
@@ -108,6 +111,7 @@ def build_scheduled_run(
         infrastructure_document_id=deployment.infrastructure_document_id,
         created_by=CreatedBy(type="SCHEDULE", id=schedule_id, display_value=display_value),
         schedule_id=schedule_id,
+        catchup_deadline=instant + catchup_window if catchup_window is not None else None,
         created=now,
         updated=now,
         **initial_run_fields(state, flow_run_id=run_id),
@@ -122,6 +126,7 @@ def build_scheduled_runs(
     display_value: str,
     schedule_parameters: Mapping[str, Any],
     now: datetime,
+    catchup_window: timedelta | None = None,
 ) -> list[FlowRun]:
     """:func:`build_scheduled_run` for each of ``instants``: the first built in full, the others
     copied from it with what the occurrence changes (its ids, name, idempotency key, scheduled
@@ -136,11 +141,18 @@ def build_scheduled_runs(
         display_value=display_value,
         schedule_parameters=schedule_parameters,
         now=now,
+        catchup_window=catchup_window,
     )
-    return [first, *(_at(first, deployment, schedule_id, instant) for instant in instants[1:])]
+    return [first, *(_at(first, deployment, schedule_id, instant, catchup_window) for instant in instants[1:])]
 
 
-def _at(template: FlowRun, deployment: DeploymentLike, schedule_id: uuid.UUID, instant: datetime) -> FlowRun:
+def _at(
+    template: FlowRun,
+    deployment: DeploymentLike,
+    schedule_id: uuid.UUID,
+    instant: datetime,
+    catchup_window: timedelta | None,
+) -> FlowRun:
     """``template`` (a run of the same deployment, schedule and ``now``) moved to ``instant``."""
     run_id = scheduled_run_id(deployment.flow_id, deployment.id, schedule_id, instant)
     if template.state is None:  # pragma: no cover - build_scheduled_run always sets one
@@ -156,5 +168,6 @@ def _at(template: FlowRun, deployment: DeploymentLike, schedule_id: uuid.UUID, i
             "state_id": state.id,
             "expected_start_time": instant,
             "next_scheduled_start_time": instant,
+            "catchup_deadline": instant + catchup_window if catchup_window is not None else None,
         }
     )

@@ -143,9 +143,11 @@ class _Scheduler:
                 self.schedules.unschedule(schedule)
             return None
         spec = parse_schedule(schedule.spec)
+        start, end = schedule.policy.window(self.now, self.settings.max_scheduled_time)
         plan = plan_runs(
             spec,
-            start=self.now,
+            start=start,
+            end=end,
             min_runs=self.settings.scheduler_min_runs,
             max_runs=self.settings.scheduler_max_runs,
             min_time=self.settings.min_scheduled_time,
@@ -163,6 +165,7 @@ class _Scheduler:
             display_value=display,
             schedule_parameters=schedule.parameters,
             now=self.now,
+            catchup_window=schedule.policy.catchup_window,
         )
         # More than one transaction's worth: commit the leading runs now, in order, each step
         # advancing planned_through and leaving the schedule due, so a stop midway loses nothing.

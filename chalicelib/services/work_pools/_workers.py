@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
 from chalicelib.domain import identity
+from chalicelib.domain.sweeps import is_past_catchup
 from chalicelib.domain.worker_health import worker_status
 from chalicelib.errors import WorkQueueNotFoundError
 from chalicelib.schemas import work_pools as schemas
@@ -84,7 +85,7 @@ def get_scheduled_flow_runs(
         (queue.priority, run, queue)
         for queue in polled
         for run in due[queue.id]
-        if run.empirical_policy.retry_type != "in_process" and not _claimed(run, now)
+        if run.empirical_policy.retry_type != "in_process" and not _claimed(run, now) and not is_past_catchup(run, now)
     ]
     found.sort(key=lambda entry: (entry[0], entry[1].next_scheduled_start_time or entry[1].created, str(entry[1].id)))
     until = now + timedelta(seconds=repos.settings.worker_claim_s)

@@ -22,6 +22,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from chalicelib.domain.schedule_policy import SchedulePolicy
 from chalicelib.schemas.deployments import DeploymentSchedule
 from chalicelib.schemas.schedules import parse_schedule, schedule_to_json
 from chalicelib.storage.errors import is_condition_failure
@@ -47,6 +48,7 @@ def slug_claim_key(deployment_id: uuid.UUID, slug: str) -> str:
 
 
 def to_schedule(item: ScheduleModel) -> DeploymentSchedule:
+    policy = SchedulePolicy.from_json(item.policy)
     return DeploymentSchedule(
         id=uuid.UUID(item.id),
         deployment_id=uuid.UUID(item.deployment_id),
@@ -55,6 +57,9 @@ def to_schedule(item: ScheduleModel) -> DeploymentSchedule:
         max_scheduled_runs=int(item.max_scheduled_runs) if item.max_scheduled_runs is not None else None,
         parameters=dict(item.parameters or {}),
         slug=item.slug,
+        start_at=policy.start_at,
+        end_at=policy.end_at,
+        catchup_window=policy.catchup_window.total_seconds() if policy.catchup_window is not None else None,
         created=item.created,
         updated=item.updated,
     )
@@ -134,6 +139,7 @@ def add_create(tx: LabelledTransaction, schedule: DeploymentSchedule, *, now: da
         max_scheduled_runs=schedule.max_scheduled_runs,
         parameters=schedule.parameters,
         slug=schedule.slug,
+        policy=schedule.policy().to_json(),
         rev=0,
         created=schedule.created,
         updated=schedule.updated,
@@ -151,6 +157,7 @@ def add_replan(
         ScheduleModel.spec.set(schedule_to_json(schedule.schedule)),
         ScheduleModel.active.set(schedule.active),
         ScheduleModel.parameters.set(schedule.parameters),
+        _policy_action(schedule.policy().to_json()),
         ScheduleModel.updated.set(schedule.updated),
         ScheduleModel.rev.add(1),
         ScheduleModel.planned_through.remove(),
@@ -195,6 +202,10 @@ def add_slug_claims(
         tx.put(f"slug {slug}", claim, condition=free)
     for slug in old.keys() - new.keys():
         tx.delete(f"slug {slug}", UniqueModel(slug_claim_key(deployment_id, slug)))
+
+
+def _policy_action(policy: dict[str, object] | None) -> Action:
+    return ScheduleModel.policy.remove() if policy is None else ScheduleModel.policy.set(policy)
 
 
 def _slug_action(slug: str | None) -> Action:

@@ -18,6 +18,7 @@ from typing import Any
 from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.schedule_policy import SchedulePolicy
 from chalicelib.errors import StorageUnavailableError
 from chalicelib.storage.errors import CONDITION_FAILED, cancellation_codes, response_code
 from chalicelib.storage.models import DeploymentModel, ScheduleModel
@@ -49,6 +50,7 @@ class ScheduleRecord:
     rev: int
     planned_through: datetime | None
     due_at: datetime | None
+    policy: SchedulePolicy = SchedulePolicy()
 
     def after_commit(self, planned_through: datetime | None, due_at: datetime | None) -> ScheduleRecord:
         """The record as a committed plan leaves it (for a following transaction of one plan)."""
@@ -80,6 +82,7 @@ def schedule_record(item: ScheduleModel) -> ScheduleRecord:
         rev=int(item.rev or 0),
         planned_through=item.planned_through,
         due_at=item.due_at,
+        policy=SchedulePolicy.from_json(item.policy),
     )
 
 

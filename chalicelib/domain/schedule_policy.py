@@ -1,0 +1,53 @@
+"""Cirrus's schedule policies beyond Prefect's (issue 28): bounds and a catch-up window.
+
+- ``start_at`` / ``end_at``: the schedule plans no occurrence before ``start_at`` nor after
+  ``end_at`` (both inclusive). A schedule whose ``end_at`` has passed plans nothing again.
+- ``catchup_window``: a run of the schedule still SCHEDULED this long after its scheduled time is
+  skipped (CANCELLED "Skipped", by the late-runs job; polls stop handing it out at once), so an
+  outage, a paused worker or a resumed deployment never runs a backlog. The scheduler itself never
+  plans an occurrence in the past.
+
+Pure: the stored form is a small JSON object (``to_json``/``from_json``), absent fields omitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    catchup_window: timedelta | None = None
+
+    def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
+        """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
+        ``max(now, start_at)``; ``end`` is ``end_at`` when it comes before ``start + max_time`` (a
+        fixed bound: nothing after it is ever planned), else ``None`` (Prefect's rolling window)."""
+        start = max(now, self.start_at) if self.start_at is not None else now
+        if self.end_at is not None and self.end_at <= start + max_time:
+            return start, self.end_at
+        return start, None
+
+    def to_json(self) -> dict[str, Any] | None:
+        data: dict[str, Any] = {}
+        if self.start_at is not None:
+            data["start_at"] = self.start_at.astimezone(UTC).isoformat()
+        if self.end_at is not None:
+            data["end_at"] = self.end_at.astimezone(UTC).isoformat()
+        if self.catchup_window is not None:
+            data["catchup_window"] = self.catchup_window.total_seconds()
+        return data or None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SchedulePolicy:
+        data = data or {}
+        start, end, window = data.get("start_at"), data.get("end_at"), data.get("catchup_window")
+        return cls(
+            start_at=datetime.fromisoformat(start) if start else None,
+            end_at=datetime.fromisoformat(end) if end else None,
+            catchup_window=timedelta(seconds=float(window)) if window is not None else None,
+        )
