@@ -36,6 +36,8 @@ class Settings:
     job_time_margin_s: float = 10.0
     # Maintenance.
     late_runs_after_s: float = 15.0
+    #: The catch-up window of every schedule that sets none (seconds; 0: none, Prefect's behaviour).
+    schedule_catchup_window_s: float = 0.0
     #: How often the clients send a flow run's heartbeat: Prefect's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
     #: (180 s by default, 30 s at least). Set it to what the runners use.
     heartbeat_frequency_s: float = 180.0

@@ -32,6 +32,12 @@ class SchedulePolicy:
             return start, self.end_at
         return start, None
 
+    def catchup(self, default_s: float) -> timedelta | None:
+        """The window that applies: the schedule's own, else the stack-wide default (0: none)."""
+        if self.catchup_window is not None:
+            return self.catchup_window
+        return timedelta(seconds=default_s) if default_s > 0 else None
+
     def to_json(self) -> dict[str, Any] | None:
         data: dict[str, Any] = {}
         if self.start_at is not None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.config import override_settings
 from chalicelib.schemas.deployments import GetScheduledFlowRunsBody
 from chalicelib.schemas.work_pools import ScheduledRunsBody
 from chalicelib.services import deployments, maintenance, work_pools
@@ -121,3 +122,14 @@ def test_a_run_set_back_to_scheduled_keeps_its_catchup_deadline(client, repos, s
     assert marked.state.name == "Late" and marked.catchup_deadline == first.catchup_deadline
     report = maintenance.mark_late_runs(repos, now=first.catchup_deadline + timedelta(seconds=1), settings=settings)
     assert report.outcomes["skipped"] == 1
+
+
+def test_the_stack_wide_catchup_window_applies_to_schedules_that_set_none(client, repos, settings):
+    override_settings(settings, schedule_catchup_window_s=120)
+    d = deploy(
+        client,
+        make_flow(client),
+        schedules=[{"schedule": HOURLY}, {"schedule": {**HOURLY, "interval": 7200}, "catchup_window": 60}],
+    )
+    deadlines = {r.catchup_deadline - r.expected_start_time for r in runs_of(repos, d["id"])}
+    assert deadlines == {timedelta(seconds=120), timedelta(seconds=60)}
