@@ -2,6 +2,9 @@
 
 - ``start_at`` / ``end_at``: the schedule plans no occurrence before ``start_at`` nor after
   ``end_at`` (both inclusive). A schedule whose ``end_at`` has passed plans nothing again.
+- ``pause_on_failure``: when a run of the schedule ends FAILED (a state set through the API: a
+  runner, a worker, the UI), the schedule deactivates itself (``active`` false, its future runs
+  retired), as if a user had paused it; reactivating it is the usual ``active: true``.
 - ``catchup_window``: a run of the schedule still SCHEDULED this long after its scheduled time is
   skipped (CANCELLED "Skipped", by the late-runs job; polls stop handing it out at once), so an
   outage, a paused worker or a resumed deployment never runs a backlog. The scheduler itself never
@@ -22,6 +25,7 @@ class SchedulePolicy:
     start_at: datetime | None = None
     end_at: datetime | None = None
     catchup_window: timedelta | None = None
+    pause_on_failure: bool = False
 
     def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
         """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
@@ -46,6 +50,8 @@ class SchedulePolicy:
             data["end_at"] = self.end_at.astimezone(UTC).isoformat()
         if self.catchup_window is not None:
             data["catchup_window"] = self.catchup_window.total_seconds()
+        if self.pause_on_failure:
+            data["pause_on_failure"] = True
         return data or None
 
     @classmethod
@@ -56,4 +62,5 @@ class SchedulePolicy:
             start_at=datetime.fromisoformat(start) if start else None,
             end_at=datetime.fromisoformat(end) if end else None,
             catchup_window=timedelta(seconds=float(window)) if window is not None else None,
+            pause_on_failure=bool(data.get("pause_on_failure", False)),
         )

@@ -50,16 +50,13 @@ class SchedulePolicyFields(ActionModel):
     start_at: UtcDateTime | None = None
     end_at: UtcDateTime | None = None
     catchup_window: CatchupWindow | None = None
+    pause_on_failure: Flag | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SchedulePolicyFields:
         if self.start_at is not None and self.end_at is not None and self.end_at < self.start_at:
             raise PydanticCustomError("value_error", "end_at must not be before start_at")
         return self
-
-    def policy(self) -> SchedulePolicy:
-        window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
-        return SchedulePolicy(start_at=self.start_at, end_at=self.end_at, catchup_window=window)
 
 
 class DeploymentScheduleCreate(SchedulePolicyFields):
@@ -96,10 +93,11 @@ class DeploymentSchedule(ResponseModel):
     start_at: UtcDateTime | None = None
     end_at: UtcDateTime | None = None
     catchup_window: float | None = None
+    pause_on_failure: bool = False
 
     def policy(self) -> SchedulePolicy:
         window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
-        return SchedulePolicy(start_at=self.start_at, end_at=self.end_at, catchup_window=window)
+        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure)
 
 
 class _DeploymentFields(ActionModel):

@@ -133,3 +133,31 @@ def test_the_stack_wide_catchup_window_applies_to_schedules_that_set_none(client
     )
     deadlines = {r.catchup_deadline - r.expected_start_time for r in runs_of(repos, d["id"])}
     assert deadlines == {timedelta(seconds=120), timedelta(seconds=60)}
+
+
+def test_a_failed_run_pauses_a_schedule_with_pause_on_failure(client, repos):
+    d = deploy(
+        client,
+        make_flow(client),
+        schedules=[{"schedule": HOURLY, "pause_on_failure": True, "slug": "guarded"},
+                   {"schedule": {**HOURLY, "interval": 7200}, "slug": "free"}],
+    )  # fmt: skip
+    by_slug = {s["slug"]: s for s in _schedules(client, d["id"])}
+    assert by_slug["guarded"]["pause_on_failure"] is True and by_slug["free"]["pause_on_failure"] is False
+    guarded = [r for r in runs_of(repos, d["id"]) if str(r.schedule_id) == by_slug["guarded"]["id"]]
+    free = [r for r in runs_of(repos, d["id"]) if str(r.schedule_id) == by_slug["free"]["id"]]
+    run = guarded[0]
+    for state in ("RUNNING", "FAILED"):
+        assert (
+            call(client, "POST", f"/flow_runs/{run.id}/set_state", {"state": {"type": state}, "force": True})[0] == 201
+        )
+    after = {s["slug"]: s for s in _schedules(client, d["id"])}
+    assert after["guarded"]["active"] is False and after["free"]["active"] is True
+    left = {r.id for r in runs_of(repos, d["id"], "SCHEDULED")}
+    assert not left & {r.id for r in guarded[1:]}  # its future runs are retired
+    assert {r.id for r in free} <= left
+    # A failed run of the schedule without the policy changes nothing.
+    other = free[0]
+    for state in ("RUNNING", "FAILED"):
+        call(client, "POST", f"/flow_runs/{other.id}/set_state", {"state": {"type": state}, "force": True})
+    assert {s["slug"]: s["active"] for s in _schedules(client, d["id"])} == {"guarded": False, "free": True}

@@ -8,6 +8,8 @@ loser re-reads and is judged again, a bounded number of times. Queries live in
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import time
 import uuid
@@ -26,10 +28,14 @@ from chalicelib.errors import (
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
     NotFoundError,
 )
+from chalicelib.schemas.deployments import DeploymentScheduleUpdate
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
 from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
+
+logger = logging.getLogger("cirrus.flow_runs")
+logger.setLevel(logging.INFO)
 
 #: How many times a write that lost a race is re-read and retried before the caller gets a 409.
 MAX_ATTEMPTS = 16
@@ -176,11 +182,11 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
     write, so the history's timestamps increase in commit order even when racing requests that
     started in another order are settled by retries."""
     proposed = body.state.to_state(now)
-    parents: list[uuid.UUID] = []
+    read: list[FlowRun] = []
 
     def attempt() -> SetStateResult:
         run = repos.flow_runs.get(run_id)
-        parents[:] = [run.parent_task_run_id] if run.parent_task_run_id is not None else []
+        read[:] = [run]
         accepted = _stamp(run, now)
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
         if not decision.writes:
@@ -191,9 +197,39 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
         return SetStateResult(decision, moved.state, written=True)
 
     result = _retrying(attempt)
-    if result.written and result.state is not None and parents:
-        _mirror_on_parent_task_run(repos, parents[0], run_id, result.state, now)
+    if result.written and result.state is not None:
+        run = read[0]
+        if run.parent_task_run_id is not None:
+            _mirror_on_parent_task_run(repos, run.parent_task_run_id, run_id, result.state, now)
+        if result.state.type is StateType.FAILED and run.schedule_id is not None and run.deployment_id is not None:
+            _pause_schedule_on_failure(repos, run, now)
     return result
+
+
+def _pause_schedule_on_failure(repos: Repositories, run: FlowRun, now: datetime) -> None:
+    """A FAILED run of a schedule with ``pause_on_failure`` deactivates that schedule (a deployment
+    change like a user's: its future runs are retired). The run's own transition is already
+    written; a schedule that is gone or already inactive is left alone."""
+    from chalicelib.services import deployments  # here, not at the top: deployments imports this package
+
+    schedules = {s.id: s for s in repos.schedules.list_for_deployment(run.deployment_id)}  # type: ignore[arg-type]
+    schedule = schedules.get(run.schedule_id)  # type: ignore[arg-type]
+    if schedule is None or not schedule.active or not schedule.pause_on_failure:
+        return
+    pause = DeploymentScheduleUpdate(active=False)
+    try:
+        deployments.update_schedule(repos, repos.settings, schedule.deployment_id, schedule.id, pause, now)
+    except NotFoundError:
+        return
+    logger.warning(
+        json.dumps(
+            {
+                "schedule_paused_on_failure": str(schedule.id),
+                "deployment_id": str(schedule.deployment_id),
+                "flow_run_id": str(run.id),
+            }
+        )  # fmt: skip
+    )
 
 
 def _mirror_on_parent_task_run(

@@ -60,6 +60,7 @@ def to_schedule(item: ScheduleModel) -> DeploymentSchedule:
         start_at=policy.start_at,
         end_at=policy.end_at,
         catchup_window=policy.catchup_window.total_seconds() if policy.catchup_window is not None else None,
+        pause_on_failure=policy.pause_on_failure,
         created=item.created,
         updated=item.updated,
     )
