@@ -3,7 +3,8 @@ window, set beside Prefect's schedule fields and read back in every schedule rea
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -161,3 +162,30 @@ def test_a_failed_run_pauses_a_schedule_with_pause_on_failure(client, repos):
     for state in ("RUNNING", "FAILED"):
         call(client, "POST", f"/flow_runs/{other.id}/set_state", {"state": {"type": state}, "force": True})
     assert {s["slug"]: s["active"] for s in _schedules(client, d["id"])} == {"guarded": False, "free": True}
+
+
+@pytest.mark.parametrize(
+    ("wall", "zone", "read_in"),
+    [
+        ("09:00:00", "Europe/Berlin", "Europe/Berlin"),  # a wall time in the zone
+        ("09:00:00+00:00", "Europe/Berlin", "UTC"),  # an instant
+        ("09:00:00", None, "UTC"),  # UTC by default
+    ],
+)
+def test_a_one_time_schedule_plans_exactly_one_run(client, repos, wall, zone, read_in):
+    day = (utcnow() + timedelta(days=10)).date()
+    one_time = {"at": f"{day.isoformat()}T{wall}"} | ({"timezone": zone} if zone else {})
+    d = deploy(client, make_flow(client), schedules=[{"schedule": one_time}])
+    expected = datetime.combine(day, time(9), tzinfo=ZoneInfo(read_in)).astimezone(UTC)
+    assert [r.expected_start_time for r in runs_of(repos, d["id"])] == [expected]
+    (read,) = _schedules(client, d["id"])
+    assert "COUNT=1" in read["schedule"]["rrule"]  # answered as a rule Prefect's client reads
+
+
+@pytest.mark.parametrize("one_time", [{"at": "soon"}, {"at": 5}, {"at": "2026-12-24T09:00:00", "timezone": 5},
+                                      {"at": "2026-12-24T09:00:00", "timezone": "Mars/Base"},
+                                      {"at": "2026-12-24T09:00:00", "cron": "* * * * *"}])  # fmt: skip
+def test_a_bad_one_time_schedule_is_a_422(client, one_time):
+    status, body = call(client, "POST", "/deployments/", {"name": "d", "flow_id": make_flow(client),
+                                                           "schedules": [{"schedule": one_time}]})  # fmt: skip
+    assert status == 422, body
