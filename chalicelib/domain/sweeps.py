@@ -57,16 +57,21 @@ def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
 
 
 # ---------------------------------------------------------------------------- predicates
-def is_late(run: FlowRun, now: datetime, after: timedelta) -> bool:
-    """Still "Scheduled" (not yet Late) and its scheduled time more than ``after`` in the past."""
+def awaits_late_mark(run: FlowRun) -> bool:
+    """Still "Scheduled" (not yet Late, not started) with a scheduled time: the late-runs job's
+    candidate, whichever work list it is on (``late``, ``catchup``, or none for a planned run)."""
     state = run.state
     return (
         state is not None
         and state.type is StateType.SCHEDULED
         and state.name == "Scheduled"
         and run.next_scheduled_start_time is not None
-        and now - run.next_scheduled_start_time > after
     )
+
+
+def is_late(run: FlowRun, now: datetime, after: timedelta) -> bool:
+    """Still "Scheduled" (not yet Late) and its scheduled time more than ``after`` in the past."""
+    return awaits_late_mark(run) and now - run.next_scheduled_start_time > after  # type: ignore[operator]
 
 
 def is_zombie(run: FlowRun, now: datetime, threshold: timedelta) -> bool:

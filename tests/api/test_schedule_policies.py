@@ -189,3 +189,12 @@ def test_a_bad_one_time_schedule_is_a_422(client, one_time):
     status, body = call(client, "POST", "/deployments/", {"name": "d", "flow_id": make_flow(client),
                                                            "schedules": [{"schedule": one_time}]})  # fmt: skip
     assert status == 422, body
+
+
+def test_a_planned_run_with_a_catchup_window_is_marked_late_within_it(client, repos, settings):
+    d = deploy(client, make_flow(client), schedules=[{"schedule": HOURLY, "catchup_window": 3600}])
+    first = runs_of(repos, d["id"])[0]
+    report = maintenance.mark_late_runs(repos, now=first.expected_start_time + timedelta(minutes=1), settings=settings)
+    assert report.outcomes["marked_late"] == 1, report
+    late = repos.flow_runs.get(first.id)
+    assert late.state.name == "Late" and late.catchup_deadline == first.catchup_deadline  # still on its list

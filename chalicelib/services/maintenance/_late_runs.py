@@ -104,7 +104,7 @@ def _mark_planned(
         report.errors += len(page.undecodable)
         report.candidates += len(page.undecodable)
         for candidate in page.candidates:
-            if sweeps.sweep_for(candidate.run) == (sweeps.LATE, candidate.run.next_scheduled_start_time):
+            if sweeps.awaits_late_mark(candidate.run):
                 report.candidates += 1  # still Scheduled: a candidate (started ones are not)
                 act(store, sweeps.LATE, candidate, decide, report)
     repos.job_state.advance(PLANNED_CURSOR, read, stop)
