@@ -3,6 +3,7 @@ window, set beside Prefect's schedule fields and read back in every schedule rea
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -198,3 +199,26 @@ def test_a_planned_run_with_a_catchup_window_is_marked_late_within_it(client, re
     assert report.outcomes["marked_late"] == 1, report
     late = repos.flow_runs.get(first.id)
     assert late.state.name == "Late" and late.catchup_deadline == first.catchup_deadline  # still on its list
+
+
+def test_the_cirrus_schedule_commands_list_set_and_clear_policies(client, repos, capsys):
+    from chalicelib import cli
+
+    d = deploy(client, make_flow(client, "etl"), name="nightly", schedules=[{"schedule": HOURLY, "slug": "hourly"}])
+
+    def run(*argv: str) -> tuple[int, object]:
+        status = cli.main(["schedule", *argv])
+        out, err = capsys.readouterr()
+        return status, (json.loads(out) if status == 0 else err)
+
+    status, listed = run("ls", "etl/nightly")
+    assert status == 0 and [s["slug"] for s in listed] == ["hourly"] and listed[0]["catchup_window"] is None
+    status, changed = run("set", d["id"], "hourly", "--catchup-window", "600", "--pause-on-failure", "on",
+                          "--start-at", "2030-01-01T00:00:00Z")  # fmt: skip
+    assert status == 0 and changed["catchup_window"] == 600 and changed["pause_on_failure"] is True, changed
+    assert changed["start_at"].startswith("2030-01-01")
+    status, cleared = run("set", "etl/nightly", "hourly", "--catchup-window", "none")
+    assert status == 0 and cleared["catchup_window"] is None and cleared["pause_on_failure"] is True
+    assert run("set", "etl/nightly", "hourly", "--catchup-window", "0")[0] == 1  # refused: not a window
+    assert run("set", "etl/nightly", "nope", "--catchup-window", "60")[0] == 1
+    assert run("ls", "etl/missing")[0] == 1
