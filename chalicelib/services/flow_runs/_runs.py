@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from chalicelib.domain import identity
+from chalicelib.domain.deployment_concurrency import SlotLimit, collision
 from chalicelib.domain.orchestration import Decision, commit, orchestrate, with_initial_state
 from chalicelib.errors import (
     ConcurrentUpdateError,
@@ -27,10 +28,12 @@ from chalicelib.errors import (
     FlowNotFoundError,
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
     NotFoundError,
+    SlotsUnavailableError,
 )
 from chalicelib.schemas.deployments import DeploymentScheduleUpdate
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
+from chalicelib.services.flow_runs._slots import secure_slot
 from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
 
@@ -180,7 +183,11 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
 
     A written state's timestamp is the time it was accepted: ``now``, but after the run's last
     write, so the history's timestamps increase in commit order even when racing requests that
-    started in another order are settled by retries."""
+    started in another order are settled by retries.
+
+    A proposal into PENDING of a run whose deployment has a concurrency limit is written together
+    with a slot (:mod:`chalicelib.services.deployment_concurrency`); when none is free, the
+    collision strategy's state (AwaitingConcurrencySlot or Cancelled) is written instead."""
     proposed = body.state.to_state(now)
     read: list[FlowRun] = []
 
@@ -188,13 +195,26 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
         run = repos.flow_runs.get(run_id)
         read[:] = [run]
         accepted = _stamp(run, now)
+
+        def write(decision: Decision, slot: SlotLimit | None) -> SetStateResult:
+            moved = commit(run, decision, now=accepted)
+            state_id = run.state.id if run.state else None
+            repos.flow_runs.replace(
+                moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat,
+                held_slot=run.concurrency_slot, slot_limit=slot.limit if slot else None,
+            )  # fmt: skip
+            return SetStateResult(decision, moved.state, written=True)
+
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
+        decision, slot = secure_slot(repos, run, decision, force=body.force)
         if not decision.writes:
             return SetStateResult(decision, run.state, written=False)
-        moved = commit(run, decision, now=accepted)
-        state_id = run.state.id if run.state else None
-        repos.flow_runs.replace(moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat)
-        return SetStateResult(decision, moved.state, written=True)
+        if slot is None:
+            return write(decision, None)
+        try:
+            return write(decision, slot)
+        except SlotsUnavailableError:  # every slot is taken: the collision strategy's state instead
+            return write(collision(slot, decision, accepted), None)
 
     result = _retrying(attempt)
     if result.written and result.state is not None:

@@ -33,6 +33,7 @@ from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import FlowRunFilter
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
+from chalicelib.storage.deployment_slots import put_moving_slot
 from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.flow_runs import _items as flow_run_items
 from chalicelib.storage.flow_runs import _listing as flow_run_listing
@@ -330,11 +331,13 @@ class FlowRunRepository:
         *,
         expected_updated: datetime | None = None,
         expected_heartbeat: datetime | None | EllipsisType = ...,
+        held_slot: bool | None = None,
+        slot_limit: int | None = None,
     ) -> None:
         """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` and,
         when given, its ``updated`` still ``expected_updated`` (no PATCH or transition in between)
         and its heartbeat still ``expected_heartbeat`` (``None``: none; no heartbeat in between: a
-        heartbeat does not move ``updated``).
+        heartbeat does not move ``updated``). ``held_slot``/``slot_limit``: see :meth:`write`.
 
         The history gains what the write implies (:func:`flow_run_items.states_to_record`) and the
         states of ``history`` not recorded yet are put again (idempotent; callers that hold none pass
@@ -346,17 +349,32 @@ class FlowRunRepository:
         if expected_updated is not None:
             condition &= FlowRunModel.updated == expected_updated
         try:
-            self.write(run, condition, also=history)
+            self.write(run, condition, also=history, held_slot=held_slot, slot_limit=slot_limit)
         except PutError as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdateError("Flow run", run.id) from exc
             raise
 
-    def write(self, run: FlowRun, condition: Condition, *, also: Sequence[State] = ()) -> None:
+    def write(
+        self,
+        run: FlowRun,
+        condition: Condition,
+        *,
+        also: Sequence[State] = (),
+        held_slot: bool | None = None,
+        slot_limit: int | None = None,
+    ) -> None:
         """Put ``run``'s item on ``condition`` (PutError when it fails), then record the states the
-        write adds to its history (and those of ``also``)."""
+        write adds to its history (and those of ``also``).
+
+        ``held_slot``: whether the run as read held a deployment concurrency slot. When ``run``
+        takes one (at most ``slot_limit`` taken: else :class:`SlotsUnavailableError`) or gives it
+        back, the put and the slot count move in one transaction (:mod:`..deployment_slots`)."""
         item = self._item(run, history_pending=False)
-        old = self._put(item, condition)
+        if held_slot is not None and held_slot != run.concurrency_slot and run.deployment_id is not None:
+            old = put_moving_slot(item, condition, take=run.concurrency_slot, limit=slot_limit)
+        else:
+            old = self._put(item, condition)
         states = flow_run_items.states_to_record(old, run)
         known = {s.id for s, _ in states} | ({uuid.UUID(old.state_id)} if old is not None and old.state else set())
         states += [(s, run.updated) for s in also if s.id not in known]
