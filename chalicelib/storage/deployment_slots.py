@@ -1,5 +1,6 @@
 """Deployment concurrency slots: one counter item per deployment (``deployment_slots``), moved in
-the same TransactWriteItems as the state that takes or gives back the slot.
+the same TransactWriteItems as the state that takes or gives back the slot
+(:mod:`chalicelib.storage.flow_runs._transacted`).
 
 Taking a slot is an ADD of 1 conditioned on ``active < limit`` (the limit as read with the
 proposal), next to the run's Put conditioned on the state, ``updated`` and heartbeat it was read
@@ -15,63 +16,27 @@ plain PutItem it always was.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.expressions.condition import Condition
-
-from chalicelib.errors import SlotsUnavailableError
-from chalicelib.storage.errors import CONDITION_FAILED, REASON_CONDITION_FAILED
 from chalicelib.storage.labelled_transaction import LabelledTransaction
-from chalicelib.storage.models import FlowRunModel
 from chalicelib.storage.wait_models import DeploymentSlotsModel
 
-_RUN = "flow run"
-_SLOTS = "deployment slots"
+#: The counter's label in a transaction (its failed condition means: no free slot).
+LABEL = "deployment slots"
+_M = DeploymentSlotsModel
 
 
 def active_slots(deployment_id: str) -> int:
     """The deployment's taken slots (strongly consistent; 0 before the first take)."""
     try:
-        return int(DeploymentSlotsModel.get(deployment_id, consistent_read=True).active or 0)
-    except DeploymentSlotsModel.DoesNotExist:
+        return int(_M.get(deployment_id, consistent_read=True).active or 0)
+    except _M.DoesNotExist:
         return 0
 
 
-def put_moving_slot(item: FlowRunModel, condition: Condition, *, take: bool, limit: int | None) -> FlowRunModel | None:
-    """Put the run ``item`` on ``condition`` and take (``take``) or give back one slot of its
-    deployment, in one transaction; returns the item replaced.
-
-    The replaced item is read first (strongly consistent): ``condition`` holds the values the
-    caller read, so when the transaction lands the item read is the one it replaced. A failed
-    ``condition`` (or a transaction conflict: nothing was decided) raises the PutError a plain
-    conditional put would, so every caller handles both paths alike; a full limit raises
-    :class:`SlotsUnavailableError`.
-    """
-    try:
-        old: FlowRunModel | None = FlowRunModel.get(item.id, consistent_read=True)
-    except FlowRunModel.DoesNotExist:
-        old = None
-    counter = DeploymentSlotsModel(item.deployment_id)
-    tx = LabelledTransaction(FlowRunModel)
-    tx.put(_RUN, item, condition)
+def move_slot(tx: LabelledTransaction, deployment_id: str, *, take: bool, limit: int | None) -> None:
+    """Add to ``tx`` the counter's move: take one slot if fewer than ``limit`` are taken, or give
+    one back."""
     if take:
-        room = DeploymentSlotsModel.active.does_not_exist() | (DeploymentSlotsModel.active < (limit or 0))
-        tx.update(_SLOTS, counter, [DeploymentSlotsModel.active.add(1)], condition=room)
+        room = _M.active.does_not_exist() | (_M.active < (limit or 0))
+        tx.update(LABEL, _M(deployment_id), [_M.active.add(1)], condition=room)
     else:
-        tx.update(_SLOTS, counter, [DeploymentSlotsModel.active.add(-1)])
-    try:
-        tx.commit()
-    except TransactWriteError as exc:
-        failures = tx.failures(exc)
-        if not failures:  # throttled, timed out: not decided by a condition
-            raise
-        if _RUN not in failures and failures.get(_SLOTS) == REASON_CONDITION_FAILED:
-            raise SlotsUnavailableError([f"deployment:{item.deployment_id}"], 0) from exc
-        # The run changed, or a TransactionConflict (another transaction held an item): re-read.
-        raise _lost_race() from exc
-    return old
-
-
-def _lost_race() -> PutError:
-    error = {"Error": {"Code": CONDITION_FAILED, "Message": "The conditional request failed"}}
-    return PutError("Flow run changed concurrently", cause=ClientError(error, "TransactWriteItems"))  # type: ignore[arg-type]
+        tx.update(LABEL, _M(deployment_id), [_M.active.add(-1)])

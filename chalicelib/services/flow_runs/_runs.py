@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from chalicelib.domain import identity
 from chalicelib.domain.deployment_concurrency import SlotLimit, collision
-from chalicelib.domain.orchestration import Decision, commit, orchestrate, with_initial_state
+from chalicelib.domain.orchestration import Decision, SetStateStatus, commit, orchestrate, with_initial_state
 from chalicelib.errors import (
     ConcurrentUpdateError,
     ConflictError,
@@ -31,6 +31,7 @@ from chalicelib.errors import (
     SlotsUnavailableError,
 )
 from chalicelib.schemas.deployments import DeploymentScheduleUpdate
+from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
 from chalicelib.services.flow_runs._slots import secure_slot
@@ -177,7 +178,14 @@ class SetStateResult:
         }
 
 
-def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBody, now: datetime) -> SetStateResult:
+def set_flow_run_state(
+    repos: Repositories,
+    run_id: uuid.UUID,
+    body: SetStateBody,
+    now: datetime,
+    *,
+    input_on_accept: FlowRunInput | None = None,
+) -> SetStateResult:
     """Propose ``body.state``: the rules judge it against the state read; a state that is written
     replaces that state only if it is still current (else the proposal is judged again).
 
@@ -186,8 +194,11 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
     started in another order are settled by retries.
 
     A proposal into PENDING of a run whose deployment has a concurrency limit is written together
-    with a slot (:mod:`chalicelib.services.deployment_concurrency`); when none is free, the
-    collision strategy's state (AwaitingConcurrencySlot or Cancelled) is written instead."""
+    with a slot (:mod:`chalicelib.services.flow_runs._slots`); when none is free, the
+    collision strategy's state (AwaitingConcurrencySlot or Cancelled) is written instead.
+
+    ``input_on_accept`` is stored in the same transaction as an ACCEPTed state, and only then (a
+    resume's response input: the flow never sees RUNNING without it)."""
     proposed = body.state.to_state(now)
     read: list[FlowRun] = []
 
@@ -199,9 +210,11 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
         def write(decision: Decision, slot: SlotLimit | None) -> SetStateResult:
             moved = commit(run, decision, now=accepted)
             state_id = run.state.id if run.state else None
+            accepted_input = input_on_accept if decision.status is SetStateStatus.ACCEPT else None
             repos.flow_runs.replace(
                 moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat,
                 held_slot=run.concurrency_slot, slot_limit=slot.limit if slot else None,
+                inputs=(accepted_input,) if accepted_input else (),
             )  # fmt: skip
             return SetStateResult(decision, moved.state, written=True)
 
