@@ -19,13 +19,11 @@ Prints ``e2e-waiting: ok`` at the end.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from served_flows import served
 
 CONCURRENCY_FLOWS = """
 import time
@@ -148,34 +146,16 @@ async def check_pause() -> None:
     print("e2e-waiting: paused for input, resumed with it, the flow received it", flush=True)
 
 
-def serving(source: str, flows: str, check) -> None:
-    Path(source, "flows.py").write_text(flows)
-    log = Path(source, "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "flows.py"], cwd=source, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        asyncio.run(check())
-    except BaseException:
-        log.flush()
-        print(Path(source, "serve.log").read_text()[-6000:], flush=True)
-        raise
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-        log.close()
+PARTS = {"concurrency": (CONCURRENCY_FLOWS, check_concurrency), "pause": (PAUSE_FLOWS, check_pause)}
 
 
 def main() -> None:
     parts = sys.argv[1:] or ["concurrency", "pause"]
     for part in parts:
         with tempfile.TemporaryDirectory() as source:
-            if part == "concurrency":
-                serving(source, CONCURRENCY_FLOWS, check_concurrency)
-            elif part == "pause":
-                serving(source, PAUSE_FLOWS, check_pause)
-            else:
-                raise SystemExit(f"unknown part {part}")
+            flows, check = PARTS[part]
+            with served(source, flows):
+                asyncio.run(check())
     print("e2e-waiting: ok")
 
 
