@@ -169,3 +169,13 @@ def test_racing_proposals_admit_at_most_the_limit(client, repos):
     assert _slots(dep) == 1
     pending = [r for r in runs if repos.flow_runs.get(r.id).state_type.value == "PENDING"]
     assert len(pending) == 1
+
+
+def test_deleting_a_run_that_holds_a_slot_gives_it_back(client, repos):
+    dep = _deployment(client)
+    holder, other = _run(repos, dep), _run(repos, dep)
+    _propose(repos, holder.id, "PENDING")
+    assert call(client, "DELETE", f"/flow_runs/{holder.id}")[0] == 204
+    assert _slots(dep) == 0
+    assert _propose(repos, other.id, "PENDING").decision.status is SetStateStatus.ACCEPT
+    assert call(client, "DELETE", f"/flow_runs/{holder.id}") == (404, {"detail": "Flow run not found"})

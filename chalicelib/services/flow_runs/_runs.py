@@ -153,7 +153,9 @@ def _patch(repos: Repositories, run_id: uuid.UUID, changes: Callable[[FlowRun], 
 
 
 def delete_flow_run(repos: Repositories, run_id: uuid.UUID) -> None:
-    repos.flow_runs.delete(run_id)
+    """Delete the run as read (a run that changed state meanwhile is read again); a run holding a
+    slot of its deployment's concurrency limit gives it back with the delete."""
+    _retrying(lambda: repos.flow_runs.delete(run_id, repos.flow_runs.get(run_id)))
 
 
 def read_flow_run_states(repos: Repositories, run_id: uuid.UUID) -> list[State]:

@@ -43,7 +43,7 @@ from chalicelib.storage.flow_runs import _queries as flow_run_queries
 from chalicelib.storage.flow_runs._items import state_sort_key
 from chalicelib.storage.flow_runs._listing import Listing
 from chalicelib.storage.flow_runs._queries import AccessPath
-from chalicelib.storage.flow_runs._transacted import put_transacted
+from chalicelib.storage.flow_runs._transacted import delete_releasing_slot, put_transacted
 from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel, FlowRunStateModel
 
 #: How long a history item outlives its state at least: the retention plus the scheduler's horizon
@@ -513,14 +513,27 @@ class FlowRunRepository:
             rewritten += 1
         return rewritten, kept, page.get("LastEvaluatedKey")
 
-    def delete(self, id_: uuid.UUID) -> None:
-        """Delete the run, then its state history."""
-        try:
-            FlowRunModel(str(id_)).delete(condition=FlowRunModel.id.exists())
-        except DeleteError as exc:
-            if is_condition_failure(exc):
+    def delete(self, id_: uuid.UUID, read: FlowRun | None = None) -> None:
+        """Delete the run, then its state history.
+
+        With the run as ``read``: only while its state is the one read (else
+        :class:`ConcurrentUpdateError`), and a run holding a deployment concurrency slot gives it
+        back in the same transaction."""
+        condition = FlowRunModel.id.exists()
+        if read is not None:
+            condition &= FlowRunModel.state_id == (str(read.state.id) if read.state else flow_run_items.NO_STATE_ID)
+        if read is not None and read.concurrency_slot and read.deployment_id is not None:
+            if not delete_releasing_slot(str(id_), condition, str(read.deployment_id)):
+                raise ConcurrentUpdateError("Flow run", id_)
+        else:
+            try:
+                FlowRunModel(str(id_)).delete(condition=condition)
+            except DeleteError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                if read is not None:
+                    raise ConcurrentUpdateError("Flow run", id_) from exc
                 raise FlowRunNotFoundError(id_) from exc
-            raise
         self._delete_history(str(id_))
 
     def delete_if_scheduled(self, id_: uuid.UUID, require_run_count_zero: bool = False) -> bool:

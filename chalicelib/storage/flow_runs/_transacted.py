@@ -1,7 +1,8 @@
 """A run's conditional Put together with what must change with it, in one TransactWriteItems:
 a deployment concurrency slot taken or given back (:mod:`chalicelib.storage.deployment_slots`)
-and items written only with the state (a resume's response input). Every other write of a run is
-a plain PutItem (:class:`FlowRunRepository`)."""
+and items written only with the state (a resume's response input); and the Delete of a run that
+holds a slot, with the slot given back. Every other write of a run is a plain PutItem or
+DeleteItem (:class:`FlowRunRepository`)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,18 @@ def put_transacted(
         error = {"Error": {"Code": CONDITION_FAILED, "Message": "The conditional request failed"}}
         raise PutError("Flow run changed concurrently", cause=ClientError(error, "TransactWriteItems")) from exc  # type: ignore[arg-type]
     return old
+
+
+def delete_releasing_slot(run_id: str, condition: Condition, deployment_id: str) -> bool:
+    """Delete the run on ``condition`` and give its deployment's slot back, in one transaction;
+    ``False`` when the condition failed (or another transaction held an item: nothing was done)."""
+    tx = LabelledTransaction(FlowRunModel)
+    tx.delete(_RUN, FlowRunModel(run_id), condition)
+    deployment_slots.move_slot(tx, deployment_id, take=False, limit=None)
+    try:
+        tx.commit()
+    except TransactWriteError as exc:
+        if not tx.failures(exc):
+            raise
+        return False
+    return True
