@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.mark.skipif(missing_prefect() is not None, reason=missing_prefect() or "")
-@pytest.mark.parametrize("part", ["concurrency", "pause"])
+@pytest.mark.parametrize("part", ["concurrency", "pause", "suspend"])
 def test_runs_that_wait(tmp_path: Path, part: str) -> None:
     with local_stack(tmp_path, {}) as (url, _), tempfile.TemporaryDirectory() as home:
         env = prefect_env(url, Path(home), PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_CLIENT_MAX_RETRIES="2")

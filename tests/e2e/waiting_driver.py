@@ -12,6 +12,10 @@ reached.").
 the driver waits until its run is PAUSED, resumes it with ``resume_flow_run(run_input=...)`` and
 checks that the flow received the input (it stores it in a variable) and COMPLETED.
 
+``suspend``: the same with ``suspend_flow_run``: the flow's process ends at the suspension, the
+resume makes the run SCHEDULED "Resuming", and the runner runs it again; the second
+``suspend_flow_run`` call (same key) is refused by the server and returns the input.
+
 Every subprocess runs in its own process group with a hard timeout and is killed on failure.
 Prints ``e2e-waiting: ok`` at the end.
 """
@@ -64,6 +68,26 @@ def asker() -> str:
 
 if __name__ == "__main__":
     asker.serve(name="asker")
+"""
+SUSPEND_FLOWS = """
+from prefect import flow, suspend_flow_run
+from prefect.input import RunInput
+from prefect.variables import Variable
+
+
+class Answer(RunInput):
+    name: str
+
+
+@flow
+def suspender() -> str:
+    answer = suspend_flow_run(wait_for_input=Answer, timeout=120)
+    Variable.set("e2e_suspended_answer", answer.name, overwrite=True)
+    return answer.name
+
+
+if __name__ == "__main__":
+    suspender.serve(name="suspender")
 """
 RUN_TIMEOUT_S = 150.0
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -122,14 +146,16 @@ async def check_concurrency() -> None:
     print("e2e-waiting: ENQUEUE ran one at a time, CANCEL_NEW cancelled the second", flush=True)
 
 
-async def check_pause() -> None:
+async def resumed_with_input(flow_name: str, variable: str) -> list:
+    """Run ``flow_name``'s deployment until it is PAUSED waiting for input, resume it with input
+    through the client, and check that it COMPLETED with that input; its states."""
     from prefect.client.orchestration import get_client
     from prefect.flow_runs import resume_flow_run
     from prefect.variables import Variable
 
     async with get_client() as client:
-        asker = await deployment(client, "asker", "asker")
-        run_id = (await client.create_flow_run_from_deployment(asker.id)).id
+        target = await deployment(client, flow_name, flow_name)
+        run_id = (await client.create_flow_run_from_deployment(target.id)).id
         (paused,) = await settled(client, [run_id], done=("PAUSED", *TERMINAL))
         assert paused.state_type.value == "PAUSED", paused.state
         keyset = paused.state.state_details.run_input_keyset
@@ -142,15 +168,33 @@ async def check_pause() -> None:
     async with get_client() as client:
         (done,) = await settled(client, [run_id])
         assert done.state_type.value == "COMPLETED", done.state
-    assert await Variable.aget("e2e_answer") == "cirrus"
+        states = await client.read_flow_run_states(run_id)
+    assert await Variable.aget(variable) == "cirrus"
+    return states
+
+
+async def check_pause() -> None:
+    await resumed_with_input("asker", "e2e_answer")
     print("e2e-waiting: paused for input, resumed with it, the flow received it", flush=True)
 
 
-PARTS = {"concurrency": (CONCURRENCY_FLOWS, check_concurrency), "pause": (PAUSE_FLOWS, check_pause)}
+async def check_suspend() -> None:
+    states = await resumed_with_input("suspender", "e2e_suspended_answer")
+    names = [s.name for s in states]
+    assert "Suspended" in names and "Resuming" in names, names
+    assert names.count("Running") == 2, names  # its process ended at the suspension; the runner ran it again
+    print("e2e-waiting: suspended for input, resumed through the runner with it", flush=True)
+
+
+PARTS = {
+    "concurrency": (CONCURRENCY_FLOWS, check_concurrency),
+    "pause": (PAUSE_FLOWS, check_pause),
+    "suspend": (SUSPEND_FLOWS, check_suspend),
+}
 
 
 def main() -> None:
-    parts = sys.argv[1:] or ["concurrency", "pause"]
+    parts = sys.argv[1:] or list(PARTS)
     for part in parts:
         with tempfile.TemporaryDirectory() as source:
             flows, check = PARTS[part]
