@@ -267,6 +267,21 @@ def pool_lifecycle(repos: Repositories, settings: Settings) -> dict[str, Any]:
     }
 
 
+def limited_lifecycle(repos: Repositories, settings: Settings) -> dict[str, Any]:
+    """A run of a deployment with ``concurrency_limit=1``: PENDING takes the slot and COMPLETED gives
+    it back, each in a two-item transaction with the deployment's slot counter (DynamoDB Local does
+    not sum a larger transaction's items right: ``wcu_local`` is its raw figure, read with care)."""
+    placed = make_deployment("limited", specs=[CRON_5], concurrency_limit=1)
+    schedule_deployment(repos, placed.deployment_id, now=T0, settings=settings)
+    life = lifecycle(repos, placed.deployment_id)
+    moves = life["transitions"]
+    steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
+    return {
+        "transitions": {k: {f: moves[k][f] for f in ("wcu", "wcu_local", "rcu", "requests")} for k in moves},
+        "lifecycle": {"wcu": round(life["insert"]["wcu"] + sum(steps), 2)},
+    }
+
+
 def create_run(repos: Repositories) -> dict[str, Any]:
     body = FlowRunCreate(flow_id=flow_id("bench-flow"), name="created", tags=["bench"])
     return step(lambda: flow_runs.create_flow_run(repos, body, T0))
@@ -288,6 +303,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
     life["counts_insert_wcu"] = round(pass_counts / max(planned, 1), 2)
     created = create_run(repos)
     pooled = pool_lifecycle(repos, settings)
+    limited = limited_lifecycle(repos, settings)
     moves = life["transitions"]
     insert = life["insert"]["wcu"]
     steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
@@ -318,6 +334,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
         "read_history": life["read_history"],
         "log_batch": {k: v for k, v in life["log_batch"].items() if k != "by_index"},
         "pool_run": pooled,
+        "limited_run": limited,
     }
     delete_tables(settings)
     return result

@@ -7,7 +7,9 @@ state, ABORT, WAIT: the current state stands). ``force`` skips every rule. :func
 decision that writes into the run to store, through the bookkeeping of
 :mod:`chalicelib.domain.run_bookkeeping`.
 
-Not served (Cirrus has no such resources): deployment concurrency limits and leases, task runs.
+Deployment concurrency limits: :mod:`chalicelib.domain.deployment_concurrency` takes a slot
+(``Decision.take_slot``); :func:`commit` keeps the run's ``concurrency_slot`` as Prefect's
+``ReleaseFlowConcurrencySlots`` gives it back. Not modelled: deployment concurrency leases.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Decision:
     policy: EmpiricalPolicy | None = None
     #: Set ``resuming`` after the bookkeeping (Prefect does it in an after-transition hook).
     mark_resuming: bool = False
+    #: Written only with a slot of the deployment's concurrency limit (storage takes it).
+    take_slot: bool = False
 
     @property
     def writes(self) -> bool:
@@ -230,6 +234,23 @@ def _retry_failed_flows(t: _Transition) -> Decision | None:
 
 
 _ALL = frozenset(StateType)
+#: States in which a run holds a slot of its deployment's concurrency limit.
+SLOT_HOLDING = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
+
+
+def holds_slot_after(run: FlowRun, decision: Decision) -> bool:
+    """Whether ``run`` holds a deployment slot once ``decision`` (which writes a state) is written:
+    it took one, or held one and stays PENDING, RUNNING or CANCELLING (Prefect's
+    ``ReleaseFlowConcurrencySlots``, forced transitions included), or failed into an in-process
+    retry (AwaitingRetry by rejection: the engine keeps its slot across the delay)."""
+    state = decision.state
+    if decision.take_slot:
+        return True
+    if not run.concurrency_slot or state is None:
+        return False
+    if state.type in SLOT_HOLDING:
+        return True
+    return state.name == "AwaitingRetry" and decision.status is SetStateStatus.REJECT
 
 
 @dataclass(frozen=True)
@@ -294,4 +315,7 @@ def commit(run: FlowRun, decision: Decision, *, now: datetime) -> FlowRun:
     if decision.mark_resuming:
         policy = updated.empirical_policy.model_copy(update={"resuming": True})
         updated = updated.model_copy(update={"empirical_policy": policy})
+    holds = holds_slot_after(run, decision)
+    if holds != updated.concurrency_slot:
+        updated = updated.model_copy(update={"concurrency_slot": holds})
     return updated

@@ -133,3 +133,5 @@ class FlowRun(ResponseModel):
     claimed_until: UtcDateTime | None = Field(default=None, exclude=True)
     #: The end of its schedule's catch-up window: still SCHEDULED then, the run is skipped.
     catchup_deadline: UtcDateTime | None = Field(default=None, exclude=True)
+    #: Holds a slot of its deployment's concurrency limit (``domain.deployment_concurrency``).
+    concurrency_slot: bool = Field(default=False, exclude=True)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     )
     from chalicelib.storage.documents import DocumentRepository
     from chalicelib.storage.errors import STORE_ERRORS, translated
+    from chalicelib.storage.flow_run_inputs import FlowRunInputRepository
     from chalicelib.storage.flow_runs import (
         BY_DEPLOYMENT,
         BY_SWEEP,
@@ -164,6 +165,12 @@ class Repositories:
         from chalicelib.storage.health import HealthProbe
 
         return HealthProbe()
+
+    @cached_property
+    def flow_run_inputs(self) -> FlowRunInputRepository:
+        from chalicelib.storage.flow_run_inputs import FlowRunInputRepository
+
+        return FlowRunInputRepository()
 
     @cached_property
     def api_keys(self) -> ApiKeyRepository:

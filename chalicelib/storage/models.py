@@ -21,6 +21,7 @@ from pynamodb.models import Model
 from chalicelib.storage.attributes import TimestampAttribute
 from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS
+from chalicelib.storage.wait_models import WAIT_MODELS
 
 # One model meta for every table (chalicelib.storage.model_meta), under the names this module uses.
 _Meta = TableMeta
@@ -380,4 +381,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     JobStateModel,
     ApiKeyModel,
     *RESOURCE_MODELS,
+    *WAIT_MODELS,
 )

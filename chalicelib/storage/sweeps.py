@@ -132,7 +132,8 @@ class SweepStore:
         """Put ``run`` (with ``history``) over the candidate's item if the item is unchanged since it was
         read: same state, same heartbeat, same ``updated``. ``False`` when it changed (or is gone)."""
         try:
-            self.runs.write(run, unchanged_since_read(candidate), also=history)
+            held = candidate.run.concurrency_slot  # a crash gives the deployment's slot back
+            self.runs.write(run, unchanged_since_read(candidate), also=history, held_slot=held)
         except PutError as exc:
             if is_condition_failure(exc):
                 return False

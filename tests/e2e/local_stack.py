@@ -122,6 +122,21 @@ def local_stack(log_dir: Path, extra_env: Mapping[str, str]) -> Iterator[tuple[s
         processes.reap()
 
 
+def run_driver(args: list[str], env: Mapping[str, str], timeout_s: float) -> tuple[int | None, str]:
+    """Run a driver in its own process group: (its exit code, or ``None`` when it was killed after
+    ``timeout_s``; its output)."""
+    process = subprocess.Popen(
+        args, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        return None, out
+    return process.returncode, out
+
+
 def prefect_env(api_url: str, prefect_home: Path, **extra: str) -> dict[str, str]:
     """The environment of a Prefect client process pointed at the stack (no ephemeral server)."""
     return {

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from served_flows import served
+
 BIN = Path(sys.executable).parent
 FLOWS = """
 from prefect import flow, get_run_logger, task
@@ -152,30 +154,16 @@ def main() -> None:
     prefect = str(BIN / "prefect")
     asyncio.run(prepare())
     print("e2e-serve: limit and variable created", flush=True)
-    with tempfile.TemporaryDirectory() as source:
-        Path(source, "flows.py").write_text(FLOWS)
-        log = Path(source, "serve.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "flows.py"], cwd=source, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            (first, *_) = asyncio.run(completed_runs(1))
-            assert first.auto_scheduled, first
-            print(f"e2e-serve: auto-scheduled run {first.id} COMPLETED", flush=True)
-            run([prefect, "deployment", "run", "parent/e2e-serve"], 60)
-            runs = asyncio.run(completed_manual_run())
-            print("e2e-serve: manual run COMPLETED", flush=True)
-            # The engine sends a run's last log batch as its process exits, just after the state
-            # COMPLETED: wait for the lines before the runner (and that process) is killed.
-            logs = {flow_run.id: logs_arriving(prefect, str(flow_run.id), 4) for flow_run in runs}
-        except BaseException:
-            log.flush()
-            print(Path(source, "serve.log").read_text()[-6000:], flush=True)
-            raise
-        finally:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-            log.close()
+    with tempfile.TemporaryDirectory() as source, served(source, FLOWS):
+        (first, *_) = asyncio.run(completed_runs(1))
+        assert first.auto_scheduled, first
+        print(f"e2e-serve: auto-scheduled run {first.id} COMPLETED", flush=True)
+        run([prefect, "deployment", "run", "parent/e2e-serve"], 60)
+        runs = asyncio.run(completed_manual_run())
+        print("e2e-serve: manual run COMPLETED", flush=True)
+        # The engine sends a run's last log batch as its process exits, just after the state
+        # COMPLETED: wait for the lines before the runner (and that process) is killed.
+        logs = {flow_run.id: logs_arriving(prefect, str(flow_run.id), 4) for flow_run in runs}
     asyncio.run(check(runs))
     for flow_run in runs:
         lines = logs[flow_run.id]

@@ -132,10 +132,8 @@ def _with_subflows_of(repos: Repositories, body: FilterBody) -> FilterBody:
     (``child_flow_run_id``); one Query of each parent's task runs (at most MAX_TASK_RUN_IDS parents)."""
     flt = body.flow_runs
     wanted = flt.parent_flow_run_id.any_ if flt is not None and flt.parent_flow_run_id is not None else None
-    if flt is None or wanted is None:
-        return body
-    if not is_conjunctive(flt):
-        raise InvalidRequestError(("body", "flow_runs", "parent_flow_run_id"), "parent_flow_run_id needs an and_ group")
+    if flt is None or wanted is None or not is_conjunctive(flt):
+        return body  # in an or_ group the criterion matches no run (a run does not carry it)
     if len(wanted) > MAX_TASK_RUN_IDS:
         raise InvalidRequestError(
             ("body", "flow_runs", "parent_flow_run_id", "any_"), f"At most {MAX_TASK_RUN_IDS} ids"

@@ -20,17 +20,21 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from chalicelib.domain import identity
-from chalicelib.domain.orchestration import Decision, commit, orchestrate, with_initial_state
+from chalicelib.domain.deployment_concurrency import SlotLimit, collision
+from chalicelib.domain.orchestration import Decision, SetStateStatus, commit, orchestrate, with_initial_state
 from chalicelib.errors import (
     ConcurrentUpdateError,
     ConflictError,
     FlowNotFoundError,
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
     NotFoundError,
+    SlotsUnavailableError,
 )
 from chalicelib.schemas.deployments import DeploymentScheduleUpdate
+from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
+from chalicelib.services.flow_runs._slots import secure_slot
 from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
 
@@ -151,7 +155,9 @@ def _patch(repos: Repositories, run_id: uuid.UUID, changes: Callable[[FlowRun], 
 
 
 def delete_flow_run(repos: Repositories, run_id: uuid.UUID) -> None:
-    repos.flow_runs.delete(run_id)
+    """Delete the run as read (a run that changed state meanwhile is read again); a run holding a
+    slot of its deployment's concurrency limit gives it back with the delete."""
+    _retrying(lambda: repos.flow_runs.delete(run_id, repos.flow_runs.get(run_id)))
 
 
 def read_flow_run_states(repos: Repositories, run_id: uuid.UUID) -> list[State]:
@@ -176,13 +182,27 @@ class SetStateResult:
         }
 
 
-def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBody, now: datetime) -> SetStateResult:
+def set_flow_run_state(
+    repos: Repositories,
+    run_id: uuid.UUID,
+    body: SetStateBody,
+    now: datetime,
+    *,
+    input_on_accept: FlowRunInput | None = None,
+) -> SetStateResult:
     """Propose ``body.state``: the rules judge it against the state read; a state that is written
     replaces that state only if it is still current (else the proposal is judged again).
 
     A written state's timestamp is the time it was accepted: ``now``, but after the run's last
     write, so the history's timestamps increase in commit order even when racing requests that
-    started in another order are settled by retries."""
+    started in another order are settled by retries.
+
+    A proposal into PENDING of a run whose deployment has a concurrency limit is written together
+    with a slot (:mod:`chalicelib.services.flow_runs._slots`); when none is free, the
+    collision strategy's state (AwaitingConcurrencySlot or Cancelled) is written instead.
+
+    ``input_on_accept`` is stored in the same transaction as an ACCEPTed state, and only then (a
+    resume's response input: the flow never sees RUNNING without it)."""
     proposed = body.state.to_state(now)
     read: list[FlowRun] = []
 
@@ -190,13 +210,28 @@ def set_flow_run_state(repos: Repositories, run_id: uuid.UUID, body: SetStateBod
         run = repos.flow_runs.get(run_id)
         read[:] = [run]
         accepted = _stamp(run, now)
+
+        def write(decision: Decision, slot: SlotLimit | None) -> SetStateResult:
+            moved = commit(run, decision, now=accepted)
+            state_id = run.state.id if run.state else None
+            accepted_input = input_on_accept if decision.status is SetStateStatus.ACCEPT else None
+            repos.flow_runs.replace(
+                moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat,
+                held_slot=run.concurrency_slot, slot_limit=slot.limit if slot else None,
+                inputs=(accepted_input,) if accepted_input else (),
+            )  # fmt: skip
+            return SetStateResult(decision, moved.state, written=True)
+
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
+        decision, slot = secure_slot(repos, run, decision, force=body.force)
         if not decision.writes:
             return SetStateResult(decision, run.state, written=False)
-        moved = commit(run, decision, now=accepted)
-        state_id = run.state.id if run.state else None
-        repos.flow_runs.replace(moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat)
-        return SetStateResult(decision, moved.state, written=True)
+        if slot is None:
+            return write(decision, None)
+        try:
+            return write(decision, slot)
+        except SlotsUnavailableError:  # every slot is taken: the collision strategy's state instead
+            return write(collision(slot, decision, accepted), None)
 
     result = _retrying(attempt)
     if result.written and result.state is not None:

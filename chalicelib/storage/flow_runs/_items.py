@@ -228,6 +228,8 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
     }
     if run.lazarus_attempts:
         doc["lazarus_attempts"] = run.lazarus_attempts
+    if run.concurrency_slot:
+        doc["concurrency_slot"] = True
     by = doc.get("created_by")
     if by and run.schedule_id and by.get("type") == "SCHEDULE" and by.get("id") == str(run.schedule_id):
         doc["created_by"] = by.get("display_value") or ""  # the schedule that planned it: its kind

@@ -24,6 +24,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from chalicelib.config import Settings
 from chalicelib.domain.identity import utc_key
@@ -31,15 +32,18 @@ from chalicelib.domain.sweeps import ZOMBIE, sweep_for
 from chalicelib.errors import ConcurrentUpdateError, FlowRunNotFoundError
 from chalicelib.schemas.common import utcnow
 from chalicelib.schemas.filters import FlowRunFilter
+from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateType
 from chalicelib.storage.errors import is_condition_failure
+from chalicelib.storage.flow_run_inputs import to_item as input_item
 from chalicelib.storage.flow_runs import _items as flow_run_items
 from chalicelib.storage.flow_runs import _listing as flow_run_listing
 from chalicelib.storage.flow_runs import _queries as flow_run_queries
 from chalicelib.storage.flow_runs._items import state_sort_key
 from chalicelib.storage.flow_runs._listing import Listing
 from chalicelib.storage.flow_runs._queries import AccessPath
+from chalicelib.storage.flow_runs._transacted import delete_releasing_slot, put_transacted
 from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel, FlowRunStateModel
 
 #: How long a history item outlives its state at least: the retention plus the scheduler's horizon
@@ -330,11 +334,15 @@ class FlowRunRepository:
         *,
         expected_updated: datetime | None = None,
         expected_heartbeat: datetime | None | EllipsisType = ...,
+        held_slot: bool | None = None,
+        slot_limit: int | None = None,
+        inputs: Sequence[FlowRunInput] = (),
     ) -> None:
         """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` and,
         when given, its ``updated`` still ``expected_updated`` (no PATCH or transition in between)
         and its heartbeat still ``expected_heartbeat`` (``None``: none; no heartbeat in between: a
-        heartbeat does not move ``updated``).
+        heartbeat does not move ``updated``). ``held_slot``/``slot_limit``: see :meth:`write`;
+        ``inputs`` are put in the same transaction (a resume's response input).
 
         The history gains what the write implies (:func:`flow_run_items.states_to_record`) and the
         states of ``history`` not recorded yet are put again (idempotent; callers that hold none pass
@@ -346,17 +354,37 @@ class FlowRunRepository:
         if expected_updated is not None:
             condition &= FlowRunModel.updated == expected_updated
         try:
-            self.write(run, condition, also=history)
+            companions = [input_item(value) for value in inputs]
+            self.write(run, condition, also=history, held_slot=held_slot, slot_limit=slot_limit, companions=companions)
         except PutError as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdateError("Flow run", run.id) from exc
             raise
 
-    def write(self, run: FlowRun, condition: Condition, *, also: Sequence[State] = ()) -> None:
+    def write(
+        self,
+        run: FlowRun,
+        condition: Condition,
+        *,
+        also: Sequence[State] = (),
+        held_slot: bool | None = None,
+        slot_limit: int | None = None,
+        companions: Sequence[Model] = (),
+    ) -> None:
         """Put ``run``'s item on ``condition`` (PutError when it fails), then record the states the
-        write adds to its history (and those of ``also``)."""
+        write adds to its history (and those of ``also``).
+
+        ``held_slot``: whether the run as read held a deployment concurrency slot. When ``run``
+        takes one (at most ``slot_limit`` taken: else :class:`SlotsUnavailableError`) or gives it
+        back, the put and the slot count move in one transaction (:mod:`._transacted`), with
+        ``companions``, items written only together with this state."""
         item = self._item(run, history_pending=False)
-        old = self._put(item, condition)
+        moves = held_slot is not None and held_slot != run.concurrency_slot and run.deployment_id is not None
+        if moves or companions:
+            slot = run.concurrency_slot if moves else None
+            old = put_transacted(item, condition, take_slot=slot, limit=slot_limit, companions=companions)
+        else:
+            old = self._put(item, condition)
         states = flow_run_items.states_to_record(old, run)
         known = {s.id for s, _ in states} | ({uuid.UUID(old.state_id)} if old is not None and old.state else set())
         states += [(s, run.updated) for s in also if s.id not in known]
@@ -485,14 +513,27 @@ class FlowRunRepository:
             rewritten += 1
         return rewritten, kept, page.get("LastEvaluatedKey")
 
-    def delete(self, id_: uuid.UUID) -> None:
-        """Delete the run, then its state history."""
-        try:
-            FlowRunModel(str(id_)).delete(condition=FlowRunModel.id.exists())
-        except DeleteError as exc:
-            if is_condition_failure(exc):
+    def delete(self, id_: uuid.UUID, read: FlowRun | None = None) -> None:
+        """Delete the run, then its state history.
+
+        With the run as ``read``: only while its state is the one read (else
+        :class:`ConcurrentUpdateError`), and a run holding a deployment concurrency slot gives it
+        back in the same transaction."""
+        condition = FlowRunModel.id.exists()
+        if read is not None:
+            condition &= FlowRunModel.state_id == (str(read.state.id) if read.state else flow_run_items.NO_STATE_ID)
+        if read is not None and read.concurrency_slot and read.deployment_id is not None:
+            if not delete_releasing_slot(str(id_), condition, str(read.deployment_id)):
+                raise ConcurrentUpdateError("Flow run", id_)
+        else:
+            try:
+                FlowRunModel(str(id_)).delete(condition=condition)
+            except DeleteError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                if read is not None:
+                    raise ConcurrentUpdateError("Flow run", id_) from exc
                 raise FlowRunNotFoundError(id_) from exc
-            raise
         self._delete_history(str(id_))
 
     def delete_if_scheduled(self, id_: uuid.UUID, require_run_count_zero: bool = False) -> bool:
