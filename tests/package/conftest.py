@@ -171,3 +171,28 @@ def invoke(artifact: dict[str, Any], task_dir: Path, runtime_python: Path, tmp_p
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ddb_endpoint() -> Iterator[str]:
+    """A DynamoDB Local of these tests' own (the suite's shared one holds the models' test tables)."""
+    from devstack import dynamodb_local as ddb
+
+    if not ddb.available():
+        pytest.fail(f"DynamoDB Local: {ddb.unavailable_reason()} (make dynamodb-local)", pytrace=False)
+    with ddb.DynamoDBLocal() as instance:
+        yield instance.endpoint
+
+
+def dynamodb_client(endpoint: str, service: str = "dynamodb") -> Any:
+    import boto3
+
+    from devstack.dynamodb_local import DUMMY_CREDENTIALS
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
