@@ -110,20 +110,23 @@ def runtime_python(artifact: dict[str, Any]) -> Path:
     boto3_version = LAMBDA_RUNTIME_BOTO3.get(runtime)
     if boto3_version is None:
         pytest.fail(f"{runtime}: add the boto3 its Lambda runtime ships to LAMBDA_RUNTIME_BOTO3")
-    venv = ROOT / ".cache" / "lambda-runtime" / f"{runtime}-boto3-{boto3_version}"
+    base = _interpreter(version)
+    if base is None:
+        pytest.fail(f"no Python {version} on this machine for the {runtime} runtime")
+    return tool_venv(f"lambda-runtime/{runtime}-boto3-{boto3_version}", base, [f"boto3=={boto3_version}",
+                     f"botocore=={boto3_version}"])  # fmt: skip
+
+
+def tool_venv(name: str, base: Path, requirements: list[str]) -> Path:
+    """The interpreter of a virtualenv holding only ``requirements`` (pinned), cached in ``.cache/<name>``
+    and built once (under a lock) from the interpreter ``base``."""
+    venv = ROOT / ".cache" / name
     python = venv / "bin" / "python"
-    with _locked(venv.parent / ".lock"):
+    with _locked(venv.parent / f".{venv.name}.lock"):
         if not (venv / ".installed").exists():
-            base = _interpreter(version)
-            if base is None:
-                pytest.fail(f"no Python {version} on this machine for the {runtime} runtime")
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([str(base), "-m", "venv", str(venv)], check=True, timeout=300)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", f"boto3=={boto3_version}", f"botocore=={boto3_version}"],
-                check=True,
-                timeout=600,
-            )
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True, timeout=600)
             (venv / ".installed").touch()
     return python
 
