@@ -90,7 +90,11 @@ class Backend:
 
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:
-    """One in-memory DynamoDB Local for the session (per xdist worker); its endpoint."""
+    """One in-memory DynamoDB Local for the session (per xdist worker); its endpoint. A running one
+    given as ``CIRRUS_TEST_DYNAMODB_ENDPOINT`` is used instead (tests/package: the template's tables)."""
+    if os.environ.get("CIRRUS_TEST_DYNAMODB_ENDPOINT"):
+        yield os.environ["CIRRUS_TEST_DYNAMODB_ENDPOINT"]
+        return
     from devstack import dynamodb_local as ddb
 
     if not ddb.available():
