@@ -7,9 +7,12 @@ server would; otherwise an AssertionError names the step. Prints one line per st
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentScheduleCreate
@@ -92,8 +95,34 @@ async def main() -> int:
         )
         assert run.id in {r.id for r in by_flow}, by_flow
         step(f"filters: {len(completed)} completed run of the deployment; {len(by_flow)} runs of the flow")
+    tag_limits_through_the_cli(f"e2e-{suffix}")
     step("ok")
     return 0
+
+
+def tag_limits_through_the_cli(tag: str) -> None:
+    """``prefect concurrency-limit create / inspect / ls / reset / delete`` (v1 tag limits)."""
+    prefect = str(Path(sys.executable).parent / "prefect")
+
+    def cli(*args: str) -> str:
+        wide = {**os.environ, "COLUMNS": "200"}  # rich would cut the tag in a narrow table
+        done = subprocess.run(
+            [prefect, "concurrency-limit", *args], capture_output=True, text=True, timeout=120, env=wide
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    cli("create", tag, "3")
+    shown = cli("inspect", tag)
+    assert tag in shown and "3" in shown, shown
+    assert tag in cli("ls")
+    cli("reset", tag)
+    cli("delete", tag)
+    missing = subprocess.run(
+        [prefect, "concurrency-limit", "inspect", tag], capture_output=True, text=True, timeout=120
+    )
+    assert missing.returncode != 0, missing.stdout
+    step(f"prefect concurrency-limit create/inspect/ls/reset/delete {tag}")
 
 
 if __name__ == "__main__":
