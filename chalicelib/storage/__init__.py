@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.aggregates import RunCountRepository
     from chalicelib.storage.api_keys import ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
+    from chalicelib.storage.blocks.store import BlockStore
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
     from chalicelib.storage.deployments import DeploymentRepository
     from chalicelib.storage.flow_runs import FlowRunRepository
@@ -108,6 +109,12 @@ class Repositories:
         from chalicelib.storage.artifacts import ArtifactRepository
 
         return ArtifactRepository()
+
+    @cached_property
+    def blocks(self) -> BlockStore:
+        from chalicelib.storage.blocks.store import BlockStore
+
+        return BlockStore(self.settings)
 
     @cached_property
     def job_state(self) -> JobStateRepository:
