@@ -19,6 +19,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import iso_z, utcnow
 from chalicelib.services import api_keys
+from chalicelib.services.blocks import types as block_types
 from chalicelib.storage import open_repositories
 from chalicelib.storage.api_keys import ApiKeyRecord
 from chalicelib.storage.tables import create_tables
@@ -26,7 +27,9 @@ from chalicelib.storage.tables import create_tables
 
 def _create_tables(_: argparse.Namespace) -> int:
     created = create_tables(get_settings())
-    print(json.dumps({"created": created}))
+    # Prefect's block catalog (idempotent; the API would also install it on its first block request).
+    catalog = block_types.install_catalog(open_repositories(get_settings()), utcnow())
+    print(json.dumps({"created": created, "block_catalog": catalog}))
     return 0
 
 
