@@ -3,6 +3,7 @@ secret, references, races, and the cost of a ``Block.load``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 
@@ -146,6 +147,20 @@ def test_secrets_are_sealed_at_rest(client, repos):
     item = BlockDocumentModel.get(doc["id"], consistent_read=True)
     assert "hunter2" not in item.to_simple_dict().__repr__()
     assert item.doc["sealed"].startswith("v1.local.")
+
+
+def test_secrets_are_never_logged(client, caplog):
+    """Every log record (DynamoDB's requests at DEBUG included) of a secret's whole life."""
+    caplog.set_level(logging.DEBUG)
+    creds = _type(client)
+    schema = _schema(client, creds["id"])
+    doc = _document(client, creds["id"], schema["id"], data={"user": "ann", "password": "pw-never-logged"})
+    call(client, "GET", f"/block_documents/{doc['id']}?include_secrets=true")
+    call(client, "GET", "/block_types/slug/creds/block_documents/name/prod?include_secrets=true")
+    call(client, "POST", "/block_documents/filter", {"include_secrets": True})
+    call(client, "PATCH", f"/block_documents/{doc['id']}", {"data": {"password": "pw-never-logged-2"}})
+    call(client, "PATCH", f"/block_documents/{doc['id']}", {"data": {"password": "pw-never-logged-3"}, "bogus": 1})
+    assert caplog.records and "pw-never-logged" not in caplog.text
 
 
 def test_block_load_is_two_requests(client):
