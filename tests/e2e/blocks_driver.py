@@ -9,6 +9,7 @@ on first save, and a ``Secret`` holding an object.
 from __future__ import annotations
 
 import sys
+import time
 
 from prefect import flow
 from prefect.blocks.core import Block
@@ -51,6 +52,25 @@ def load() -> None:
     assert state.result() == "s3cr3t-e2e/2"
 
 
+def serve() -> None:
+    """Keeps running: a ``serve()`` runner of ``uses_blocks`` (the test kills it)."""
+    uses_blocks.serve(name="blocks")
+
+
+def run_served() -> None:
+    from prefect.deployments import run_deployment
+
+    for _ in range(60):  # the runner registers its deployment once it has started
+        try:
+            run = run_deployment("uses-blocks/blocks", timeout=150)
+            break
+        except Exception:  # noqa: BLE001 - not registered yet
+            time.sleep(2)
+    else:
+        raise AssertionError("the served deployment never appeared")
+    assert run.state is not None and run.state.is_completed(), run.state
+
+
 if __name__ == "__main__":
-    {"save": save, "load": load}[sys.argv[1]]()
+    {"save": save, "load": load, "serve": serve, "run-served": run_served}[sys.argv[1]]()
     print(f"blocks-driver: {sys.argv[1]} ok")

@@ -1,6 +1,7 @@
 """End to end: Prefect 3.9.1's blocks against the local stack — ``Secret.save`` then
 ``Secret.load(...).get()`` in a fresh process (a string and a JSON value), a user-defined block
-saved, refused without ``overwrite``, overwritten and loaded, a flow that loads both completes,
+saved, refused without ``overwrite``, overwritten and loaded, a flow that loads both completes (run
+directly, and served by a ``serve()`` runner),
 ``prefect block ls`` and ``prefect block type ls`` show them and Prefect's catalog, and the API
 never shows a secret unasked."""
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.local_stack import E2E_PYTHON, api, local_stack, missing_prefect, prefect_env
+from tests.e2e.local_stack import E2E_PYTHON, Processes, api, local_stack, missing_prefect, prefect_env
 
 DRIVER = Path(__file__).with_name("blocks_driver.py")
 STEP_TIMEOUT_S = 180.0
@@ -43,3 +44,11 @@ def test_secret_and_json_blocks_with_prefects_client_and_cli(tmp_path: Path) -> 
         types = _run([*prefect, "block", "type", "ls"], {**env, "COLUMNS": "250"})
         for slug in ("secret", "aws-credentials", "s3-bucket", "slack-webhook", "appconfig"):
             assert slug in types, (slug, types)
+
+        # A served flow that loads both blocks: the runner runs it in a process of its own.
+        processes = Processes()
+        try:
+            processes.start([str(E2E_PYTHON), str(DRIVER), "serve"], env, tmp_path / "serve.log")
+            assert "blocks-driver: run-served ok" in _run([str(E2E_PYTHON), str(DRIVER), "run-served"], env)
+        finally:
+            processes.reap()
