@@ -5,17 +5,13 @@ console error and no failed request on any of them."""
 from __future__ import annotations
 
 import base64
-import shutil
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.local.test_stack import RunningStack, cleanup, start_stack, stop_stack  # noqa: F401 - fixture
-from tests.ui.test_browser import BUDGET_S, CHROMIUM, FLAGS, PAGE_TIMEOUT_MS, SCREENSHOTS, PageWatch, _missing, visit
+from tests.ui.test_browser import PAGE_TIMEOUT_MS, PageWatch, _missing, browser, visit
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -43,57 +39,38 @@ def _secret(stack: RunningStack, name: str, include_secrets: bool = True) -> dic
 
 
 def test_blocks_catalog_create_view_masked_and_edit(stack: RunningStack) -> None:
-    from playwright.sync_api import sync_playwright
+    with browser(stack) as context:
+        base = stack.api_url
+        # The catalog's logos live on GitHub and Contentful (Prefect's data): this machine may
+        # have no internet, so requests leaving the stack get a blank image.
+        context.route(lambda url: not url.startswith(base), lambda route: route.fulfill(
+            status=200, content_type="image/png", body=BLANK_PNG
+        ))  # fmt: skip
+        page = context.new_page()
+        watch = PageWatch(page)
+        visit(page, watch, base, "/blocks/catalog", ["AWS Credentials", "Secret"], "blocks-catalog")
+        visit(page, watch, base, "/blocks/catalog/secret", ["Secret"], "blocks-catalog-secret")
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    profile = tempfile.mkdtemp(prefix="cirrus-chromium-")
-    watchdog = threading.Timer(BUDGET_S, lambda: stack.process.kill())
-    watchdog.start()
-    started = time.monotonic()
-    try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
-                viewport={"width": 1400, "height": 900}, timeout=PAGE_TIMEOUT_MS,
-            )  # fmt: skip
-            try:
-                base = stack.api_url
-                # The catalog's logos live on GitHub and Contentful (Prefect's data): this machine may
-                # have no internet, so requests leaving the stack get a blank image.
-                context.route(lambda url: not url.startswith(base), lambda route: route.fulfill(
-                    status=200, content_type="image/png", body=BLANK_PNG
-                ))  # fmt: skip
-                page = context.new_page()
-                watch = PageWatch(page)
-                visit(page, watch, base, "/blocks/catalog", ["AWS Credentials", "Secret"], "blocks-catalog")
-                visit(page, watch, base, "/blocks/catalog/secret", ["Secret"], "blocks-catalog-secret")
+        # Create a Secret from the form.
+        visit(page, watch, base, "/blocks/catalog/secret/create", ["Block Name"], "blocks-create")
+        page.locator("input").first.fill("ui-password")  # "Block Name"
+        page.locator("textarea").first.fill("from-the-form")  # the value (its "password" mode)
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url("**/blocks/block/**", timeout=PAGE_TIMEOUT_MS)
+        created = _secret(stack, "ui-password")
+        assert created["data"] == {"value": "from-the-form"}, created
 
-                # Create a Secret from the form.
-                visit(page, watch, base, "/blocks/catalog/secret/create", ["Block Name"], "blocks-create")
-                page.locator("input").first.fill("ui-password")  # "Block Name"
-                page.locator("textarea").first.fill("from-the-form")  # the value (its "password" mode)
-                page.get_by_role("button", name="Create").click()
-                page.wait_for_url("**/blocks/block/**", timeout=PAGE_TIMEOUT_MS)
-                created = _secret(stack, "ui-password")
-                assert created["data"] == {"value": "from-the-form"}, created
+        # Its page: the value masked.
+        visit(page, watch, base, f"/blocks/block/{created['id']}", ["ui-password"], "blocks-secret")
+        assert "from-the-form" not in page.content()
+        visit(page, watch, base, "/blocks", ["ui-password"], "blocks")
 
-                # Its page: the value masked.
-                visit(page, watch, base, f"/blocks/block/{created['id']}", ["ui-password"], "blocks-secret")
-                assert "from-the-form" not in page.content()
-                visit(page, watch, base, "/blocks", ["ui-password"], "blocks")
-
-                # Edit it: a new value is stored.
-                visit(page, watch, base, f"/blocks/block/{created['id']}/edit", ["ui-password"], "blocks-edit")
-                page.locator("textarea").first.fill("edited-in-the-form")
-                page.get_by_role("button", name="Save").click()
-                page.wait_for_url(f"**/blocks/block/{created['id']}", timeout=PAGE_TIMEOUT_MS)
-                assert _secret(stack, "ui-password")["data"] == {"value": "edited-in-the-form"}
-                page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
-                problems = watch.take()
-                assert not problems, "\n".join(problems)
-            finally:
-                context.close()
-    finally:
-        watchdog.cancel()
-        shutil.rmtree(profile, ignore_errors=True)
-    assert time.monotonic() - started < BUDGET_S
+        # Edit it: a new value is stored.
+        visit(page, watch, base, f"/blocks/block/{created['id']}/edit", ["ui-password"], "blocks-edit")
+        page.locator("textarea").first.fill("edited-in-the-form")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(f"**/blocks/block/{created['id']}", timeout=PAGE_TIMEOUT_MS)
+        assert _secret(stack, "ui-password")["data"] == {"value": "edited-in-the-form"}
+        page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        problems = watch.take()
+        assert not problems, "\n".join(problems)
