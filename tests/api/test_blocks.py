@@ -163,6 +163,19 @@ def test_secrets_are_never_logged(client, caplog):
     assert caplog.records and "pw-never-logged" not in caplog.text
 
 
+def test_data_sealed_under_another_key_is_a_409_not_a_500(client, tmp_path):
+    from chalicelib.storage.blocks._models import BlockDocumentModel
+    from chalicelib.storage.blocks.sealing import LocalKeyWrapper, Sealer
+
+    secret_type, secret_schema = _secret_ids(client)
+    doc = _document(client, secret_type, secret_schema, name="moved", data={"value": "x"})
+    item = BlockDocumentModel.get(doc["id"], consistent_read=True)
+    item.doc = {**item.doc, "sealed": Sealer(LocalKeyWrapper(tmp_path / "other.key")).seal({"value": "y"}, doc["id"])}
+    item.save()
+    status, body = call(client, "GET", f"/block_documents/{doc['id']}")
+    assert status == 409 and doc["id"] in body["detail"]
+
+
 def test_block_load_is_two_requests(client):
     secret_type, secret_schema = _secret_ids(client)
     _document(client, secret_type, secret_schema, name="db-password", data={"value": "x"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from cryptography.exceptions import InvalidTag
 
 from chalicelib.config import Settings
 from chalicelib.storage.blocks.sealing import (
@@ -13,6 +12,7 @@ from chalicelib.storage.blocks.sealing import (
     LocalKeyWrapper,
     Sealer,
     SealingUnavailableError,
+    UnreadableSealError,
     sealer_for,
 )
 
@@ -25,10 +25,10 @@ def test_local_key_seals_opens_and_binds_to_the_document(tmp_path):
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert sealer.open(sealed, "doc-1") == {"value": "hunter2"}
     assert Sealer(LocalKeyWrapper(key)).open(sealed, "doc-1") == {"value": "hunter2"}  # the key file is reused
-    with pytest.raises(InvalidTag):
+    with pytest.raises(UnreadableSealError):
         sealer.open(sealed, "doc-2")  # moved to another item: does not open
     assert sealer.seal({"value": "hunter2"}, "doc-1") != sealed  # a fresh data key and nonce per write
-    with pytest.raises(InvalidTag):
+    with pytest.raises(UnreadableSealError):  # a replaced key: a 409 naming the document, not a 500
         Sealer(LocalKeyWrapper(tmp_path / "other.key")).open(sealed, "doc-1")
 
 
@@ -47,7 +47,7 @@ def test_kms_wraps_data_keys_under_the_encryption_context():
         assert sealer.open(sealed, "doc") == {"password": "p"}
         fresh = Sealer(KmsKeyWrapper(key_id, "us-east-1"))
         assert fresh.open(sealed, "doc") == {"password": "p"}
-        with pytest.raises(ValueError):
+        with pytest.raises(UnreadableSealError):  # a KMS-sealed value under a local key
             Sealer(LocalKeyWrapper.__new__(LocalKeyWrapper)).open(sealed, "doc")
 
 

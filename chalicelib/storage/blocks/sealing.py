@@ -25,9 +25,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.config import Settings
+from chalicelib.errors import ConflictError, StorageUnavailableError
 
 CONTEXT = {"cirrus": "block-document"}
 _LOCAL_WRAP_AAD = b"cirrus-block-data-key"
@@ -36,8 +38,22 @@ _CACHE_S = 300.0
 _CACHE_SIZE = 256
 
 
-class SealingUnavailableError(RuntimeError):
-    """No key encryption key is configured (a deployed stage needs ``CIRRUS_BLOCKS_KMS_KEY_ID``)."""
+class UnreadableSealError(ConflictError):
+    """Stored data this stage's key cannot open (a 409 naming the document, never a 500)."""
+
+    def __init__(self, bound_to: str) -> None:
+        super().__init__(
+            f"Block document {bound_to}: its data cannot be decrypted with this stage's key "
+            "(was the key replaced?); save the block again to replace it."
+        )
+
+
+class SealingUnavailableError(StorageUnavailableError):
+    """No key encryption key is configured (a deployed stage needs ``CIRRUS_BLOCKS_KMS_KEY_ID``):
+    the API answers 503 with the code ``NoBlocksKey``; nothing is stored."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="NoBlocksKey")
 
 
 class KeyWrapper(Protocol):
@@ -126,11 +142,16 @@ class Sealer:
         return ".".join(("v1", self._wrapper.kind, _b64(wrapped), _b64(nonce), _b64(ciphertext)))
 
     def open(self, sealed: str, bound_to: str) -> Any:
-        version, kind, wrapped, nonce, ciphertext = sealed.split(".")
-        if version != "v1" or kind != self._wrapper.kind:
-            raise ValueError(f"cannot open a {version}/{kind} sealed value with a {self._wrapper.kind} key")
-        key = self._data_key(_unb64(wrapped))
-        return json.loads(AESGCM(key).decrypt(_unb64(nonce), _unb64(ciphertext), bound_to.encode()))
+        """The value sealed for ``bound_to``; a :class:`UnreadableSealError` when this key cannot
+        open it (another stage's key, a replaced local key file, another item's value)."""
+        try:
+            version, kind, wrapped, nonce, ciphertext = sealed.split(".")
+            if version != "v1" or kind != self._wrapper.kind:
+                raise ValueError(f"a {version}/{kind} sealed value, and this is a {self._wrapper.kind} key")
+            key = self._data_key(_unb64(wrapped))
+            return json.loads(AESGCM(key).decrypt(_unb64(nonce), _unb64(ciphertext), bound_to.encode()))
+        except (ValueError, InvalidTag) as exc:
+            raise UnreadableSealError(bound_to) from exc
 
     def _data_key(self, wrapped: bytes) -> bytes:
         now = time.monotonic()
