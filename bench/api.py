@@ -47,7 +47,7 @@ from chalicelib.config import Settings, override_settings  # noqa: E402
 from chalicelib.domain.identity import deployment_id  # noqa: E402
 from chalicelib.schemas.common import utcnow  # noqa: E402
 from chalicelib.schemas.deployments import Deployment  # noqa: E402
-from chalicelib.storage.deployment_items import to_item  # noqa: E402
+from chalicelib.storage.deployments import to_item  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel  # noqa: E402
 from chalicelib.storage.tables import create_tables  # noqa: E402

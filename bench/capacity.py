@@ -50,7 +50,7 @@ from chalicelib.schemas.deployments import GetScheduledFlowRunsBody  # noqa: E40
 from chalicelib.schemas.flow_runs import FlowRunCreate  # noqa: E402
 from chalicelib.schemas.states import SetStateBody, StateType  # noqa: E402
 from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkPoolCreate  # noqa: E402
-from chalicelib.services import deployment_runs, flow_runs, workers  # noqa: E402
+from chalicelib.services import deployments, flow_runs, work_pools  # noqa: E402
 from chalicelib.services.scheduler import schedule_deployment, schedule_due  # noqa: E402
 from chalicelib.services.work_pools import create_pool  # noqa: E402
 from chalicelib.storage import Repositories, aggregates, open_repositories  # noqa: E402
@@ -185,10 +185,12 @@ def lifecycle(repos: Repositories, dep: Any, *, pool: str | None = None) -> dict
     polled: list[Any] = []
     if pool is None:
         poll = GetScheduledFlowRunsBody(deployment_ids=[dep], scheduled_before=T0 + timedelta(hours=1), limit=10)
-        out["worker_poll"] = step(lambda: polled.extend(deployment_runs.get_scheduled_flow_runs(repos, poll, T0)))
+        out["worker_poll"] = step(lambda: polled.extend(deployments.get_scheduled_flow_runs(repos, poll, T0)))
     else:
         body = ScheduledRunsBody(scheduled_before=T0 + timedelta(hours=1), limit=10)
-        taken = step(lambda: polled.extend(r.flow_run for r in workers.get_scheduled_flow_runs(repos, pool, body, T0)))
+        taken = step(
+            lambda: polled.extend(r.flow_run for r in work_pools.get_scheduled_flow_runs(repos, pool, body, T0))
+        )
         out["worker_poll"] = taken
     out["worker_poll"]["runs"] = len(polled)
     run = polled[0]

@@ -26,10 +26,12 @@ import _env  # noqa: E402, F401  (first: the project root on sys.path, dummy AWS
 
 from chalicelib.config import Settings  # noqa: E402
 from chalicelib.schemas.flow_runs import FlowRun  # noqa: E402
-from chalicelib.services.late_runs import mark_late_runs  # noqa: E402
-from chalicelib.services.lazarus import revive_crashed_runs  # noqa: E402
-from chalicelib.services.maintenance import SweepReport  # noqa: E402
-from chalicelib.services.zombies import kill_zombies  # noqa: E402
+from chalicelib.services.maintenance import (
+    SweepReport,  # noqa: E402
+    kill_zombies,  # noqa: E402
+    mark_late_runs,  # noqa: E402
+    revive_crashed_runs,  # noqa: E402
+)
 from chalicelib.storage import Repositories, open_repositories  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import FlowRunModel  # noqa: E402

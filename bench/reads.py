@@ -48,7 +48,7 @@ from chalicelib.schemas.flows import Flow  # noqa: E402
 from chalicelib.schemas.states import State, StateDetails, StateType  # noqa: E402
 from chalicelib.schemas.task_runs import TaskRun  # noqa: E402
 from chalicelib.storage import aggregates, open_repositories  # noqa: E402
-from chalicelib.storage.deployment_items import to_item as deployment_item  # noqa: E402
+from chalicelib.storage.deployments import to_item as deployment_item  # noqa: E402
 from chalicelib.storage.instrumentation import count_requests  # noqa: E402
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel  # noqa: E402
 from chalicelib.storage.resource_models import TaskRunModel  # noqa: E402

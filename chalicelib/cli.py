@@ -2,6 +2,10 @@
 
 ``cirrus api-key create NAME`` prints the new key once (it is stored only as a hash);
 ``list`` shows names, display prefixes and creation times; ``revoke NAME`` deletes a key at once.
+``cirrus schedule ls DEPLOYMENT`` lists a deployment's schedules with Cirrus's policies (DEPLOYMENT:
+its id or ``flow-name/deployment-name``); ``cirrus schedule set DEPLOYMENT SCHEDULE --catchup-window
+600 --start-at 2027-01-01T00:00:00Z --end-at none --pause-on-failure on`` changes them (SCHEDULE:
+its id or slug; ``none`` clears a policy).
 ``cirrus migrate-runs`` rewrites the flow and task runs an older version stored, once, after an
 upgrade (so they enter this version's indexes), and enters every stored run into the run counts
 (runs the counts hold already are skipped); idempotent, safe while the service runs.
@@ -13,22 +17,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import iso_z, utcnow
-from chalicelib.services import api_keys
-from chalicelib.services.blocks import types as block_types
-from chalicelib.storage import open_repositories
-from chalicelib.storage.api_keys import ApiKeyRecord
-from chalicelib.storage.tables import create_tables
+from chalicelib.schemas.deployments import DeploymentSchedule, DeploymentScheduleUpdate
+from chalicelib.services import api_keys, blocks, deployments
+from chalicelib.storage import ApiKeyRecord, create_tables, open_repositories
 
 
 def _create_tables(_: argparse.Namespace) -> int:
     created = create_tables(get_settings())
     # Prefect's block catalog (idempotent; the API would also install it on its first block request).
-    catalog = block_types.install_catalog(open_repositories(get_settings()), utcnow())
+    catalog = blocks.install_catalog(open_repositories(get_settings()), utcnow())
     print(json.dumps({"created": created, "block_catalog": catalog}))
     return 0
 
@@ -53,6 +58,62 @@ def _api_key_list(_: argparse.Namespace) -> int:
 def _api_key_revoke(args: argparse.Namespace) -> int:
     record = api_keys.revoke_api_key(open_repositories(get_settings()), args.name)
     print(json.dumps({"revoked": _key_json(record)}))
+    return 0
+
+
+def _deployment_id(text: str) -> uuid.UUID:
+    """A deployment named by its id or ``flow-name/deployment-name``."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        flow, _, name = text.partition("/")
+        if not name:
+            raise InvalidRequestError(
+                ("deployment",), "name a deployment by its id or as flow-name/deployment-name"
+            ) from None
+        return deployments.read_deployment_by_name(open_repositories(get_settings()), flow, name, utcnow()).id
+
+
+def _schedule_json(schedule: DeploymentSchedule) -> dict[str, object]:
+    return schedule.model_dump(
+        mode="json",
+        include={"id", "slug", "active", "schedule", "start_at", "end_at", "catchup_window", "pause_on_failure"},
+    )
+
+
+def _schedule_ls(args: argparse.Namespace) -> int:
+    schedules = deployments.list_schedules(open_repositories(get_settings()), _deployment_id(args.deployment))
+    print(json.dumps([_schedule_json(s) for s in schedules]))
+    return 0
+
+
+#: ``cirrus schedule set`` options → policy fields; "none" clears one.
+_POLICY_OPTIONS = ("start_at", "end_at", "catchup_window", "pause_on_failure")
+
+
+def _schedule_set(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    repos = open_repositories(settings)
+    deployment_id = _deployment_id(args.deployment)
+    schedules = deployments.list_schedules(repos, deployment_id)
+    chosen = next((s for s in schedules if str(s.id) == args.schedule or s.slug == args.schedule), None)
+    if chosen is None:
+        raise InvalidRequestError(("schedule",), f"no schedule {args.schedule!r} in deployment {deployment_id}")
+    given = {name: getattr(args, name) for name in _POLICY_OPTIONS if getattr(args, name) is not None}
+    values = {name: None if raw == "none" else {"on": True, "off": False}.get(raw, raw) for name, raw in given.items()}
+    if "catchup_window" in values and values["catchup_window"] is not None:
+        try:
+            values["catchup_window"] = float(values["catchup_window"])  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidRequestError(("catchup_window",), "--catchup-window takes seconds or 'none'") from None
+    try:
+        body = DeploymentScheduleUpdate.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        raise InvalidRequestError(tuple(error["loc"]), error["msg"]) from exc
+    deployments.update_schedule(repos, settings, deployment_id, chosen.id, body, utcnow())
+    (updated,) = [s for s in deployments.list_schedules(repos, deployment_id) if s.id == chosen.id]
+    print(json.dumps(_schedule_json(updated)))
     return 0
 
 
@@ -104,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke = key_commands.add_parser("revoke", help="revoke a key by name; it stops working at once")
     key_revoke.add_argument("name")
     key_revoke.set_defaults(handler=_api_key_revoke)
+
+    schedules = commands.add_parser("schedule", help="list and change a deployment's schedule policies")
+    schedule_commands = schedules.add_subparsers(dest="schedule_command", required=True)
+    schedule_ls = schedule_commands.add_parser("ls", help="a deployment's schedules, with Cirrus's policies")
+    schedule_ls.add_argument("deployment", help="the deployment's id or flow-name/deployment-name")
+    schedule_ls.set_defaults(handler=_schedule_ls)
+    schedule_set = schedule_commands.add_parser("set", help="set or clear ('none') a schedule's policies")
+    schedule_set.add_argument("deployment", help="the deployment's id or flow-name/deployment-name")
+    schedule_set.add_argument("schedule", help="the schedule's id or slug")
+    schedule_set.add_argument("--start-at", dest="start_at", help="ISO 8601 time, or none")
+    schedule_set.add_argument("--end-at", dest="end_at", help="ISO 8601 time, or none")
+    schedule_set.add_argument("--catchup-window", dest="catchup_window", help="seconds, or none")
+    schedule_set.add_argument("--pause-on-failure", dest="pause_on_failure", choices=("on", "off"))
+    schedule_set.set_defaults(handler=_schedule_set)
     return parser
 
 

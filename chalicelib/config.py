@@ -36,6 +36,8 @@ class Settings:
     job_time_margin_s: float = 10.0
     # Maintenance.
     late_runs_after_s: float = 15.0
+    #: The catch-up window of every schedule that sets none (seconds; 0: none, Prefect's behaviour).
+    schedule_catchup_window_s: float = 0.0
     #: How often the clients send a flow run's heartbeat: Prefect's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
     #: (180 s by default, 30 s at least). Set it to what the runners use.
     heartbeat_frequency_s: float = 180.0
@@ -54,6 +56,8 @@ class Settings:
     worker_fallback_heartbeat_s: float = 30.0
     #: A work queue (and a deployment) is READY while a worker polled it at most this long ago.
     poll_ready_window_s: float = 60.0
+    #: How long a worker's poll holds each run it hands out: other polls skip it meanwhile.
+    worker_claim_s: float = 30.0
     #: How the run counts get the runs tables' stream records: ``lambda`` (a Lambda consumes each
     #: stream: AWS), ``pull`` (reads drain the streams first: the local stack, tests), or ``auto``:
     #: ``pull`` when a DynamoDB endpoint is set or the stage is ``local``/``test``.

@@ -13,23 +13,23 @@ from chalicelib.api.common import raw_body, route
 bp = Blueprint(__name__)
 
 
-@route(bp, "/automations/owned-by/{resource_id}", methods=("DELETE",), status=202)
+@route(bp, "/automations/owned-by/{resource_id}", methods=("DELETE",), status=202, stub=True)
 def delete_automations_owned_by(resource_id: str) -> None:
     return None
 
 
-@route(bp, "/automations/related-to/{resource_id}")
+@route(bp, "/automations/related-to/{resource_id}", stub=True)
 def automations_related_to(resource_id: str) -> list[object]:
     return []
 
 
-@route(bp, "/automations/filter", methods=("POST",))
+@route(bp, "/automations/filter", methods=("POST",), stub=True)
 def filter_automations() -> list[object]:
     raw_body(bp)  # malformed JSON is still a 422
     return []
 
 
-@route(bp, "/automations/count", methods=("POST",))
+@route(bp, "/automations/count", methods=("POST",), stub=True)
 def count_automations() -> int:
     raw_body(bp)
     return 0

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalice import Blueprint
 
+from chalicelib import services
 from chalicelib.api.common import json_response, repositories, route
 from chalicelib.config import API_VERSION, PREFECT_VERSION
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.services.health as readiness
-else:
-    readiness = lazy_module("chalicelib.services.health")
 
 bp = Blueprint(__name__)
 
@@ -47,7 +40,7 @@ def hello() -> str:
 @route(bp, "/ready")
 def ready() -> object:
     """200 ``{"message": "OK"}`` when the tables answer, else 503 (Prefect's readiness check)."""
-    if readiness.tables_reachable(repositories()):
+    if services.health.tables_reachable(repositories()):
         return json_response({"message": "OK"})
     return json_response({"message": "Database is not available"}, 503)
 

@@ -31,7 +31,7 @@ from chalicelib.errors import (
     StorageLimitError,
     StorageUnavailableError,
 )
-from chalicelib.storage import errors as store_errors
+from chalicelib.storage import STORE_ERRORS, translated
 
 if TYPE_CHECKING:  # pragma: no cover - pydantic is imported on first use (cold start)
     from pydantic import BaseModel, ValidationError
@@ -109,6 +109,19 @@ def path_uuid(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except (ValueError, TypeError) as exc:
         raise PathNotFound(text) from exc
+
+
+def query_datetime(bp: Blueprint, name: str) -> datetime | None:
+    """An optional ISO 8601 query parameter as an aware UTC datetime (naive: UTC); junk is a 422."""
+    raw = (bp.current_request.query_params or {}).get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace(" ", "+"))  # an unescaped "+" arrives as a space
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        detail = [{"loc": ["query", name], "msg": "Input should be a valid datetime", "type": "datetime_parsing"}]
+        raise RequestInvalid(detail, None) from exc
 
 
 def _invalid(bp: Blueprint, loc: list[Any], message: str, kind: str, body: Any = ...) -> Response:
@@ -202,12 +215,15 @@ def route(
     methods: tuple[str, ...] = ("GET",),
     status: int = 200,
     max_body_bytes: int | None = None,
+    stub: bool = False,
     **kwargs: Any,
 ) -> Callable:
     """Register a view on ``bp``: its return value becomes JSON with ``status`` (a
     :class:`Response` is passed through), and domain errors become Prefect's error replies.
     When auth is required, a request without a valid API key is answered before ``fn`` runs.
-    ``max_body_bytes`` raises the body size limit for a route that takes batches (logs)."""
+    ``max_body_bytes`` raises the body size limit for a route that takes batches (logs). ``stub``
+    marks a view that answers as a Prefect server with nothing of the kind would (an empty list…)
+    for a feature Cirrus lacks (tools/route_coverage.py counts them apart)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -222,8 +238,8 @@ def route(
                 if isinstance(exc, StorageLimitError | StorageUnavailableError):
                     _log_store_failure(bp, exc)
                 return _error_response(exc, bp)
-            except store_errors.STORE_ERRORS as exc:
-                error = store_errors.translated(exc, f"{bp.current_request.method} {bp.current_request.path}")
+            except STORE_ERRORS as exc:
+                error = translated(exc, f"{bp.current_request.method} {bp.current_request.path}")
                 _log_store_failure(bp, error)
                 return _error_response(error, bp)
             if isinstance(result, Response):
@@ -233,6 +249,7 @@ def route(
             return json_response(_jsonable(result), status)
 
         view.gated = True  # type: ignore[attr-defined]  # fallbacks.py gives the path's other methods the same gate
+        view.stub = stub  # type: ignore[attr-defined]
         bp.route(path, methods=list(methods), **{**route_options(), **kwargs})(view)
         return fn
 

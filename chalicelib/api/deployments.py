@@ -7,25 +7,12 @@ Gateway prefers them over ``/deployments/{id}``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from chalice import Blueprint
 
+from chalicelib import schemas, services
 from chalicelib.api.common import json_response, now, page_reply, parse_body, path_uuid, repositories, route
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.deployments as schemas
-    import chalicelib.schemas.filters as filters
-    from chalicelib.services import deployment_queries, deployment_runs, deployment_schedules, deployments
-else:
-    schemas = lazy_module("chalicelib.schemas.deployments")
-    filters = lazy_module("chalicelib.schemas.filters")
-    deployment_queries = lazy_module("chalicelib.services.deployment_queries")
-    deployment_runs = lazy_module("chalicelib.services.deployment_runs")
-    deployment_schedules = lazy_module("chalicelib.services.deployment_schedules")
-    deployments = lazy_module("chalicelib.services.deployments")
 
 bp = Blueprint(__name__)
 
@@ -33,112 +20,122 @@ bp = Blueprint(__name__)
 @route(bp, "/deployments", methods=("POST",))
 def create_deployment() -> object:
     repos = repositories()
-    saved = deployments.upsert_deployment(repos, repos.settings, parse_body(bp, schemas.DeploymentCreate), now())
+    saved = services.deployments.upsert_deployment(
+        repos, repos.settings, parse_body(bp, schemas.deployments.DeploymentCreate), now()
+    )
     return json_response(saved.deployment.to_json(), 201 if saved.created else 200)
 
 
 @route(bp, "/deployments/{id}")
 def read_deployment(id: str) -> object:
-    return deployments.read_deployment(repositories(), path_uuid(id), now())
+    return services.deployments.read_deployment(repositories(), path_uuid(id), now())
 
 
 @route(bp, "/deployments/name/{flow_name}/{deployment_name}")
 def read_deployment_by_name(flow_name: str, deployment_name: str) -> object:
-    return deployments.read_deployment_by_name(repositories(), unquote(flow_name), unquote(deployment_name), now())
+    return services.deployments.read_deployment_by_name(
+        repositories(), unquote(flow_name), unquote(deployment_name), now()
+    )
 
 
 @route(bp, "/deployments/{id}", methods=("PATCH",), status=204)
 def update_deployment(id: str) -> None:
     deployment_id = path_uuid(id)
     repos = repositories()
-    deployments.update_deployment(repos, repos.settings, deployment_id, parse_body(bp, schemas.DeploymentUpdate), now())
+    services.deployments.update_deployment(
+        repos, repos.settings, deployment_id, parse_body(bp, schemas.deployments.DeploymentUpdate), now()
+    )
 
 
 @route(bp, "/deployments/{id}", methods=("DELETE",), status=204)
 def delete_deployment(id: str) -> None:
-    deployments.delete_deployment(repositories(), path_uuid(id))
+    services.deployments.delete_deployment(repositories(), path_uuid(id))
 
 
 @route(bp, "/deployments/filter", methods=("POST",))
 def filter_deployments() -> object:
-    return deployment_queries.filter_deployments(repositories(), parse_body(bp, filters.FilterBody), now())
+    return services.deployments.filter_deployments(repositories(), parse_body(bp, schemas.filters.FilterBody), now())
 
 
 @route(bp, "/deployments/count", methods=("POST",))
 def count_deployments() -> object:
-    return deployment_queries.count_deployments(repositories(), parse_body(bp, filters.CountBody))
+    return services.deployments.count_deployments(repositories(), parse_body(bp, schemas.filters.CountBody))
 
 
 @route(bp, "/deployments/paginate", methods=("POST",))
 def paginate_deployments() -> object:
-    page = deployment_queries.paginate_deployments(repositories(), parse_body(bp, filters.PaginateBody), now())
+    page = services.deployments.paginate_deployments(
+        repositories(), parse_body(bp, schemas.filters.PaginateBody), now()
+    )
     return page_reply(page)
 
 
 @route(bp, "/deployments/{id}/pause_deployment", methods=("POST",))
 def pause_deployment(id: str) -> None:
-    deployments.pause_deployment(repositories(), path_uuid(id), now())
+    services.deployments.pause_deployment(repositories(), path_uuid(id), now())
 
 
 @route(bp, "/deployments/{id}/resume_deployment", methods=("POST",))
 def resume_deployment(id: str) -> None:
     deployment_id = path_uuid(id)
     repos = repositories()
-    deployments.resume_deployment(repos, repos.settings, deployment_id, now())
+    services.deployments.resume_deployment(repos, repos.settings, deployment_id, now())
 
 
 @route(bp, "/deployments/{id}/schedule", methods=("POST",))
 def schedule_deployment(id: str) -> None:
     deployment_id = path_uuid(id)
     repos = repositories()
-    deployment_runs.backfill(repos, repos.settings, deployment_id, parse_body(bp, schemas.BackfillBody), now())
+    services.deployments.backfill(
+        repos, repos.settings, deployment_id, parse_body(bp, schemas.deployments.BackfillBody), now()
+    )
 
 
 @route(bp, "/deployments/{id}/create_flow_run", methods=("POST",))
 def create_flow_run(id: str) -> object:
     deployment_id = path_uuid(id)
-    body = parse_body(bp, schemas.DeploymentFlowRunCreate)
-    run, created = deployment_runs.create_flow_run(repositories(), deployment_id, body, now())
+    body = parse_body(bp, schemas.deployments.DeploymentFlowRunCreate)
+    run, created = services.deployments.create_flow_run(repositories(), deployment_id, body, now())
     return json_response(run.to_json(), 201 if created else 200)
 
 
 @route(bp, "/deployments/get_scheduled_flow_runs", methods=("POST",))
 def get_scheduled_flow_runs() -> object:
-    body = parse_body(bp, schemas.GetScheduledFlowRunsBody)
-    return deployment_runs.get_scheduled_flow_runs(repositories(), body, now())
+    body = parse_body(bp, schemas.deployments.GetScheduledFlowRunsBody)
+    return services.deployments.get_scheduled_flow_runs(repositories(), body, now())
 
 
 @route(bp, "/deployments/{id}/work_queue_check")
 def work_queue_check(id: str) -> object:
-    return deployment_runs.work_queue_check(repositories(), path_uuid(id), now())
+    return services.deployments.work_queue_check(repositories(), path_uuid(id), now())
 
 
 # ------------------------------------------------------------------- schedules sub-resource
 # POST answers 201 (409 for a slug in use); PATCH and DELETE 204, or 404 "Schedule not found."
 @route(bp, "/deployments/{id}/schedules")
 def read_schedules(id: str) -> object:
-    return deployment_schedules.list_schedules(repositories(), path_uuid(id))
+    return services.deployments.list_schedules(repositories(), path_uuid(id))
 
 
 @route(bp, "/deployments/{id}/schedules", methods=("POST",))
 def create_schedules(id: str) -> object:
     deployment_id = path_uuid(id)
-    body = parse_body(bp, schemas.DeploymentScheduleCreateList, default=[])
+    body = parse_body(bp, schemas.deployments.DeploymentScheduleCreateList, default=[])
     repos = repositories()
-    created = deployment_schedules.create_schedules(repos, repos.settings, deployment_id, body.root, now())
+    created = services.deployments.create_schedules(repos, repos.settings, deployment_id, body.root, now())
     return json_response([s.to_json() for s in created], 201)
 
 
 @route(bp, "/deployments/{id}/schedules/{schedule_id}", methods=("PATCH",), status=204)
 def update_schedule(id: str, schedule_id: str) -> None:
     deployment_id, schedule = path_uuid(id), path_uuid(schedule_id)
-    body = parse_body(bp, schemas.DeploymentScheduleUpdate)
+    body = parse_body(bp, schemas.deployments.DeploymentScheduleUpdate)
     repos = repositories()
-    deployment_schedules.update_schedule(repos, repos.settings, deployment_id, schedule, body, now())
+    services.deployments.update_schedule(repos, repos.settings, deployment_id, schedule, body, now())
 
 
 @route(bp, "/deployments/{id}/schedules/{schedule_id}", methods=("DELETE",), status=204)
 def delete_schedule(id: str, schedule_id: str) -> None:
     deployment_id, schedule = path_uuid(id), path_uuid(schedule_id)
     repos = repositories()
-    deployment_schedules.delete_schedule(repos, repos.settings, deployment_id, schedule, now())
+    services.deployments.delete_schedule(repos, repos.settings, deployment_id, schedule, now())

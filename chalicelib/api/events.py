@@ -31,22 +31,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice import Blueprint
 from chalice.app import WebsocketDisconnectedError, WebsocketEvent
 
+from chalicelib import services
 from chalicelib.api.auth import INVALID_KEY, NOT_AUTHENTICATED, header_api_key, key_is_valid
 from chalicelib.api.common import RequestInvalid, raw_body, repositories, route
 from chalicelib.config import get_settings
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    from chalicelib.services import events
-    from chalicelib.storage import aws
-else:
-    events = lazy_module("chalicelib.services.events")
-    aws = lazy_module("chalicelib.storage.aws")
+from chalicelib.storage import boto3_session
 
 bp = Blueprint(__name__)
 
@@ -79,7 +73,7 @@ class Reply:
 
     send: tuple[str, ...] = ()
     close: tuple[int, str] | None = None
-    #: The outcome of each event in the frame (``events.Outcome`` values), for counting.
+    #: The outcome of each event in the frame (``services.events.Outcome`` values), for counting.
     outcomes: tuple[str, ...] = ()
 
 
@@ -108,7 +102,7 @@ def handle_frame(text: str | bytes, now: datetime | None = None) -> Reply:
         if get_settings().auth_required and not key_is_valid(token if isinstance(token, str) else None):
             return Reply(close=(POLICY_VIOLATION, "Invalid token"))
         return Reply(send=(AUTH_SUCCESS,))
-    outcomes = events.ingest_json(repositories(), text, now or datetime.now(UTC))
+    outcomes = services.events.ingest_json(repositories(), text, now or datetime.now(UTC))
     return Reply(outcomes=tuple(outcome.value for outcome in outcomes))
 
 
@@ -118,7 +112,7 @@ def _auth_message(text: str | bytes) -> dict[str, Any] | None:
         return None  # the common case, an event, is not decoded twice
     try:
         message = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return message if isinstance(message, dict) and message.get("type") == "auth" else None
 
@@ -137,7 +131,7 @@ def create_events() -> None:
     if not isinstance(body, list):
         detail = [{"loc": ["body"], "msg": "Input should be a valid list", "type": "list_type"}]
         raise RequestInvalid(detail, body)
-    outcomes = events.ingest_many(repositories(), body, datetime.now(UTC))
+    outcomes = services.events.ingest_many(repositories(), body, datetime.now(UTC))
     log_outcomes("POST /events", _count(o.value for o in outcomes))
 
 
@@ -159,7 +153,7 @@ def events_message(event: WebsocketEvent) -> None:
     """One frame: answered through API Gateway's management API."""
     api = bp.current_app.websocket_api
     if api.session is None:
-        api.session = aws.boto3_session()
+        api.session = boto3_session()
     try:
         reply = handle_frame(event.body)
     except Exception:  # noqa: BLE001 - a failure we cannot judge: close, and the client resends

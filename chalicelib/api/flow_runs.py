@@ -7,10 +7,10 @@ Ours on top of Prefect's: ``POST /flow_runs/{id}/heartbeat`` (204 while the run 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib import schemas, services
 from chalicelib.api.common import (
     RequestInvalid,
     json_response,
@@ -18,81 +18,72 @@ from chalicelib.api.common import (
     page_reply,
     parse_body,
     path_uuid,
+    query_datetime,
     repositories,
     route,
 )
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.filters as filters
-    import chalicelib.schemas.flow_runs as schemas
-    import chalicelib.schemas.states as states
-    from chalicelib.services import flow_run_queries, flow_runs, ui
-else:
-    ui = lazy_module("chalicelib.services.ui")
-    filters = lazy_module("chalicelib.schemas.filters")
-    schemas = lazy_module("chalicelib.schemas.flow_runs")
-    states = lazy_module("chalicelib.schemas.states")
-    flow_run_queries = lazy_module("chalicelib.services.flow_run_queries")
-    flow_runs = lazy_module("chalicelib.services.flow_runs")
 
 bp = Blueprint(__name__)
 
 
 @route(bp, "/flow_runs", methods=("POST",))
 def create_flow_run() -> object:
-    run, created = flow_runs.create_flow_run(repositories(), parse_body(bp, schemas.FlowRunCreate), now())
+    run, created = services.flow_runs.create_flow_run(
+        repositories(), parse_body(bp, schemas.flow_runs.FlowRunCreate), now()
+    )
     return json_response(run.to_json(), 201 if created else 200)
 
 
 @route(bp, "/flow_runs/{id}")
 def read_flow_run(id: str) -> object:
-    return flow_runs.read_flow_run(repositories(), path_uuid(id))
+    return services.flow_runs.read_flow_run(repositories(), path_uuid(id))
 
 
 @route(bp, "/flow_runs/{id}", methods=("PATCH",), status=204)
 def update_flow_run(id: str) -> None:
     run_id = path_uuid(id)
-    flow_runs.update_flow_run(repositories(), run_id, parse_body(bp, schemas.FlowRunUpdate), now())
+    services.flow_runs.update_flow_run(repositories(), run_id, parse_body(bp, schemas.flow_runs.FlowRunUpdate), now())
 
 
 @route(bp, "/flow_runs/{id}/labels", methods=("PATCH",), status=204)
 def update_flow_run_labels(id: str) -> None:
     run_id = path_uuid(id)
-    labels = parse_body(bp, schemas.FlowRunLabels)
-    flow_runs.update_flow_run_labels(repositories(), run_id, labels.root, now())
+    labels = parse_body(bp, schemas.flow_runs.FlowRunLabels)
+    services.flow_runs.update_flow_run_labels(repositories(), run_id, labels.root, now())
 
 
 @route(bp, "/flow_runs/{id}", methods=("DELETE",), status=204)
 def delete_flow_run(id: str) -> None:
-    flow_runs.delete_flow_run(repositories(), path_uuid(id))
+    services.flow_runs.delete_flow_run(repositories(), path_uuid(id))
 
 
 @route(bp, "/flow_runs/{id}/set_state", methods=("POST",))
 def set_flow_run_state(id: str) -> object:
     run_id = path_uuid(id)
-    result = flow_runs.set_flow_run_state(repositories(), run_id, parse_body(bp, states.SetStateBody), now())
+    result = services.flow_runs.set_flow_run_state(
+        repositories(), run_id, parse_body(bp, schemas.states.SetStateBody), now()
+    )
     return json_response(result.to_json(), 201 if result.written else 200)
 
 
 @route(bp, "/flow_runs/{id}/heartbeat", methods=("POST",), status=204)
 def heartbeat(id: str) -> None:
-    flow_runs.record_heartbeat(repositories(), path_uuid(id), now())
+    services.flow_runs.record_heartbeat(repositories(), path_uuid(id), now())
 
 
 @route(bp, "/flow_runs/filter", methods=("POST",))
 def filter_flow_runs() -> object:
-    return flow_run_queries.filter_flow_runs(repositories(), parse_body(bp, filters.FilterBody))
+    return services.flow_runs.filter_flow_runs(repositories(), parse_body(bp, schemas.filters.FilterBody))
 
 
 @route(bp, "/flow_runs/count", methods=("POST",))
 def count_flow_runs() -> object:
-    return flow_run_queries.count_flow_runs(repositories(), parse_body(bp, filters.CountBody))
+    return services.flow_runs.count_flow_runs(repositories(), parse_body(bp, schemas.filters.CountBody))
 
 
 @route(bp, "/flow_runs/paginate", methods=("POST",))
 def paginate_flow_runs() -> object:
-    page = flow_run_queries.paginate_flow_runs(repositories(), parse_body(bp, filters.PaginateBody))
+    page = services.flow_runs.paginate_flow_runs(repositories(), parse_body(bp, schemas.filters.PaginateBody))
     return page_reply(page)
 
 
@@ -109,14 +100,15 @@ def read_flow_run_states() -> object:
     except ValueError as exc:
         detail = [{"loc": ["query", "flow_run_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]
         raise RequestInvalid(detail, None) from exc
-    return flow_runs.read_flow_run_states(repositories(), run_id)
+    return services.flow_runs.read_flow_run_states(repositories(), run_id)
 
 
 @route(bp, "/flow_runs/lateness", methods=("POST",))
 def average_flow_run_lateness() -> object:
-    return ui.average_lateness(repositories(), parse_body(bp, filters.CountBody), now())
+    return services.ui.average_lateness(repositories(), parse_body(bp, schemas.filters.CountBody), now())
 
 
 @route(bp, "/flow_runs/{id}/graph-v2")
 def flow_run_graph(id: str) -> object:
-    return ui.flow_run_graph(repositories(), path_uuid(id))
+    """``?since=<datetime>``: only the nodes still running or ended since then."""
+    return services.run_graph.flow_run_graph(repositories(), path_uuid(id), query_datetime(bp, "since"))

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalice import Blueprint
 
+from chalicelib import schemas, services
 from chalicelib.api.common import now, parse_body, repositories, route
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.logs as schemas
-    from chalicelib.services import logs
-else:
-    schemas = lazy_module("chalicelib.schemas.logs")
-    logs = lazy_module("chalicelib.services.logs")
 
 bp = Blueprint(__name__)
 
@@ -26,10 +17,10 @@ LOG_BATCH_MAX_BYTES = 5_000_000
 
 @route(bp, "/logs", methods=("POST",), status=201, max_body_bytes=LOG_BATCH_MAX_BYTES)
 def create_logs() -> None:
-    batch = parse_body(bp, schemas.LogBatch, default=[])
-    logs.create_logs(repositories(), batch.root, now())
+    batch = parse_body(bp, schemas.logs.LogBatch, default=[])
+    services.logs.create_logs(repositories(), batch.root, now())
 
 
 @route(bp, "/logs/filter", methods=("POST",))
 def filter_logs() -> object:
-    return logs.filter_logs(repositories(), parse_body(bp, schemas.LogFilterBody))
+    return services.logs.filter_logs(repositories(), parse_body(bp, schemas.logs.LogFilterBody))

@@ -3,67 +3,57 @@ set_state under Prefect's task rules, delete, filter, count."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalice import Blueprint
 
+from chalicelib import schemas, services
 from chalicelib.api.common import json_response, now, page_reply, parse_body, path_uuid, repositories, route
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.states as states
-    import chalicelib.schemas.task_runs as schemas
-    import chalicelib.schemas.ui as ui_schemas
-    from chalicelib.services import task_runs, ui_task_runs
-else:
-    states = lazy_module("chalicelib.schemas.states")
-    schemas = lazy_module("chalicelib.schemas.task_runs")
-    ui_schemas = lazy_module("chalicelib.schemas.ui")
-    task_runs = lazy_module("chalicelib.services.task_runs")
-    ui_task_runs = lazy_module("chalicelib.services.ui_task_runs")
 
 bp = Blueprint(__name__)
 
 
 @route(bp, "/task_runs", methods=("POST",))
 def create_task_run() -> object:
-    run, created = task_runs.create_task_run(repositories(), parse_body(bp, schemas.TaskRunCreate), now())
+    run, created = services.task_runs.create_task_run(
+        repositories(), parse_body(bp, schemas.task_runs.TaskRunCreate), now()
+    )
     return json_response(run.to_json(), 201 if created else 200)
 
 
 @route(bp, "/task_runs/{id}")
 def read_task_run(id: str) -> object:
-    return task_runs.read_task_run(repositories(), path_uuid(id))
+    return services.task_runs.read_task_run(repositories(), path_uuid(id))
 
 
 @route(bp, "/task_runs/{id}", methods=("DELETE",), status=204)
 def delete_task_run(id: str) -> None:
-    task_runs.delete_task_run(repositories(), path_uuid(id))
+    services.task_runs.delete_task_run(repositories(), path_uuid(id))
 
 
 @route(bp, "/task_runs/{id}/set_state", methods=("POST",))
 def set_task_run_state(id: str) -> object:
     run_id = path_uuid(id)
-    result = task_runs.set_task_run_state(repositories(), run_id, parse_body(bp, states.SetStateBody), now())
+    result = services.task_runs.set_task_run_state(
+        repositories(), run_id, parse_body(bp, schemas.states.SetStateBody), now()
+    )
     return json_response(result.to_json(), 201 if result.written else 200)
 
 
 @route(bp, "/task_runs/filter", methods=("POST",))
 def filter_task_runs() -> object:
-    return task_runs.filter_task_runs(repositories(), parse_body(bp, schemas.TaskRunFilterBody))
+    return services.task_runs.filter_task_runs(repositories(), parse_body(bp, schemas.task_runs.TaskRunFilterBody))
 
 
 @route(bp, "/task_runs/count", methods=("POST",))
 def count_task_runs() -> object:
-    return task_runs.count_task_runs(repositories(), parse_body(bp, schemas.TaskRunCountBody))
+    return services.task_runs.count_task_runs(repositories(), parse_body(bp, schemas.task_runs.TaskRunCountBody))
 
 
 @route(bp, "/task_runs/history", methods=("POST",))
 def task_run_history() -> object:
-    return ui_task_runs.history(repositories(), parse_body(bp, ui_schemas.TaskRunHistoryBody))
+    return services.ui_task_runs.history(repositories(), parse_body(bp, schemas.ui.TaskRunHistoryBody))
 
 
 @route(bp, "/task_runs/paginate", methods=("POST",))
 def paginate_task_runs() -> object:
-    page = ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, ui_schemas.TaskRunPaginateBody))
+    page = services.ui_task_runs.paginate_task_runs(repositories(), parse_body(bp, schemas.ui.TaskRunPaginateBody))
     return page_reply(page)

@@ -5,66 +5,58 @@ and the empty answers of features Cirrus does not have, so their pages show the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalice import Blueprint
 
+from chalicelib import schemas, services
 from chalicelib.api.common import now, parse_body, repositories, route
 from chalicelib.config import get_settings
-from chalicelib.lazy import lazy_module
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    import chalicelib.schemas.task_runs as task_run_schemas
-    import chalicelib.schemas.ui as schemas
-    from chalicelib.services import ui, ui_task_runs
-else:
-    schemas = lazy_module("chalicelib.schemas.ui")
-    task_run_schemas = lazy_module("chalicelib.schemas.task_runs")
-    ui_task_runs = lazy_module("chalicelib.services.ui_task_runs")
-    ui = lazy_module("chalicelib.services.ui")
 
 bp = Blueprint(__name__)
 
 
 @route(bp, "/admin/settings")
 def read_settings() -> object:
-    return ui.admin_settings(get_settings())
+    return services.ui.admin_settings(get_settings())
 
 
 @route(bp, "/ui/flows/count-deployments", methods=("POST",))
 def count_deployments_by_flow() -> object:
-    return ui.count_deployments_by_flow(repositories(), parse_body(bp, schemas.FlowIdsBody).flow_ids)
+    return services.ui.count_deployments_by_flow(repositories(), parse_body(bp, schemas.ui.FlowIdsBody).flow_ids)
 
 
 @route(bp, "/ui/flows/next-runs", methods=("POST",))
 def next_runs_by_flow() -> object:
-    runs = ui.next_runs_by_flow(repositories(), parse_body(bp, schemas.FlowIdsBody).flow_ids)
+    runs = services.ui.next_runs_by_flow(repositories(), parse_body(bp, schemas.ui.FlowIdsBody).flow_ids)
     return {k: v.model_dump(mode="json") if v is not None else None for k, v in runs.items()}
 
 
 @route(bp, "/ui/flow_runs/history", methods=("POST",))
 def flow_run_history() -> object:
-    return ui.flow_run_history(repositories(), parse_body(bp, schemas.HistoryBody))
+    return services.ui.flow_run_history(repositories(), parse_body(bp, schemas.ui.HistoryBody))
 
 
 @route(bp, "/ui/flow_runs/count-task-runs", methods=("POST",))
 def count_task_runs_by_flow_run() -> object:
-    return ui_task_runs.count_by_flow_run(repositories(), parse_body(bp, schemas.FlowRunIdsBody).flow_run_ids)
+    return services.ui_task_runs.count_by_flow_run(
+        repositories(), parse_body(bp, schemas.ui.FlowRunIdsBody).flow_run_ids
+    )
 
 
 @route(bp, "/ui/task_runs/count", methods=("POST",))
 def count_task_runs_by_state() -> object:
-    return ui_task_runs.counts_by_state(repositories(), parse_body(bp, task_run_schemas.TaskRunCountBody))
+    return services.ui_task_runs.counts_by_state(repositories(), parse_body(bp, schemas.task_runs.TaskRunCountBody))
 
 
 @route(bp, "/ui/task_runs/dashboard/counts", methods=("POST",))
 def dashboard_task_run_counts() -> object:
-    return ui_task_runs.dashboard_counts(repositories(), parse_body(bp, task_run_schemas.TaskRunCountBody), now())
+    return services.ui_task_runs.dashboard_counts(
+        repositories(), parse_body(bp, schemas.task_runs.TaskRunCountBody), now()
+    )
 
 
 @route(bp, "/ui/schemas/validate", methods=("POST",))
 def validate_schema_values() -> object:
-    return ui.validate_parameters(parse_body(bp, schemas.SchemaValidateBody))
+    return services.ui.validate_parameters(parse_body(bp, schemas.ui.SchemaValidateBody))
 
 
 # ------------------------------------------------------------------ features Cirrus does not have
@@ -78,19 +70,19 @@ def _empty_list(name: str) -> object:
 
 
 for _path in ("/saved_searches/filter",):
-    route(bp, _path, methods=("POST",))(_empty_list(_path.strip("/").replace("/", "_")))
+    route(bp, _path, methods=("POST",), stub=True)(_empty_list(_path.strip("/").replace("/", "_")))
 
 
-@route(bp, "/collections/views/{view}")
+@route(bp, "/collections/views/{view}", stub=True)
 def read_collection_view(view: str) -> object:
     return {}
 
 
-@route(bp, "/events/filter", methods=("POST",))
+@route(bp, "/events/filter", methods=("POST",), stub=True)
 def read_events() -> object:
     return {"events": [], "total": 0, "next_page": None}
 
 
-@route(bp, "/events/count-by/{countable}", methods=("POST",))
+@route(bp, "/events/count-by/{countable}", methods=("POST",), stub=True)
 def count_events(countable: str) -> object:
     return []

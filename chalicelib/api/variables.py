@@ -12,4 +12,4 @@ from chalicelib.api.resources import simple_resource_routes
 
 bp = Blueprint(__name__)
 
-simple_resource_routes(bp, "/variables", "chalicelib.services.variables")
+simple_resource_routes(bp, "/variables", "variables")

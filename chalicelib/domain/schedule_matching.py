@@ -25,10 +25,17 @@ from enum import StrEnum
 from typing import Any
 
 
-def plan_fingerprint(spec: dict[str, Any], parameters: dict[str, Any], active: bool, max_runs: int | None) -> str:
-    """A canonical text of everything that decides a schedule's runs (equal text = equal runs)."""
+def plan_fingerprint(
+    spec: dict[str, Any],
+    parameters: dict[str, Any],
+    active: bool,
+    max_runs: int | None,
+    policy: dict[str, Any] | None = None,
+) -> str:
+    """A canonical text of everything that decides a schedule's runs (equal text = equal runs);
+    ``policy`` is Cirrus's schedule policies (``SchedulePolicy.to_json``)."""
     return json.dumps(
-        {"spec": spec, "parameters": parameters, "active": active, "max_scheduled_runs": max_runs},
+        {"spec": spec, "parameters": parameters, "active": active, "max_scheduled_runs": max_runs, "policy": policy},
         sort_keys=True,
         separators=(",", ":"),
         default=str,

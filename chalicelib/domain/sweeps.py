@@ -6,7 +6,9 @@ reads only its candidates:
 - ``late``: SCHEDULED runs still named "Scheduled", keyed by their scheduled time;
 - ``zombie``: RUNNING runs that have sent a heartbeat, keyed by the last heartbeat;
 - ``cancelling``: CANCELLING runs, keyed by when they entered that state;
-- ``lazarus``: runs of a deployment crashed by the zombie killer, keyed by their end time.
+- ``lazarus``: runs of a deployment crashed by the zombie killer, keyed by their end time;
+- ``catchup``: SCHEDULED runs of a schedule with a catch-up window, keyed by the end of it (they
+  are on no other list: the late-runs marker finds planned runs from their schedules).
 
 The ``is_*`` predicates re-check, with the clock the job passes, what the index entry claimed (an
 index read may be stale); the ``*_state`` builders return the state the job proposes. All pure.
@@ -25,6 +27,7 @@ LATE = "late"
 ZOMBIE = "zombie"
 CANCELLING = "cancelling"
 LAZARUS = "lazarus"
+CATCHUP = "catchup"
 
 #: Marker in a CRASHED state's ``state_details`` set by the zombie killer (Lazarus' candidates).
 ZOMBIE_CRASH_MARK = "cirrus_zombie_killer"
@@ -32,6 +35,7 @@ ZOMBIE_CRASH_MARK = "cirrus_zombie_killer"
 ZOMBIE_MESSAGE = "No heartbeat detected from the flow run; marked as crashed by the zombie killer."
 LATE_NAME = "Late"
 RESCHEDULED_NAME = "Rescheduled"
+SKIPPED_NAME = "Skipped"
 
 
 def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
@@ -39,6 +43,8 @@ def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
     state = run.state
     if state is None:
         return None
+    if state.type is StateType.SCHEDULED and run.catchup_deadline is not None:
+        return CATCHUP, run.catchup_deadline
     if state.type is StateType.SCHEDULED and state.name == "Scheduled" and run.next_scheduled_start_time:
         return LATE, run.next_scheduled_start_time
     if state.type is StateType.RUNNING and run.heartbeat is not None:
@@ -51,16 +57,21 @@ def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
 
 
 # ---------------------------------------------------------------------------- predicates
-def is_late(run: FlowRun, now: datetime, after: timedelta) -> bool:
-    """Still "Scheduled" (not yet Late) and its scheduled time more than ``after`` in the past."""
+def awaits_late_mark(run: FlowRun) -> bool:
+    """Still "Scheduled" (not yet Late, not started) with a scheduled time: the late-runs job's
+    candidate, whichever work list it is on (``late``, ``catchup``, or none for a planned run)."""
     state = run.state
     return (
         state is not None
         and state.type is StateType.SCHEDULED
         and state.name == "Scheduled"
         and run.next_scheduled_start_time is not None
-        and now - run.next_scheduled_start_time > after
     )
+
+
+def is_late(run: FlowRun, now: datetime, after: timedelta) -> bool:
+    """Still "Scheduled" (not yet Late) and its scheduled time more than ``after`` in the past."""
+    return awaits_late_mark(run) and now - run.next_scheduled_start_time > after  # type: ignore[operator]
 
 
 def is_zombie(run: FlowRun, now: datetime, threshold: timedelta) -> bool:
@@ -79,6 +90,13 @@ def is_zombie(run: FlowRun, now: datetime, threshold: timedelta) -> bool:
 def is_stuck_cancelling(run: FlowRun, now: datetime, timeout: timedelta) -> bool:
     """CANCELLING for more than ``timeout``."""
     return run.state is not None and run.state.type is StateType.CANCELLING and now - run.state.timestamp > timeout
+
+
+def is_past_catchup(run: FlowRun, now: datetime) -> bool:
+    """Still SCHEDULED (Late included) after the end of its schedule's catch-up window."""
+    state = run.state
+    deadline = run.catchup_deadline
+    return state is not None and state.type is StateType.SCHEDULED and deadline is not None and now > deadline
 
 
 def is_lazarus_candidate(run: FlowRun) -> bool:
@@ -118,6 +136,21 @@ def late_state(run: FlowRun, now: datetime) -> State:
         name=LATE_NAME,
         timestamp=now,
         state_details=StateDetails(scheduled_time=run.next_scheduled_start_time),
+    )
+
+
+def skipped_state(run: FlowRun, now: datetime) -> State:
+    """CANCELLED "Skipped": the run did not start within its schedule's catch-up window, so it
+    will not run (Cirrus's catch-up policy; Prefect would still run it, however late)."""
+    scheduled = run.next_scheduled_start_time
+    window = (run.catchup_deadline - scheduled).total_seconds() if run.catchup_deadline and scheduled else None
+    shown = f" of {window:g} seconds" if window is not None else ""
+    when = f" after its scheduled time {scheduled.isoformat()}" if scheduled else ""
+    return State(
+        type=StateType.CANCELLED,
+        name=SKIPPED_NAME,
+        timestamp=now,
+        message=f"Skipped: not started within its schedule's catch-up window{shown}{when}.",
     )
 
 

@@ -1,13 +1,19 @@
-"""What every scheduled Lambda shares: bare JSON log lines and the Lambda's remaining time."""
+"""What every scheduled Lambda shares: one tick (:func:`run_tick`), bare JSON log lines and the
+Lambda's remaining time."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from chalice.app import CloudWatchEvent
+
+from chalicelib import services
+from chalicelib.config import get_settings
+from chalicelib.storage import shared_repositories
 
 _muted = False
 
@@ -57,3 +63,16 @@ def remaining_seconds(event: CloudWatchEvent) -> Callable[[], float] | None:
     if remaining_ms is None:
         return None
     return lambda: remaining_ms() / 1000.0
+
+
+def run_tick(
+    job: str, service: Callable[..., Any], event: CloudWatchEvent, *, now: datetime, logger_name: str
+) -> dict[str, Any]:
+    """One tick of a scheduled job: ``service(repos, now=, settings=, deadline=)`` with the tick's
+    clock ``now`` and the Lambda's remaining time (it stops ``job_time_margin_s`` before the
+    timeout), its report logged as one bare JSON line on ``logger_name``; returns the same dict."""
+    log_bare_json_lines(logger_name)
+    settings = get_settings()
+    deadline = services.ticks.Deadline(remaining_seconds(event), settings.job_time_margin_s)
+    report = service(shared_repositories(settings), now=now, settings=settings, deadline=deadline)
+    return services.ticks.log_counts(job, report, logging.getLogger(logger_name))

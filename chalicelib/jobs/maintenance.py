@@ -9,53 +9,38 @@ Retention needs no job: DynamoDB's TTL deletes finished runs (``expires_at``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
-from chalicelib.config import get_settings
-from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
-from chalicelib.lazy import lazy_module
-from chalicelib.storage import shared_repositories
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    from chalicelib.services import late_runs, lazarus, maintenance, zombies
-else:
-    late_runs = lazy_module("chalicelib.services.late_runs")
-    lazarus = lazy_module("chalicelib.services.lazarus")
-    maintenance = lazy_module("chalicelib.services.maintenance")
-    zombies = lazy_module("chalicelib.services.zombies")
+from chalicelib import services
+from chalicelib.jobs.common import run_tick
 
 bp = Blueprint(__name__)
 
-#: The logger of chalicelib.services.maintenance (configured here without importing it).
+#: The logger of chalicelib.services.maintenance._sweep (configured here without importing it).
 LOGGER_NAME = "cirrus.maintenance"
 
 
 def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
-    """Run the sweep ``service`` once, with the tick's clock and the Lambda's remaining time."""
-    now = datetime.now(UTC)  # the tick's clock: every threshold of this run is measured from it
-    log_bare_json_lines(LOGGER_NAME)
-    settings = get_settings()
-    budget = maintenance.Budget(settings, remaining_s=remaining_seconds(event))
-    report = service(shared_repositories(settings), now=now, settings=settings, budget=budget)
-    return maintenance.log_report(job, report)
+    # The tick's clock: every threshold of this run is measured from it.
+    return run_tick(job, service, event, now=datetime.now(UTC), logger_name=LOGGER_NAME)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def kill_zombies(event: CloudWatchEvent) -> dict[str, Any]:
     """RUNNING runs silent past the zombie threshold → CRASHED; stuck CANCELLING → CANCELLED."""
-    return _tick("kill_zombies", zombies.kill_zombies, event)
+    return _tick("kill_zombies", services.maintenance.kill_zombies, event)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES))
 def revive_crashed_runs(event: CloudWatchEvent) -> dict[str, Any]:
     """Lazarus: reschedule zombie-crashed runs of deployments, up to the attempt limit, then FAILED."""
-    return _tick("revive_crashed_runs", lazarus.revive_crashed_runs, event)
+    return _tick("revive_crashed_runs", services.maintenance.revive_crashed_runs, event)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def mark_late_runs(event: CloudWatchEvent) -> dict[str, Any]:
     """Scheduled runs more than ``late_runs_after_s`` past their time → Late."""
-    return _tick("mark_late_runs", late_runs.mark_late_runs, event)
+    return _tick("mark_late_runs", services.maintenance.mark_late_runs, event)

@@ -11,8 +11,8 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import services
 from chalicelib.config import get_settings
-from chalicelib.services import run_counts
 from chalicelib.storage import shared_repositories
 
 bp = Blueprint(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger("cirrus.run_counts")
 
 def _consume(kind: str, event: dict[str, Any]) -> dict[str, Any]:
     records = event.get("Records", [])
-    applied = run_counts.count_stream_records(shared_repositories(get_settings()), kind, records)
+    applied = services.run_counts.count_stream_records(shared_repositories(get_settings()), kind, records)
     report = {"job": f"count_{kind}", "records": len(records), "applied": applied}
     log.info(json.dumps(report))
     return report
@@ -30,10 +30,10 @@ def _consume(kind: str, event: dict[str, Any]) -> dict[str, Any]:
 @bp.lambda_function(name="count_flow_runs")
 def count_flow_runs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Records of the ``flow_runs`` stream → the flow-run counts."""
-    return _consume(run_counts.FLOW_RUNS, event)
+    return _consume(services.run_counts.FLOW_RUNS, event)
 
 
 @bp.lambda_function(name="count_task_runs")
 def count_task_runs(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Records of the ``task_runs`` stream → the task-run counts."""
-    return _consume(run_counts.TASK_RUNS, event)
+    return _consume(services.run_counts.TASK_RUNS, event)

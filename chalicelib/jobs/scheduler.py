@@ -10,24 +10,17 @@ tick), logs one bare JSON line of counts on stdout and returns the same dict.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent
 
-from chalicelib.config import get_settings
-from chalicelib.jobs.common import log_bare_json_lines, remaining_seconds
-from chalicelib.lazy import lazy_module
-from chalicelib.storage import shared_repositories
-
-if TYPE_CHECKING:  # pragma: no cover - imported on first use (see chalicelib.lazy)
-    from chalicelib.services import scheduler
-else:
-    scheduler = lazy_module("chalicelib.services.scheduler")
+from chalicelib import services
+from chalicelib.jobs.common import run_tick
 
 bp = Blueprint(__name__)
 
-#: The logger of chalicelib.services.scheduling_report (configured here without importing it).
+#: The logger of chalicelib.services.scheduler._report (configured here without importing it).
 LOGGER_NAME = "cirrus.scheduler"
 #: How far the event's time may be from the clock and still be the tick's clock.
 MAX_EVENT_SKEW = timedelta(minutes=5)
@@ -49,21 +42,16 @@ def tick_time(event: CloudWatchEvent, now: datetime | None = None) -> datetime:
 
 
 def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
-    log_bare_json_lines(LOGGER_NAME)
-    settings = get_settings()
-    remaining = remaining_seconds(event)
-    deadline = scheduler.Deadline(remaining, settings.job_time_margin_s) if remaining else scheduler.Deadline()
-    report = service(shared_repositories(settings), now=tick_time(event), settings=settings, deadline=deadline)
-    return scheduler.log_report(job, report)
+    return run_tick(job, service, event, now=tick_time(event), logger_name=LOGGER_NAME)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def schedule_deployments(event: CloudWatchEvent) -> dict[str, Any]:
     """Insert the next runs of every due schedule (reads only the due index)."""
-    return _tick("schedule_deployments", scheduler.schedule_due, event)
+    return _tick("schedule_deployments", services.scheduler.schedule_due, event)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def schedule_recent_deployments(event: CloudWatchEvent) -> dict[str, Any]:
     """Re-plan deployments changed within ``scheduler_recent_window_s`` (behind inline scheduling)."""
-    return _tick("schedule_recent_deployments", scheduler.schedule_recent_deployments, event)
+    return _tick("schedule_recent_deployments", services.scheduler.schedule_recent_deployments, event)

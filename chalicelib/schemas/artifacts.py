@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from chalicelib.schemas.common import ActionModel, AnyDocument, Document, Flag, KeyText, ResponseModel, Text
+from chalicelib.schemas.common import ActionModel, AnyDocument, Flag, KeyText, ResponseModel, Text
 from chalicelib.schemas.filters import IdFilter, PagedBody, Unsupported, _crit, _Criterion, _Group, _like
 
 _KEY = re.compile(r"^[a-z0-9-]*$")
@@ -22,13 +22,26 @@ def _check_key(value: str) -> str:
 
 ArtifactKey = Annotated[KeyText, AfterValidator(_check_key)]
 
+#: Prefect's bound on a metadata value: longer ones are cut to 500 characters and "...".
+METADATA_VALUE_CHARS = 500
+
+
+def _cut_values(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    return {k: v if len(v) <= METADATA_VALUE_CHARS else v[:METADATA_VALUE_CHARS] + "..." for k, v in metadata.items()}
+
+
+#: ``metadata_`` as Prefect's models type it: string values only (Prefect's client refuses others).
+Metadata = Annotated[dict[str, Text], AfterValidator(_cut_values)]
+
 
 class ArtifactCreate(ActionModel):
     key: ArtifactKey | None = None
     type: Text | None = None
     description: Text | None = None
     data: AnyDocument = None
-    metadata_: Document | None = None
+    metadata_: Metadata | None = None
     flow_run_id: uuid.UUID | None = None
     task_run_id: uuid.UUID | None = None
 
@@ -36,7 +49,7 @@ class ArtifactCreate(ActionModel):
 class ArtifactUpdate(ActionModel):
     data: AnyDocument = None
     description: Text | None = None
-    metadata_: Document | None = None
+    metadata_: Metadata | None = None
 
 
 class Artifact(ResponseModel):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, Strict, model_validator
+from pydantic_core import PydanticCustomError
 
+from chalicelib.domain.schedule_policy import SchedulePolicy
 from chalicelib.schemas.common import (
     MAX_IDS_PER_REQUEST,
     ActionModel,
@@ -36,7 +39,27 @@ class ConcurrencyOptions(BaseModel):
     grace_period_seconds: NonNegativeInt | None = Field(default=None, ge=60, le=86400)
 
 
-class DeploymentScheduleCreate(ActionModel):
+#: A catch-up window: more than a second, at most a year (seconds, as Prefect writes durations).
+CatchupWindow = Annotated[float, Strict(), Field(gt=1, le=366 * 86400, allow_inf_nan=False)]
+
+
+class SchedulePolicyFields(ActionModel):
+    """Cirrus's schedule policies beyond Prefect's fields (``chalicelib.domain.schedule_policy``):
+    accepted beside them, returned in every read (Prefect's client ignores fields it does not know)."""
+
+    start_at: UtcDateTime | None = None
+    end_at: UtcDateTime | None = None
+    catchup_window: CatchupWindow | None = None
+    pause_on_failure: Flag | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SchedulePolicyFields:
+        if self.start_at is not None and self.end_at is not None and self.end_at < self.start_at:
+            raise PydanticCustomError("value_error", "end_at must not be before start_at")
+        return self
+
+
+class DeploymentScheduleCreate(SchedulePolicyFields):
     schedule: Schedule
     active: Flag = True
     max_scheduled_runs: PositiveInt | None = None
@@ -50,7 +73,7 @@ class DeploymentScheduleCreateList(RootModel[list[DeploymentScheduleCreate]]):
     """The body of ``POST /deployments/{id}/schedules``: a JSON list of schedules."""
 
 
-class DeploymentScheduleUpdate(ActionModel):
+class DeploymentScheduleUpdate(SchedulePolicyFields):
     schedule: Schedule | None = None
     active: Flag | None = None
     max_scheduled_runs: PositiveInt | None = None
@@ -66,6 +89,15 @@ class DeploymentSchedule(ResponseModel):
     max_scheduled_runs: int | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     slug: str | None = None
+    # Cirrus's policies (SchedulePolicyFields), read back as set.
+    start_at: UtcDateTime | None = None
+    end_at: UtcDateTime | None = None
+    catchup_window: float | None = None
+    pause_on_failure: bool = False
+
+    def policy(self) -> SchedulePolicy:
+        window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
+        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure)
 
 
 class _DeploymentFields(ActionModel):

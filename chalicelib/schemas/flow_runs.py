@@ -124,8 +124,12 @@ class FlowRun(ResponseModel):
     job_variables: dict[str, Any] | None = Field(default_factory=dict)
     # Cirrus bookkeeping (not in Prefect's schema, harmless to its client): the schedule that
     # planned an auto-scheduled run, the last heartbeat, Lazarus' attempts, and (as read from
-    # storage, never written from here) the time of the run's maintenance work-list entry.
+    # storage, never written from here) the time of the run's maintenance work-list entry and the
+    # end of a worker's claim on it (``claimed_until``: a poll handed it out).
     schedule_id: uuid.UUID | None = Field(default=None, exclude=True)
     heartbeat: UtcDateTime | None = Field(default=None, exclude=True)
     lazarus_attempts: int = Field(default=0, exclude=True)
     stored_sweep_at: UtcDateTime | None = Field(default=None, exclude=True)
+    claimed_until: UtcDateTime | None = Field(default=None, exclude=True)
+    #: The end of its schedule's catch-up window: still SCHEDULED then, the run is skipped.
+    catchup_deadline: UtcDateTime | None = Field(default=None, exclude=True)

@@ -35,6 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from chalicelib.domain import cron, rrules
 from chalicelib.domain.schedules import known_zones, to_instant, zone
@@ -126,6 +127,8 @@ class RRuleSchedule(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _zone_from_dtstart(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "at" in data and "rrule" not in data:
+            return _one_time(data)
         if isinstance(data, dict) and data.get("timezone") is None and isinstance(data.get("rrule"), str):
             tzid = rrules.dtstart_zone(data["rrule"])
             if tzid in known_zones():
@@ -143,7 +146,33 @@ class RRuleSchedule(BaseModel):
         return _valid_zone(value) or "UTC"
 
 
-_KIND_KEYS = (("interval", "IntervalSchedule"), ("cron", "CronSchedule"), ("rrule", "RRuleSchedule"))
+def _one_time(data: dict[str, Any]) -> dict[str, Any]:
+    """Cirrus's one-time schedule ``{"at": <datetime>, "timezone": <zone>}``, stored and answered as
+    the rule Prefect's client reads (one occurrence: ``RRULE:FREQ=DAILY;COUNT=1`` from ``DTSTART``).
+    A naive ``at`` is a wall time in ``timezone`` (default UTC); one with an offset is that instant."""
+    named = data.get("timezone")
+    if named is not None and not isinstance(named, str):
+        raise PydanticCustomError("string_type", "timezone must be a string")
+    zone = _valid_zone(named) or "UTC"
+    raw = data["at"]
+    try:
+        at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        if at is not None and at.tzinfo is not None:
+            at = at.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        at = None
+    if at is None:
+        raise PydanticCustomError("datetime_parsing", "at must be an ISO 8601 date and time")
+    rest = {k: v for k, v in data.items() if k not in ("at", "timezone")}
+    return {**rest, "rrule": f"DTSTART:{at:%Y%m%dT%H%M%S}\nRRULE:FREQ=DAILY;COUNT=1", "timezone": zone}
+
+
+_KIND_KEYS = (
+    ("interval", "IntervalSchedule"),
+    ("cron", "CronSchedule"),
+    ("rrule", "RRuleSchedule"),
+    ("at", "RRuleSchedule"),  # a one-time schedule (_one_time)
+)
 
 
 def _kind(value: Any) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
 
@@ -65,13 +65,32 @@ class GraphState(BaseModel):
     name: str | None
 
 
+class GraphEdge(BaseModel):
+    id: uuid.UUID
+
+
+class GraphNode(BaseModel):
+    """Prefect's graph ``Node``: a task run, or the subflow run a task run stands for."""
+
+    kind: Literal["flow-run", "task-run"]
+    id: uuid.UUID
+    label: str
+    state_type: StateType
+    start_time: UtcDateTime
+    end_time: UtcDateTime | None
+    parents: list[GraphEdge] = Field(default_factory=list)
+    children: list[GraphEdge] = Field(default_factory=list)
+    encapsulating: list[GraphEdge] = Field(default_factory=list)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class FlowRunGraph(BaseModel):
     """Prefect's ``Graph`` (prefect/server/schemas/graph.py); nodes are ``[id, node]`` pairs."""
 
     start_time: UtcDateTime | None
     end_time: UtcDateTime | None
     root_node_ids: list[uuid.UUID] = Field(default_factory=list)
-    nodes: list[tuple[uuid.UUID, dict[str, Any]]] = Field(default_factory=list)
+    nodes: list[tuple[uuid.UUID, GraphNode]] = Field(default_factory=list)
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     states: list[GraphState] = Field(default_factory=list)
 

@@ -19,6 +19,7 @@ from chalicelib.schemas.common import (
     NonNegativeInt,
     PositiveInt,
     ResponseModel,
+    Text,
     UtcDateTime,
 )
 from chalicelib.schemas.filters import (
@@ -110,13 +111,22 @@ class WorkPool(ResponseModel):
 
 
 # ------------------------------------------------------------------------------------ queues
+class QueueFilter(BaseModel):
+    """A legacy queue's ``filter`` as Prefect types it (what is stored always reads back)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tags: list[Text] | None = None
+    deployment_ids: list[uuid.UUID] | None = None
+
+
 class WorkQueueCreate(ActionModel):
     name: Name
     description: str | None = ""
     is_paused: Flag = False
     concurrency_limit: NonNegativeInt | None = None
     priority: PositiveInt | None = None
-    filter: dict[str, Any] | None = None
+    filter: QueueFilter | None = None
     #: Only the legacy ``POST /work_queues/`` sends these.
     work_pool_id: uuid.UUID | None = None
     work_pool_name: str | None = None
@@ -131,7 +141,7 @@ class WorkQueueUpdate(ActionModel):
     concurrency_limit: NonNegativeInt | None = None
     priority: PositiveInt | None = None
     last_polled: UtcDateTime | None = None
-    filter: dict[str, Any] | None = None
+    filter: QueueFilter | None = None
 
 
 class QueueSpec(BaseModel):

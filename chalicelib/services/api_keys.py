@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.errors import InvalidRequestError
-from chalicelib.storage import Repositories
-from chalicelib.storage.api_keys import ApiKeyRecord
+from chalicelib.storage import ApiKeyRecord, Repositories
 
 MAX_NAME_LENGTH = 64
 

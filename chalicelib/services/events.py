@@ -2,7 +2,7 @@
 
 - ``prefect.flow-run.heartbeat``: the run's heartbeat moves to the time the event was *received*
   (the server's clock: a client whose clock lags can never make a healthy run look dead), through
-  the same :func:`chalicelib.services.flow_runs.beat` as ``POST /flow_runs/{id}/heartbeat``: only
+  the same :func:`chalicelib.services.flow_runs._runs.beat` as ``POST /flow_runs/{id}/heartbeat``: only
   forward, never on a terminal run, one conditional write.
 - ``prefect.task-run.*``: the task run is created or advanced (see :func:`record_task_run`).
 - ``prefect.flow-run.<State>``: already recorded by the ``set_state`` call it mirrors; not written
@@ -56,7 +56,7 @@ def ingest_json(repos: Repositories, text: str | bytes, now: datetime) -> list[O
     or a JSON array of events. A frame that is not JSON is one malformed event."""
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than ~1,000
         return [Outcome.MALFORMED]
     return ingest_many(repos, data if isinstance(data, list) else [data], now)
 
@@ -70,7 +70,7 @@ def ingest(repos: Repositories, item: Any, now: datetime) -> Outcome:
     """Validate one decoded event and act on it (received at ``now``)."""
     try:
         event = Event.model_validate(item)
-    except ValidationError:
+    except (ValidationError, RecursionError):
         return Outcome.MALFORMED
     if event.event == HEARTBEAT_EVENT:
         return record_heartbeat(repos, event, now)

@@ -9,7 +9,7 @@ from datetime import datetime
 from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.filters import CountBody, FilterBody, PaginateBody
 from chalicelib.schemas.flows import Flow, FlowCreate, FlowUpdate
-from chalicelib.services import deployments, flow_run_queries
+from chalicelib.services import deployments, flow_runs
 from chalicelib.services.paging import Page, apply_sort, paginate
 from chalicelib.storage import Repositories
 
@@ -56,7 +56,7 @@ def _matching(repos: Repositories, body: FilterBody) -> list[Flow]:
         flow_ids = repos.deployments.flow_ids_matching(body.deployments)
         flows = [f for f in flows if f.id in flow_ids]
     if body.flow_runs is not None:
-        flow_ids = flow_run_queries.flow_ids_with_runs(repos, body.flow_runs)
+        flow_ids = flow_runs.flow_ids_with_runs(repos, body.flow_runs)
         flows = [f for f in flows if f.id in flow_ids]
     return flows
 

@@ -14,8 +14,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from chalicelib.services.paging import apply_sort
-from chalicelib.storage import Repositories
-from chalicelib.storage.documents import DocumentRepository
+from chalicelib.storage import DocumentRepository, Repositories
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib.storage import Repositories
-from chalicelib.storage.run_counts import FLOW_RUNS, TASK_RUNS
+from chalicelib.storage import FLOW_RUNS, TASK_RUNS, Repositories
 
 __all__ = ["FLOW_RUNS", "TASK_RUNS", "count_stream_records"]
 

@@ -24,11 +24,10 @@ from chalicelib.schemas.task_runs import (
     TaskRunFilter,
     TaskRunFilterBody,
 )
-from chalicelib.services import flow_run_queries, run_listing
+from chalicelib.services import flow_runs
 from chalicelib.services.flow_runs import SetStateResult
 from chalicelib.services.paging import apply_sort
-from chalicelib.storage import Repositories
-from chalicelib.storage.run_counts import EXPECTED, STARTED, TASK_RUNS, Window
+from chalicelib.storage import EXPECTED, STARTED, TASK_RUNS, Repositories, Window
 
 DEFAULT_SORT = "ID_DESC"
 
@@ -192,18 +191,18 @@ def _runs_of_flows(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBo
 
 
 #: How a task-run sort reads by-time (task runs have no id index: ID_DESC reads the window).
-TASK_SORT_PLANS: dict[str, run_listing.SortPlan] = {
-    "ID_DESC": run_listing.SortPlan("time", True, None, lambda r: r.id),
-    "EXPECTED_START_TIME_DESC": run_listing.SortPlan("time", True, "le", lambda r: r.expected_start_time),
-    "EXPECTED_START_TIME_ASC": run_listing.SortPlan("time", True, None, lambda r: r.expected_start_time, reverse=False),
-    "NAME_ASC": run_listing.SortPlan("time", True, None, lambda r: r.name, reverse=False),
-    "NAME_DESC": run_listing.SortPlan("time", True, None, lambda r: r.name),
-    "NEXT_SCHEDULED_START_TIME_ASC": run_listing.SortPlan(
+TASK_SORT_PLANS: dict[str, flow_runs.SortPlan] = {
+    "ID_DESC": flow_runs.SortPlan("time", True, None, lambda r: r.id),
+    "EXPECTED_START_TIME_DESC": flow_runs.SortPlan("time", True, "le", lambda r: r.expected_start_time),
+    "EXPECTED_START_TIME_ASC": flow_runs.SortPlan("time", True, None, lambda r: r.expected_start_time, reverse=False),
+    "NAME_ASC": flow_runs.SortPlan("time", True, None, lambda r: r.name, reverse=False),
+    "NAME_DESC": flow_runs.SortPlan("time", True, None, lambda r: r.name),
+    "NEXT_SCHEDULED_START_TIME_ASC": flow_runs.SortPlan(
         "time", True, None, lambda r: r.next_scheduled_start_time, reverse=False
     ),
-    "END_TIME_DESC": run_listing.SortPlan("time", True, None, lambda r: r.end_time),
-    "DURATION_DESC": run_listing.SortPlan("time", True, None, lambda r: r.total_run_time),
-    "DURATION_ASC": run_listing.SortPlan("time", True, None, lambda r: r.total_run_time, reverse=False),
+    "END_TIME_DESC": flow_runs.SortPlan("time", True, None, lambda r: r.end_time),
+    "DURATION_DESC": flow_runs.SortPlan("time", True, None, lambda r: r.total_run_time),
+    "DURATION_ASC": flow_runs.SortPlan("time", True, None, lambda r: r.total_run_time, reverse=False),
 }
 
 
@@ -218,7 +217,7 @@ def _time_range(group: TaskRunFilter | None, now: datetime) -> tuple[datetime | 
         windows.append((group.start_time.after_, group.start_time.before_))
     if group.expected_start_time is not None:
         window = group.expected_start_time
-        before = max(window.before_, now + run_listing.CLOCK_SKEW) if window.before_ is not None else None
+        before = max(window.before_, now + flow_runs.CLOCK_SKEW) if window.before_ is not None else None
         windows.append((window.after_, before))
     for after, before in windows:
         if after is not None:
@@ -253,7 +252,7 @@ def select_task_runs(
     """The task runs the body's groups match in ``sort_name``'s order, at most ``need`` (None: all):
     one by-flow-run Query per flow run the body bounds it to (named, or the runs of named flows, up
     to ``MAX_FLOW_RUN_QUERIES``), else by-time over the filter's window, a page at a time (reading
-    at most ``run_listing.READ_BUDGET`` task runs)."""
+    at most ``flow_runs.READ_BUDGET`` task runs)."""
     sort_name = sort_name or DEFAULT_SORT
     if sort_name not in SORTS:
         raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")
@@ -270,7 +269,7 @@ def select_task_runs(
     low, high = _time_range(body.task_runs, now or utcnow())
     days = repos.run_counts.days(TASK_RUNS)
     pairs = repos.task_runs.by_time(days, low, high, descending=sort.descending, first_page=need or 100)
-    return run_listing.top_of(pairs, sort, matches, need, "task runs", "task_runs")
+    return flow_runs.top_of(pairs, sort, matches, need, "task runs", "task_runs")
 
 
 def matching_task_runs(repos: Repositories, body: TaskRunFilterBody | TaskRunCountBody) -> list[TaskRun]:
@@ -300,7 +299,7 @@ def counted_window(body: TaskRunFilterBody | TaskRunCountBody) -> tuple[str | No
         return None
     if group is None:
         return None, Window(), None
-    if group.operator != "and_" or not flow_run_queries.only(group, _COUNTED):
+    if group.operator != "and_" or not flow_runs.only(group, _COUNTED):
         return None
     if group.subflow_runs is not None and group.subflow_runs.exists_:
         return None

@@ -8,7 +8,7 @@ Every answer reads by key or index with a bounded cost:
   of its SCHEDULED range, ``Limit 1`` (the earliest), and one BatchGetItem of those runs. A
   SCHEDULED run of no deployment (an ad hoc run created in the future) is not shown there; the Runs
   page lists it;
-- flow-run history: the ``/flow_runs/filter`` planner (:mod:`chalicelib.services.flow_run_queries`),
+- flow-run history: the ``/flow_runs/filter`` planner (:mod:`chalicelib.services.flow_runs._queries`),
   so the same paths and costs as that route.
 """
 
@@ -25,14 +25,12 @@ from chalicelib.schemas.filters import FilterBody
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import TERMINAL_STATES
 from chalicelib.schemas.ui import (
-    FlowRunGraph,
-    GraphState,
     HistoryBody,
     SchemaValidateBody,
     SimpleFlowRun,
     SimpleNextFlowRun,
 )
-from chalicelib.services import flow_run_queries
+from chalicelib.services import flow_runs
 from chalicelib.storage import Repositories
 
 #: Settings that describe this deployment of Cirrus, nested as Prefect's ``/admin/settings`` is.
@@ -96,7 +94,7 @@ def flow_run_history(repos: Repositories, body: HistoryBody) -> list[SimpleFlowR
             duration=timedelta(seconds=run.estimated_run_time or run.total_run_time),
             lateness=timedelta(seconds=run.estimated_start_time_delta),
         )
-        for run in flow_run_queries.filter_flow_runs(repos, body)
+        for run in flow_runs.filter_flow_runs(repos, body)
     ]
 
 
@@ -115,7 +113,7 @@ def _lateness_s(run: FlowRun, now: datetime) -> float:
 def average_lateness(repos: Repositories, body: FilterBody, now: datetime) -> float | None:
     """Mean lateness in seconds of the runs the body matches (None when none does); the
     ``/flow_runs/filter`` planner reads them."""
-    runs = flow_run_queries.matching_flow_runs(repos, body)
+    runs = flow_runs.matching_flow_runs(repos, body)
     if not runs:
         return None
     return sum(_lateness_s(run, now) for run in runs) / len(runs)
@@ -123,17 +121,3 @@ def average_lateness(repos: Repositories, body: FilterBody, now: datetime) -> fl
 
 def validate_parameters(body: SchemaValidateBody) -> dict[str, Any]:
     return validate_values(body.schema_, body.values)
-
-
-def flow_run_graph(repos: Repositories, run_id: uuid.UUID) -> FlowRunGraph:
-    """``/flow_runs/{id}/graph-v2`` (Prefect's ``Graph``): the run's span and its state changes.
-
-    One GetItem. Cirrus records no task-run dependencies, so the graph has no nodes; the UI draws
-    the run's timeline with its states. An unknown run is a 404.
-    """
-    run, history = repos.flow_runs.get_with_history(run_id)
-    return FlowRunGraph(
-        start_time=run.start_time or run.expected_start_time,
-        end_time=run.end_time,
-        states=[GraphState(id=s.id, timestamp=s.timestamp, type=s.type, name=s.name) for s in history],
-    )

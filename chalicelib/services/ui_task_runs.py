@@ -20,8 +20,7 @@ from chalicelib.schemas.task_runs import TaskRun, TaskRunCountBody, TaskRunFilte
 from chalicelib.schemas.ui import HistoryInterval, HistoryState, TaskRunHistoryBody, TaskRunPaginateBody
 from chalicelib.services import task_runs
 from chalicelib.services.paging import Page
-from chalicelib.storage import Repositories
-from chalicelib.storage.run_counts import STARTED, TASK_RUNS, Window
+from chalicelib.storage import STARTED, TASK_RUNS, Repositories, Window
 
 FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
 TERMINAL_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
@@ -30,7 +29,16 @@ MAX_INTERVALS = 500
 
 
 def count_by_flow_run(repos: Repositories, flow_run_ids: list[uuid.UUID]) -> dict[str, int]:
-    return {str(fid): sum(1 for _ in repos.task_runs.for_flow_run(fid)) for fid in dict.fromkeys(flow_run_ids)}
+    """The run page header's count: each run's task runs but those standing for a subflow (as
+    Prefect counts them; such a task run's state names its ``child_flow_run_id``)."""
+    return {
+        str(fid): sum(1 for run in repos.task_runs.for_flow_run(fid) if not _stands_for_subflow(run))
+        for fid in dict.fromkeys(flow_run_ids)
+    }
+
+
+def _stands_for_subflow(run: TaskRun) -> bool:
+    return run.state is not None and run.state.state_details.child_flow_run_id is not None
 
 
 def counts_by_state(repos: Repositories, body: TaskRunFilterBody) -> dict[str, int]:

@@ -1,7 +1,14 @@
-"""The only package that knows pynamodb and DynamoDB.
+"""The only package that knows pynamodb and DynamoDB, and its one way in.
 
-:func:`open_repositories` binds the models to a stage's tables and hands out one repository per
-aggregate; services receive them and never see a model.
+:func:`open_repositories` binds the models to a stage's tables and hands out one typed store per
+aggregate (:class:`Repositories`); services receive it and never see a model. The value types and
+constants a service needs beside the stores (a listing plan, a sweep candidate, a deployment change,
+a counts window) are named in ``_EXPORTS`` below and imported from here, never from a submodule
+(an import-linter contract keeps services, api, jobs and the CLI out of ``chalicelib.storage.*``).
+
+Like ``chalicelib.services``, the submodules are imported on first use (:mod:`chalicelib.deferred`
+for the names, ``cached_property`` for the stores): every Lambda imports ``app.py``, and the models
+pull in pydantic and every table's definition.
 """
 
 from __future__ import annotations
@@ -10,21 +17,58 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
+from chalicelib.deferred import on_first_use
 from chalicelib.storage import tables
+from chalicelib.storage.aws import boto3_session as boto3_session
 
 if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported on first use (cold start)
     from chalicelib.storage.aggregates import RunCountRepository
-    from chalicelib.storage.api_keys import ApiKeyRepository
+    from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
-    from chalicelib.storage.blocks.store import BlockStore
+    from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
-    from chalicelib.storage.deployments import DeploymentRepository
-    from chalicelib.storage.flow_runs import FlowRunRepository
+    from chalicelib.storage.deployments import (
+        DeploymentChange,
+        DeploymentRepository,
+        ScheduleRepository,
+        ScheduleWrite,
+        filter_view,
+        slugs_of,
+    )
+    from chalicelib.storage.documents import DocumentRepository
+    from chalicelib.storage.errors import STORE_ERRORS, translated
+    from chalicelib.storage.flow_runs import (
+        BY_DEPLOYMENT,
+        BY_SWEEP,
+        KEYS,
+        LIVE_STATES,
+        FlowRunRepository,
+        Listing,
+        is_conjunctive,
+        plan,
+    )
     from chalicelib.storage.flows import FlowRepository
     from chalicelib.storage.health import HealthProbe
     from chalicelib.storage.job_state import JobStateRepository
     from chalicelib.storage.logs import LogRepository
-    from chalicelib.storage.schedules import ScheduleRepository
+    from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, TASK_RUNS, Window
+    from chalicelib.storage.scheduler import (
+        MAX_RUNS_PER_COMMIT,
+        PAGE_SIZE,
+        TRANSACTION_ITEMS,
+        CommitResult,
+        DeploymentRecord,
+        Outcome,
+        PlanCommit,
+        PlanCommitter,
+        ScheduledRunStore,
+        ScheduleRecord,
+        SchedulingStore,
+        items_needed,
+        requests_of_this_thread,
+    )
+    from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
+    from chalicelib.storage.tables import create_tables
     from chalicelib.storage.task_runs import TaskRunRepository
     from chalicelib.storage.variables import VariableRepository
     from chalicelib.storage.work_pools import WorkPoolRepository
@@ -52,7 +96,7 @@ class Repositories:
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
-        from chalicelib.storage.schedules import ScheduleRepository
+        from chalicelib.storage.deployments import ScheduleRepository
 
         return ScheduleRepository()
 
@@ -134,6 +178,34 @@ class Repositories:
 
         return ApiKeyRepository()
 
+    @cached_property
+    def sweeps(self) -> SweepStore:
+        """The maintenance jobs' work lists (zombies, Lazarus, late runs)."""
+        from chalicelib.storage.sweeps import SweepStore
+
+        return SweepStore(self.flow_runs)
+
+    @cached_property
+    def scheduling(self) -> SchedulingStore:
+        """The schedules' due index, as the scheduler and the late-runs marker read it."""
+        from chalicelib.storage.scheduler import SchedulingStore
+
+        return SchedulingStore()
+
+    @cached_property
+    def scheduled_runs(self) -> ScheduledRunStore:
+        """The scheduler's other reads and writes: deployments, backfill inserts, retirements."""
+        from chalicelib.storage.scheduler import ScheduledRunStore
+
+        return ScheduledRunStore(self.flow_runs)
+
+    @cached_property
+    def plan_commits(self) -> PlanCommitter:
+        """The planning transaction (new runs and a schedule's progress together)."""
+        from chalicelib.storage.scheduler import PlanCommitter
+
+        return PlanCommitter(self.flow_runs)
+
 
 def open_repositories(settings: Settings) -> Repositories:
     return Repositories(settings)
@@ -149,3 +221,86 @@ def shared_repositories(settings: Settings) -> Repositories:
     if _shared is None or _shared.settings is not settings:
         _shared = Repositories(settings)
     return _shared
+
+
+__all__ = [
+    "Repositories",
+    "boto3_session",
+    "open_repositories",
+    "shared_repositories",
+    "tables",
+    "ApiKeyRecord",
+    "BlockStore",
+    "StoredBlockDocument",
+    "BY_DEPLOYMENT",
+    "BY_SWEEP",
+    "Candidate",
+    "CommitResult",
+    "DEFAULT_PAGE_SIZE",
+    "DeploymentChange",
+    "DeploymentRecord",
+    "DocumentRepository",
+    "EXPECTED",
+    "FLOW_RUNS",
+    "KEYS",
+    "LIVE_STATES",
+    "Listing",
+    "MAX_RUNS_PER_COMMIT",
+    "Outcome",
+    "PAGE_SIZE",
+    "PlanCommit",
+    "PlanCommitter",
+    "STARTED",
+    "STORE_ERRORS",
+    "ScheduleRecord",
+    "ScheduleWrite",
+    "ScheduledRunStore",
+    "SchedulingStore",
+    "SweepStore",
+    "TASK_RUNS",
+    "TRANSACTION_ITEMS",
+    "Window",
+    "create_tables",
+    "filter_view",
+    "is_conjunctive",
+    "items_needed",
+    "plan",
+    "requests_of_this_thread",
+    "slugs_of",
+    "translated",
+]
+
+#: Name -> the submodule that defines it, for the names services and edges import from here.
+_EXPORTS = {
+    **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
+    **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
+    **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
+    **dict.fromkeys(["DocumentRepository"], "documents"),
+    **dict.fromkeys(["STORE_ERRORS", "translated"], "errors"),
+    **dict.fromkeys(
+        ["BY_DEPLOYMENT", "BY_SWEEP", "KEYS", "LIVE_STATES", "Listing", "is_conjunctive", "plan"], "flow_runs"
+    ),
+    **dict.fromkeys(["EXPECTED", "FLOW_RUNS", "STARTED", "TASK_RUNS", "Window"], "run_counts"),
+    **dict.fromkeys(
+        [
+            "MAX_RUNS_PER_COMMIT",
+            "PAGE_SIZE",
+            "TRANSACTION_ITEMS",
+            "CommitResult",
+            "DeploymentRecord",
+            "Outcome",
+            "PlanCommit",
+            "PlanCommitter",
+            "ScheduledRunStore",
+            "ScheduleRecord",
+            "SchedulingStore",
+            "items_needed",
+            "requests_of_this_thread",
+        ],
+        "scheduler",
+    ),
+    **dict.fromkeys(["DEFAULT_PAGE_SIZE", "Candidate", "SweepStore"], "sweeps"),
+    **dict.fromkeys(["create_tables"], "tables"),
+}
+
+__getattr__ = on_first_use(__name__, _EXPORTS)

@@ -111,6 +111,8 @@ class ScheduleModel(Model):
     parameters = JSONAttribute(default=dict)
     slug = UnicodeAttribute(null=True)
     rev = NumberAttribute(default=0)
+    #: Cirrus's schedule policies (``domain.schedule_policy``), when any is set.
+    policy = JSONAttribute(null=True)
     planned_through = TimestampAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = TimestampAttribute(null=True)
@@ -278,6 +280,8 @@ class FlowRunModel(Model):
     next_scheduled_start_time = TimestampAttribute(null=True)
     expected_start_time = TimestampAttribute(null=True)
     heartbeat = TimestampAttribute(null=True)
+    #: Until when a worker's poll holds the (SCHEDULED) run: other polls skip it. No index has it.
+    claimed_until = TimestampAttribute(null=True)
     sweep = UnicodeAttribute(null=True)
     sweep_at = TimestampAttribute(null=True)
     expires_at = TTLAttribute(null=True)

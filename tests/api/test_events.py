@@ -165,6 +165,10 @@ def test_other_events_are_dropped(settings) -> None:
         _frame(_event("e", "x") | {"related": [{"prefect.resource.id": "y"}]}),  # related without a role
         _frame(_event("e", "x") | {"resource": {"prefect.resource.id": 7}}),
         _frame(_event("e" * 1025, "x")),
+        "[" * 5000 + "]" * 5000,  # deeper than the JSON decoder recurses
+        _frame(_event("e", "x") | {"payload": json.loads("[" * 900 + "]" * 900)}),
+        _frame(_event("prefect.flow-run.heartbeat", "prefect.flow-run.x") | {"occurred": "0001-01-01T00:00:00+05:00"}),
+        _frame(_event("prefect.task-run.Running", "x") | {"occurred": "9999-12-31T23:59:59-05:00"}),
     ],
 )
 def test_malformed_frames_are_counted_and_never_raise(settings, frame: str) -> None:
@@ -185,7 +189,7 @@ def test_a_batch_frame_is_worked_event_by_event(client, repos) -> None:
 
 
 def test_the_zombie_killer_judges_runs_by_event_heartbeats(client, repos, settings) -> None:
-    from chalicelib.services.zombies import kill_zombies
+    from chalicelib.services.maintenance import kill_zombies
 
     alive, dead = _run(client), _run(client)
     t0 = NOW + timedelta(seconds=1)

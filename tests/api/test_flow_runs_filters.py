@@ -143,3 +143,19 @@ def test_flows_can_be_filtered_by_their_runs(client, world):
     body = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
     status, flows = call(client, "POST", "/flows/filter", body)
     assert status == 200 and [f["name"] for f in flows] == ["ml"]
+
+
+def test_the_task_runs_group_finds_the_flow_run_of_a_task_run(client, world):
+    """The UI finds a subflow's parent run as the flow run of the subflow's parent task run."""
+    parent = world["runs"]["b"]
+    status, task_run = call(
+        client, "POST", "/task_runs/", {"task_key": "t", "dynamic_key": "0", "flow_run_id": parent["id"]}
+    )
+    assert status == 201, task_run
+    assert names(client, {"task_runs": {"id": {"any_": [task_run["id"]]}}}) == ["bravo"]
+    assert names(client, {"task_runs": {"id": {"any_": [str(uuid.uuid4())]}}}) == []
+    body = {"task_runs": {"id": {"any_": [task_run["id"]]}}, "flow_runs": {"name": {"any_": ["alpha"]}}}
+    assert names(client, body) == []  # both groups must hold
+    assert call(client, "POST", "/flow_runs/count", {"task_runs": {"id": {"any_": [task_run["id"]]}}}) == (200, 1)
+    status, body = call(client, "POST", "/flow_runs/filter", {"task_runs": {"id": {"any_": ["nope"]}}})
+    assert status == 422 and body["exception_detail"][0]["loc"][:3] == ["body", "task_runs", "id"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain.orchestration import SetStateStatus
-from chalicelib.errors import ConcurrentUpdateError, ConflictError
+from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowRunNotFoundError
 from chalicelib.schemas.flow_runs import FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody
 from chalicelib.services import flow_runs
@@ -132,7 +132,7 @@ def test_a_heartbeat_never_resurrects_a_deleted_run(repos):
     flow_runs.delete_flow_run(repos, run.id)
     with pytest.raises(ConcurrentUpdateError):
         repos.flow_runs.record_heartbeat(stale, NOW)
-    with pytest.raises(flow_runs.FlowRunNotFoundError):
+    with pytest.raises(FlowRunNotFoundError):
         repos.flow_runs.get(run.id)
 
 

@@ -146,3 +146,25 @@ def test_filter_and_count(client):
     assert call(client, "POST", "/task_runs/count", {"task_runs": {"flow_run_id": {"is_null_": True}}}) == (200, 0)
     status, body = call(client, "POST", "/task_runs/filter", {"deployments": {"id": {"any_": [a["id"]]}}})
     assert status == 422 and body["exception_detail"][0]["loc"][:2] == ["body", "deployments"]
+
+
+def test_a_subflows_states_are_mirrored_on_its_parent_task_run(client):
+    """Prefect's UpdateSubflowParentTask: the task run standing for a subflow follows its states."""
+    parent = _flow_run(client)
+    status, task_run = _task_run(client, parent["id"], key="child-flow")
+    assert status == 201, task_run
+    _, flow = call(client, "POST", "/flows/", {"name": "child"})
+    status, child = call(client, "POST", "/flow_runs/", {"flow_id": flow["id"], "parent_task_run_id": task_run["id"]})
+    assert status == 201, child
+    for state in ("RUNNING", "COMPLETED"):
+        status, result = call(client, "POST", f"/flow_runs/{child['id']}/set_state", {"state": {"type": state}})
+        assert status == 201 and result["status"] == "ACCEPT", result
+        mirrored = call(client, "GET", f"/task_runs/{task_run['id']}")[1]["state"]
+        assert mirrored["type"] == state
+        assert mirrored["state_details"]["child_flow_run_id"] == child["id"]
+    # A refused proposal changes nothing on the parent task run.
+    counted = call(client, "POST", "/ui/flow_runs/count-task-runs", {"flow_run_ids": [parent["id"]]})[1]
+    assert counted == {parent["id"]: 0}  # the run page header does not count a subflow's task run
+    refused = call(client, "POST", f"/flow_runs/{child['id']}/set_state", {"state": {"type": "CANCELLING"}})[1]
+    assert refused["status"] != "ACCEPT", refused
+    assert call(client, "GET", f"/task_runs/{task_run['id']}")[1]["state"]["type"] == "COMPLETED"

@@ -159,3 +159,41 @@ def test_variable_count_ignores_the_paging_the_ui_sends(client):
     assert call(client, "POST", "/variables/", {"name": "region", "value": "eu"})[0] == 201
     body = {"variables": {"name": {}, "tags": {}}, "sort": "NAME_ASC", "offset": 0}
     assert call(client, "POST", "/variables/count", body) == (200, 1)
+
+
+def test_graph_v2_draws_task_runs_their_dependencies_and_subflows(client):
+    """Prefect's graph from task_inputs: arguments are parent edges, ``__parents__`` encapsulates,
+    and a task run standing for a subflow is drawn as the subflow run."""
+    flow_id = make_flow(client)
+    _, run = call(client, "POST", "/flow_runs/", {"flow_id": flow_id, "state": {"type": "RUNNING"}})
+
+    def task(key, inputs=None, state="COMPLETED"):
+        body = {"task_key": key, "dynamic_key": "0", "flow_run_id": run["id"], "name": key,
+                "task_inputs": inputs or {}, "state": {"type": "RUNNING"}}  # fmt: skip
+        status, created = call(client, "POST", "/task_runs/", body)
+        assert status == 201, created
+        call(client, "POST", f"/task_runs/{created['id']}/set_state", {"state": {"type": state}})
+        return created["id"]
+
+    extract = task("extract")
+    load = task("load", {"rows": [{"input_type": "task_run", "id": extract}]})
+    inner = task("inner", {"__parents__": [{"input_type": "task_run", "id": load}]})
+    sub_task = task("child", state="RUNNING")
+    _, child_flow = call(client, "POST", "/flows/", {"name": "child-flow"})
+    _, sub = call(
+        client, "POST", "/flow_runs/", {"flow_id": child_flow["id"], "name": "sub", "parent_task_run_id": sub_task}
+    )
+    call(client, "POST", f"/flow_runs/{sub['id']}/set_state", {"state": {"type": "RUNNING"}})
+
+    status, graph = call(client, "GET", f"/flow_runs/{run['id']}/graph-v2")
+    assert status == 200, graph
+    nodes = dict((node_id, node) for node_id, node in graph["nodes"])
+    assert set(nodes) == {extract, load, inner, sub["id"]}
+    assert nodes[load]["parents"] == [{"id": extract}] and nodes[extract]["children"] == [{"id": load}]
+    assert nodes[inner]["encapsulating"] == [{"id": load}] and nodes[inner]["parents"] == []
+    assert nodes[sub["id"]]["kind"] == "flow-run" and nodes[sub["id"]]["label"] == "child-flow / sub"
+    assert nodes[sub["id"]]["state_type"] == "RUNNING" and nodes[extract]["kind"] == "task-run"
+    assert set(graph["root_node_ids"]) == {extract, inner, sub["id"]}
+    later = call(client, "GET", f"/flow_runs/{run['id']}/graph-v2?since=2999-01-01T00:00:00Z")[1]
+    assert [node_id for node_id, _ in later["nodes"]] == [sub["id"]]  # only what is still running
+    assert call(client, "GET", f"/flow_runs/{run['id']}/graph-v2?since=yesterday")[0] == 422

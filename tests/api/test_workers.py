@@ -3,6 +3,7 @@
 import threading
 from datetime import timedelta
 
+from chalicelib.config import override_settings
 from chalicelib.domain import identity
 from chalicelib.domain.worker_health import Thresholds, pool_status, queue_status, worker_status
 from chalicelib.storage.instrumentation import count_requests
@@ -92,7 +93,8 @@ def test_deployments_carry_pool_and_queue(client, repos):
     assert {x["name"] for x in filtered} == {"d", "e"}
 
 
-def test_the_poll_orders_by_priority_then_time_and_marks_queues(client, repos):
+def test_the_poll_orders_by_priority_then_time_and_marks_queues(client, repos, settings):
+    override_settings(settings, worker_claim_s=0)  # polls here read again what the last one handed out
     _pool(client)
     call(client, "POST", "/work_pools/p/queues/", {"name": "urgent", "priority": 1})
     flow = make_flow(client)
@@ -118,7 +120,8 @@ def test_the_poll_orders_by_priority_then_time_and_marks_queues(client, repos):
     assert call(client, "POST", "/work_pools/p/get_scheduled_flow_runs", {"limit": -1})[0] == 422
 
 
-def test_paused_pools_queues_and_concurrency_limits(client, repos):
+def test_paused_pools_queues_and_concurrency_limits(client, repos, settings):
+    override_settings(settings, worker_claim_s=0)
     _pool(client)
     flow = make_flow(client)
     d = deploy(client, flow, "d", work_pool_name="p")
@@ -142,7 +145,7 @@ def test_paused_pools_queues_and_concurrency_limits(client, repos):
 
 def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, repos, settings):
     from chalicelib.schemas.work_pools import ScheduledRunsBody, WorkerHeartbeat
-    from chalicelib.services import workers
+    from chalicelib.services import work_pools
 
     _pool(client)
     for name in ("a", "b"):
@@ -152,15 +155,17 @@ def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, 
         _run(client, deploy(client, flow, f"d{i}", work_pool_name="p", work_queue_name="ab"[i % 2])["id"])
     now = utcnow()
     with count_requests() as polled:
-        got = workers.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=5), now)
-    # The stamp, a by-queue Query per queue, one BatchGetItem of the runs named (keys-only index).
-    assert len(got) == 5 and polled.total == 5, polled.by_operation
+        got = work_pools.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=5), now)
+    # The stamp, a by-queue Query per queue, one BatchGetItem of the runs named (keys-only index),
+    # and one UpdateItem per run handed out (its claim).
+    assert len(got) == 5 and polled.total == 10, polled.by_operation
+    assert polled.by_operation.get("UpdateItem") == 6, polled.by_operation  # the stamp and 5 claims
     with count_requests() as idle:
         long_ago = ScheduledRunsBody(limit=5, scheduled_before=now - timedelta(days=3650))
-        workers.get_scheduled_flow_runs(repos, "p", long_ago, now)
+        work_pools.get_scheduled_flow_runs(repos, "p", long_ago, now)
     assert idle.total == 4, idle.by_operation  # nothing due: no BatchGetItem
     with count_requests() as beat:
-        workers.record_heartbeat(repos, "p", WorkerHeartbeat(name="w"), now)
+        work_pools.record_heartbeat(repos, "p", WorkerHeartbeat(name="w"), now)
     assert beat.total == 1, beat.by_operation
 
 
@@ -183,7 +188,8 @@ def test_racing_polls_and_heartbeats(client):
         t.start()
     for t in threads:
         t.join()
-    assert results.count(204) == 12 and results.count([run["id"]]) == 6, results
+    # The run is handed to one poll only (it claims it); the others get nothing.
+    assert results.count(204) == 12 and results.count([run["id"]]) == 1 and results.count([]) == 5, results
     assert len(call(client, "POST", "/work_pools/p/workers/filter", {})[1]) == 2
     assert [q["name"] for q in call(client, "POST", "/work_pools/p/queues/filter", {})[1]] == ["default"]
 
@@ -253,3 +259,49 @@ def test_job_variables_are_checked_against_the_pools_template(client):
     assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "job_variables", "image"]
     ok = call(client, "POST", f"/deployments/{d['id']}/create_flow_run", {"job_variables": {"image": "a"}})
     assert ok[0] == 201 and ok[1]["job_variables"] == {"image": "a"}
+
+
+def test_a_claimed_run_goes_to_one_of_many_racing_polls_until_its_claim_ends(client, repos, settings):
+    """Issue 23: 200 runs were handed out 1,547 times to 8 polling workers; now each run once."""
+    from chalicelib.schemas.states import SetStateBody
+    from chalicelib.schemas.work_pools import ScheduledRunsBody
+    from chalicelib.services import flow_runs, work_pools
+
+    _pool(client)
+    flow = make_flow(client)
+    d = deploy(client, flow, "d", work_pool_name="p")
+    now = utcnow()
+    runs = {_run(client, d["id"], now - timedelta(seconds=i))["id"] for i in range(1, 25)}
+    barrier = threading.Barrier(8)
+    handed: list[str] = []
+
+    def poll() -> None:
+        """A worker: poll, take what it is handed (PENDING, as Prefect's worker does), poll again."""
+        barrier.wait()
+        for _ in range(12):
+            got = work_pools.get_scheduled_flow_runs(repos, "p", ScheduledRunsBody(limit=10), now)
+            handed.extend(str(r.flow_run.id) for r in got)
+            for r in got:
+                flow_runs.set_flow_run_state(repos, r.flow_run.id, SetStateBody(state={"type": "PENDING"}), now)
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(handed) == sorted(runs)  # every run handed out, none twice
+
+
+def test_a_run_claimed_by_a_poll_that_died_is_handed_out_again_after_its_claim(client, repos, settings):
+    from chalicelib.schemas.work_pools import ScheduledRunsBody
+    from chalicelib.services import work_pools
+
+    _pool(client)
+    d = deploy(client, make_flow(client), "d", work_pool_name="p")
+    now = utcnow()
+    run = _run(client, d["id"], now - timedelta(seconds=5))
+    body = ScheduledRunsBody(limit=10)
+    assert [str(r.flow_run.id) for r in work_pools.get_scheduled_flow_runs(repos, "p", body, now)] == [run["id"]]
+    assert work_pools.get_scheduled_flow_runs(repos, "p", body, now + timedelta(seconds=1)) == []
+    later = now + timedelta(seconds=settings.worker_claim_s + 1)
+    assert [str(r.flow_run.id) for r in work_pools.get_scheduled_flow_runs(repos, "p", body, later)] == [run["id"]]

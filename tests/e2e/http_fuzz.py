@@ -7,7 +7,7 @@ bench/hostile_http.py (a larger one, printing the number of hostile requests and
 - :func:`fuzz_stack` starts DynamoDB Local (AWS's emulator, which enforces the item and key limits
   moto does not) when it is installed, else the embedded moto server, and ``python -m
   devstack`` on free ports; both are stopped (their whole sessions) on exit.
-- :func:`prefect_openapi` is Prefect 3.9.1's OpenAPI document, generated from the ``prefect``
+- :func:`devstack.prefect_api.prefect_openapi` is Prefect 3.9.1's OpenAPI document, generated from the ``prefect``
   package of the end-to-end virtualenv (cached per version under ``.cache/``).
 - :func:`fuzz` sends the requests on one kept-alive connection (so a HEAD answered with a body
   would corrupt the next answer), records every status, checks that a refused write changed
@@ -20,7 +20,6 @@ import http.client
 import json
 import random
 import re
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -30,10 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.local_stack import ROOT, local_stack
+from tests.e2e.local_stack import local_stack
 
-CACHE = ROOT / ".cache"
-PREFECT_VERSION = "3.9.1"
 REQUEST_TIMEOUT_S = 30.0
 FUZZ = "__FUZZ__"
 
@@ -109,22 +106,6 @@ def fuzz_stack(log_dir: Path, *, dynamodb: str = "auto") -> Iterator[Stack]:
             store = "dynamodb-local"
         url, endpoint = stack.enter_context(local_stack(log_dir, env))
         yield Stack(url, store, env.get("CIRRUS_DYNAMODB_ENDPOINT", endpoint))
-
-
-def prefect_openapi(e2e_python: Path) -> dict[str, Any]:
-    """Prefect's OpenAPI document (the API app, paths without ``/api``), generated once per version."""
-    cached = CACHE / f"prefect-{PREFECT_VERSION}-openapi.json"
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        script = (
-            "import json, sys; import prefect; assert prefect.__version__ == sys.argv[2], prefect.__version__\n"
-            "from prefect.server.api.server import create_api_app\n"
-            "json.dump(create_api_app().openapi(), open(sys.argv[1] + '.tmp', 'w'))"
-        )
-        subprocess.run([str(e2e_python), "-c", script, str(cached), PREFECT_VERSION], check=True, timeout=300,
-                       cwd=CACHE, capture_output=True)  # fmt: skip
-        Path(f"{cached}.tmp").replace(cached)
-    return json.loads(cached.read_text())
 
 
 # --------------------------------------------------------------------------------- HTTP

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devstack import dynamodb_local
+from devstack.prefect_api import CACHE, PREFECT_VERSION, prefect_openapi
 from tests.e2e import http_fuzz
 from tests.e2e.local_stack import E2E_PYTHON, REQUIRED_E2E_PYTHON, missing_prefect
 
@@ -33,7 +34,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> http_fuzz.Report:
     reason = missing_prefect()
     if reason:
         pytest.skip(reason)
-    doc = http_fuzz.prefect_openapi(E2E_PYTHON)
+    doc = prefect_openapi(E2E_PYTHON)
     # `make test` installs DynamoDB Local: there the fuzz must run on it, not fall back to moto.
     store = "local" if REQUIRED_E2E_PYTHON or dynamodb_local.available() else "auto"
     with http_fuzz.fuzz_stack(tmp_path_factory.mktemp("fuzz"), dynamodb=store) as stack:
@@ -64,7 +65,7 @@ def test_bodies_the_edge_policy_refuses_are_4xx_on_every_route(report):
 def test_answers_conform_to_prefects_response_schemas(report, tmp_path):
     samples = tmp_path / "samples.json"
     samples.write_text(json.dumps(report.samples))
-    openapi = http_fuzz.CACHE / f"prefect-{http_fuzz.PREFECT_VERSION}-openapi.json"
+    openapi = CACHE / f"prefect-{PREFECT_VERSION}-openapi.json"
     out = subprocess.run(
         [str(E2E_PYTHON), str(CONFORMANCE), str(openapi), str(samples)],
         capture_output=True, text=True, timeout=120, check=True,

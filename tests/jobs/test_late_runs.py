@@ -12,9 +12,9 @@ import pytest
 from chalicelib.domain.orchestration import commit, orchestrate
 from chalicelib.domain.sweeps import late_state
 from chalicelib.schemas.states import SetStateBody, State, StateType
-from chalicelib.services import flow_runs, late_runs
-from chalicelib.services.late_runs import mark_late_runs
-from chalicelib.services.maintenance import transition
+from chalicelib.services import flow_runs
+from chalicelib.services.maintenance import _late_runs as late_runs
+from chalicelib.services.maintenance import mark_late_runs, transition
 from chalicelib.services.scheduler import schedule_due
 from chalicelib.storage.models import FlowRunModel
 from chalicelib.storage.sweeps import Candidate

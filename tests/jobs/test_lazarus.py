@@ -14,8 +14,7 @@ from chalicelib.domain.orchestration import commit, orchestrate
 from chalicelib.errors import ConcurrentUpdateError
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
 from chalicelib.services import flow_runs
-from chalicelib.services.lazarus import revive_crashed_runs
-from chalicelib.services.zombies import kill_zombies
+from chalicelib.services.maintenance import kill_zombies, revive_crashed_runs
 from chalicelib.storage.models import FlowRunModel
 from tests.jobs.maintenance_factories import BarrierStore, InterleavingStore, make_run, zombie_crashed
 

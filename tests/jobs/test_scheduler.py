@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.schemas.states import StateType
-from chalicelib.services.scheduler import Deadline, schedule_deployment, schedule_due
+from chalicelib.services.scheduler import schedule_deployment, schedule_due
+from chalicelib.services.ticks import Deadline
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import FlowRunModel, ScheduleModel
 from tests.reliability.factories import (
@@ -161,7 +162,7 @@ def test_one_bad_schedule_is_logged_and_skipped(repos, settings, caplog):
 def test_runs_inserted_by_others_are_not_duplicated(repos, settings):
     placed = make_deployment("d", specs=[CRON_5])
     schedule_id = next(iter(placed.schedules))
-    from chalicelib.services.backfill import backfill
+    from chalicelib.services.scheduler import backfill
 
     assert backfill(repos, placed.deployment_id, start=T0, end=T0 + 10 * MINUTE, now=T0, settings=settings) == 3
     report = schedule_due(repos, now=T0, settings=settings)

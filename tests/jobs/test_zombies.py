@@ -14,8 +14,7 @@ from chalicelib.domain.sweeps import ZOMBIE_CRASH_MARK, ZOMBIE_MESSAGE
 from chalicelib.errors import ConflictError
 from chalicelib.schemas.states import StateType
 from chalicelib.services import flow_runs
-from chalicelib.services.maintenance import Budget
-from chalicelib.services.zombies import kill_zombies
+from chalicelib.services.maintenance import Budget, kill_zombies
 from chalicelib.storage.models import FlowRunModel
 from chalicelib.storage.sweeps import SweepStorageError, SweepStore
 from tests.jobs.maintenance_factories import BarrierStore, InterleavingStore, cancelling, running

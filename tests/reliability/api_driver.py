@@ -11,7 +11,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ConcurrentUpdateError, DeploymentNotFoundError
 from chalicelib.schemas.deployments import DeploymentCreate, DeploymentFlowRunCreate, DeploymentUpdate
 from chalicelib.schemas.flows import FlowCreate
-from chalicelib.services import deployment_runs, deployments, flows
+from chalicelib.services import deployments, flows
 from chalicelib.storage import Repositories
 
 T = TypeVar("T")
@@ -64,7 +64,7 @@ def resume(repos: Repositories, settings: Settings, id_: uuid.UUID, now: datetim
 def create_flow_run(repos: Repositories, id_: uuid.UUID, key: str | None, now: datetime) -> uuid.UUID | None:
     """``POST /deployments/{id}/create_flow_run``; ``None`` while the deployment does not exist."""
     try:
-        run, _ = deployment_runs.create_flow_run(repos, id_, DeploymentFlowRunCreate(idempotency_key=key), now)
+        run, _ = deployments.create_flow_run(repos, id_, DeploymentFlowRunCreate(idempotency_key=key), now)
     except DeploymentNotFoundError:
         return None
     return run.id

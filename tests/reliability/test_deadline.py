@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.services.scheduler import Deadline, schedule_due
+from chalicelib.services.scheduler import schedule_due
+from chalicelib.services.ticks import Deadline
 from tests.reliability.factories import CRON_5, HOURLY, T0, auto_runs, expected_run_ids, make_deployment, make_flow
 
 pytestmark = pytest.mark.slow

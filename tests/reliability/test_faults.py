@@ -16,10 +16,9 @@ from botocore.retries.standard import ExponentialBackoff
 from chalicelib.domain.identity import scheduled_run_id
 from chalicelib.domain.planning import plan_runs
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.run_builder import build_scheduled_run
-from chalicelib.services.scheduler import SchedulingReport, schedule_due
+from chalicelib.services.scheduler import SchedulingReport, build_scheduled_run, schedule_due
 from chalicelib.storage.models import FlowRunModel, ScheduleModel
-from chalicelib.storage.scheduled_runs import ScheduledRunStore
+from chalicelib.storage.scheduler import ScheduledRunStore
 from tests.reliability.factories import (
     CRON_5,
     HOURLY,

@@ -111,7 +111,7 @@ def test_documents_of_a_type_deleted_meanwhile_do_not_read(repos):
     store.documents.create(_doc(store, kind.id, schema.id, "orphan"))
     BlockTypeModel.get(str(kind.id)).delete()
     with pytest.raises(NotFoundError):
-        documents.read(repos, block_document_id(kind.id, "orphan"), False, NOW)
+        documents.read_document(repos, block_document_id(kind.id, "orphan"), False, NOW)
 
 
 def test_catalog_install_is_idempotent_and_keeps_created(repos):
@@ -133,7 +133,7 @@ def test_a_load_reads_two_items_and_few_units(repos, aws):
     schema = next(s for s in store.schemas.of_types([secret_type]))
     store.documents.create(_doc(store, secret_type, schema.id, "db-password"))
     with count_requests(capacity=True) as counter:
-        doc = documents.read_by_name(repos, "secret", "db-password", True, NOW)
+        doc = documents.read_document_by_name(repos, "secret", "db-password", True, NOW)
     assert doc.data == {"password": "db-password"} and doc.block_type.slug == "secret"
     assert dict(counter.by_operation) == {"GetItem": 1, "BatchGetItem": 1}
     if aws.name == "local":  # moto reports fixed figures

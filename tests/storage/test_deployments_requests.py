@@ -9,7 +9,7 @@ from chalicelib.schemas.deployments import (
     DeploymentFlowRunCreate,
     GetScheduledFlowRunsBody,
 )
-from chalicelib.services import deployment_runs, deployments
+from chalicelib.services import deployments
 from chalicelib.storage.instrumentation import count_requests
 
 SCHEDULES = [{"schedule": {"interval": 3600, "anchor_date": "2020-01-01T00:00:00Z"}, "slug": "h"}]
@@ -35,27 +35,27 @@ def test_read_is_one_get_item(repos, deployed):
 def test_create_flow_run_costs_at_most_three(repos, deployed):
     body = DeploymentFlowRunCreate(idempotency_key="k")
     with count_requests() as counter:
-        deployment_runs.create_flow_run(repos, deployed[0].id, body, datetime.now(UTC))
+        deployments.create_flow_run(repos, deployed[0].id, body, datetime.now(UTC))
     assert counter.snapshot() == {"GetItem": 1, "PutItem": 1}
     with count_requests() as counter:
-        _, created = deployment_runs.create_flow_run(repos, deployed[0].id, body, datetime.now(UTC))
+        _, created = deployments.create_flow_run(repos, deployed[0].id, body, datetime.now(UTC))
     assert not created and counter.total == 3
 
 
 def test_poll_is_one_query_per_deployment_one_read_of_the_runs_and_one_write(repos, deployed):
     body = GetScheduledFlowRunsBody(deployment_ids=[d.id for d in deployed])
     with count_requests() as counter:
-        runs = deployment_runs.get_scheduled_flow_runs(repos, body, datetime.now(UTC))
+        runs = deployments.get_scheduled_flow_runs(repos, body, datetime.now(UTC))
     assert len(runs) == 9
     # The index holds keys: one BatchGetItem reads the due runs of every deployment polled.
     assert counter.snapshot() == {"Query": 3, "BatchGetItem": 1, "TransactWriteItems": 1}
     one = GetScheduledFlowRunsBody(deployment_ids=[deployed[0].id])
     with count_requests() as counter:
-        deployment_runs.get_scheduled_flow_runs(repos, one, datetime.now(UTC))
+        deployments.get_scheduled_flow_runs(repos, one, datetime.now(UTC))
     assert counter.snapshot() == {"Query": 1, "BatchGetItem": 1, "UpdateItem": 1}
     early = GetScheduledFlowRunsBody(deployment_ids=[deployed[0].id], scheduled_before=datetime(2000, 1, 1, tzinfo=UTC))
     with count_requests() as counter:
-        assert deployment_runs.get_scheduled_flow_runs(repos, early, datetime.now(UTC)) == []
+        assert deployments.get_scheduled_flow_runs(repos, early, datetime.now(UTC)) == []
     assert counter.snapshot() == {"Query": 1, "UpdateItem": 1}  # nothing due: no read of runs
 
 

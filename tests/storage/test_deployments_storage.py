@@ -10,10 +10,9 @@ from chalicelib.domain.schedule_matching import Change
 from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFoundError
 from chalicelib.schemas.deployments import Deployment, DeploymentSchedule
 from chalicelib.schemas.schedules import parse_schedule
-from chalicelib.services.deployment_changes import MAX_SCHEDULES
-from chalicelib.storage.deployment_writes import DeploymentChange, ScheduleWrite, slugs_of, transaction_items
+from chalicelib.services.deployments import MAX_SCHEDULES
+from chalicelib.storage.deployments import DeploymentChange, ScheduleWrite, slug_claim_key, slugs_of, transaction_items
 from chalicelib.storage.models import DeploymentModel, ScheduleModel, UniqueModel
-from chalicelib.storage.schedules import slug_claim_key
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -7,12 +7,17 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.services.run_builder import build_scheduled_run
+from chalicelib.services.scheduler import build_scheduled_run
 from chalicelib.storage.instrumentation import count_requests
 from chalicelib.storage.models import DeploymentModel, FlowRunModel, ScheduleModel
-from chalicelib.storage.plan_commits import Outcome, PlanCommit, PlanCommitter
-from chalicelib.storage.scheduled_runs import ScheduledRunStore
-from chalicelib.storage.scheduling import SchedulingStore, schedule_record
+from chalicelib.storage.scheduler import (
+    Outcome,
+    PlanCommit,
+    PlanCommitter,
+    ScheduledRunStore,
+    SchedulingStore,
+    schedule_record,
+)
 from tests.reliability.factories import CRON_5, HOURLY, T0, Placed, make_deployment, schedule_item, set_paused
 
 MINUTE = timedelta(minutes=1)

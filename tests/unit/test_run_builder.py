@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.services.run_builder import build_scheduled_run, build_scheduled_runs
+from chalicelib.services.scheduler import build_scheduled_run, build_scheduled_runs
 from chalicelib.storage.flow_runs import _items as flow_run_items
-from chalicelib.storage.scheduled_runs import DeploymentRecord
+from chalicelib.storage.scheduler import DeploymentRecord
 
 NOW = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 
@@ -42,17 +42,21 @@ def test_runs_built_from_the_first_are_the_runs_built_one_by_one(pool):
     assert build_scheduled_runs(deployment, schedule, [], **options) == []
 
 
-@pytest.mark.parametrize("pool", [None, "pool"])
-def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool):
-    """The planning transaction writes a schedule's runs from the first one's stored form."""
+@pytest.mark.parametrize(("pool", "catchup"), [(None, None), ("pool", None), (None, timedelta(minutes=10))])
+def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool, catchup):
+    """The planning transaction writes a schedule's runs from the first one's stored form (with a
+    catch-up window, each run's work-list entry is its own deadline)."""
     deployment = DeploymentRecord(
         id=uuid.uuid4(), flow_id=uuid.uuid4(), paused=False, tags=["t"], work_queue_name="q", work_pool_name=pool
     )
     instants = [NOW + timedelta(hours=i) for i in range(30)]
-    runs = build_scheduled_runs(deployment, uuid.uuid4(), instants, display_value="x", schedule_parameters={}, now=NOW)
+    runs = build_scheduled_runs(
+        deployment, uuid.uuid4(), instants, display_value="x", schedule_parameters={}, now=NOW, catchup_window=catchup
+    )
     retention = timedelta(days=30)
     first = flow_run_items.to_item(runs[0], retention, history_pending=True, late_list=False).serialize()
     assert ("qs" in first) == (pool is not None)
+    assert ("sweep_at" in first) == (catchup is not None)
     for run in runs:
         own = flow_run_items.to_item(run, retention, history_pending=True, late_list=False).serialize()
         assert flow_run_items.moved_item(first, run) == own

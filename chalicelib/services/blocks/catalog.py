@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.domain.blocks import block_schema_id, block_type_id
 from chalicelib.schemas.blocks import BlockSchema, BlockType
-from chalicelib.storage.blocks.store import BlockStore
+from chalicelib.storage import BlockStore
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 

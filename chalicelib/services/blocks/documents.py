@@ -19,8 +19,7 @@ from chalicelib.domain.blocks import block_document_id, block_type_id, keep_mask
 from chalicelib.errors import InvalidRequestError, NotFoundError
 from chalicelib.schemas import blocks as wire
 from chalicelib.services.blocks.types import store_of
-from chalicelib.storage import Repositories
-from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
+from chalicelib.storage import BlockStore, Repositories, StoredBlockDocument
 
 #: Prefect's bound on the depth of references.
 MAX_REFERENCE_DEPTH = 50
@@ -119,7 +118,7 @@ def _hydrate(store: BlockStore, docs: list[StoredBlockDocument], include_secrets
     return [build(d, 0) for d in docs if d.block_type_id in types]
 
 
-def read(repos: Repositories, id_: uuid.UUID, include_secrets: bool, now: datetime) -> wire.BlockDocument:
+def read_document(repos: Repositories, id_: uuid.UUID, include_secrets: bool, now: datetime) -> wire.BlockDocument:
     store = store_of(repos, now)
     built = _hydrate(store, [store.documents.get(id_)], include_secrets)
     if not built:
@@ -127,9 +126,11 @@ def read(repos: Repositories, id_: uuid.UUID, include_secrets: bool, now: dateti
     return built[0]
 
 
-def read_by_name(repos: Repositories, slug: str, name: str, include_secrets: bool, now: datetime) -> wire.BlockDocument:
+def read_document_by_name(
+    repos: Repositories, slug: str, name: str, include_secrets: bool, now: datetime
+) -> wire.BlockDocument:
     """``Block.load``: the document ``name`` of type ``slug`` (2 requests)."""
-    return read(repos, block_document_id(block_type_id(slug), name), include_secrets, now)
+    return read_document(repos, block_document_id(block_type_id(slug), name), include_secrets, now)
 
 
 def _candidates(
@@ -199,7 +200,7 @@ def documents_of_type(repos: Repositories, slug: str, include_secrets: bool, now
 
 
 # ------------------------------------------------------------------------------ writing
-def create(repos: Repositories, body: wire.BlockDocumentCreate, now: datetime) -> wire.BlockDocument:
+def create_document(repos: Repositories, body: wire.BlockDocumentCreate, now: datetime) -> wire.BlockDocument:
     """Insert a document (a taken name for its type: 409; an unknown type or schema: 404)."""
     store = store_of(repos, now)
     schemas, types = store.schemas_and_types({body.block_schema_id}, {body.block_type_id})
@@ -228,7 +229,7 @@ def create(repos: Repositories, body: wire.BlockDocumentCreate, now: datetime) -
     return _hydrate(store, [stored], include_secrets=False)[0]
 
 
-def update(repos: Repositories, id_: uuid.UUID, body: wire.BlockDocumentUpdate, now: datetime) -> None:
+def update_document(repos: Repositories, id_: uuid.UUID, body: wire.BlockDocumentUpdate, now: datetime) -> None:
     """Prefect's update: with ``merge_existing_data`` (the default) the sent fields are merged into
     the stored data, else the data is replaced; masked secrets sent back keep their values; the
     references are those of the data written. A new schema must be of the document's type."""
@@ -264,5 +265,5 @@ def update(repos: Repositories, id_: uuid.UUID, body: wire.BlockDocumentUpdate, 
     store.documents.update(id_, change, now)
 
 
-def delete(repos: Repositories, id_: uuid.UUID, now: datetime) -> None:
+def delete_document(repos: Repositories, id_: uuid.UUID, now: datetime) -> None:
     store_of(repos, now).documents.delete(id_)

@@ -15,8 +15,7 @@ from chalicelib.domain.blocks import block_schema_id, block_type_id, schema_chec
 from chalicelib.errors import ForbiddenError, NotFoundError
 from chalicelib.schemas import blocks as wire
 from chalicelib.services.blocks.catalog import ensure_installed, install
-from chalicelib.storage import Repositories
-from chalicelib.storage.blocks.store import BlockStore
+from chalicelib.storage import BlockStore, Repositories
 
 
 class BlockTypeNotFoundError(NotFoundError):

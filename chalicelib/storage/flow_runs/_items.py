@@ -21,7 +21,7 @@ from typing import Any
 
 from chalicelib.domain import identity
 from chalicelib.domain.identity import utc_key
-from chalicelib.domain.sweeps import LATE, sweep_for
+from chalicelib.domain.sweeps import CATCHUP, LATE, sweep_for
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, default_name
 from chalicelib.storage.models import LIVE_BUCKET, LIVE_STATES, POLLED_STATES, FlowRunModel, FlowRunStateModel
@@ -273,7 +273,7 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
 #: :func:`moved_item` rewrites exactly these, ``qs`` only where the template has it.
 _PER_OCCURRENCE = (
     "id", "name", "state_id", "state", "owner_sort", "queue_sort", "next_scheduled_start_time", "expected_start_time",
-    "time_bucket", "time_key",
+    "time_bucket", "time_key", "sweep_at",
 )  # fmt: skip
 
 
@@ -296,6 +296,7 @@ def moved_item(template: dict[str, Any], run: FlowRun) -> dict[str, Any]:
         "expected_start_time": run.expected_start_time,
         "time_bucket": time_bucket(run),
         "time_key": time_key(run),
+        "sweep_at": sweep[1] if (sweep := sweep_for(run)) is not None else None,
     }
     item = dict(template)
     for name in _PER_OCCURRENCE:
@@ -340,6 +341,9 @@ def from_item(item: FlowRunModel) -> FlowRun:
         state = State.model_validate(legacy_state) if legacy_state is not None else None
     data["state"] = state
     data["stored_sweep_at"] = item.sweep_at
+    data["claimed_until"] = item.claimed_until
+    if item.sweep == CATCHUP:  # the catch-up list's entry is the deadline itself
+        data["catchup_deadline"] = item.sweep_at
     data.update(
         state_id=state.id if state else None,
         state_type=state.type if state else None,

@@ -429,6 +429,15 @@ class FlowRunRepository:
         if not self._update(run.id, moved, read):
             raise ConcurrentUpdateError("Flow run", run.id)
 
+    def claim(self, run: FlowRun, until: datetime, now: datetime) -> bool:
+        """Hold ``run`` for one poller until ``until``: one UpdateItem of ``claimed_until`` (no index
+        carries it: one write unit for a compact item), on the run still being in the state read and
+        unclaimed (or its claim over at ``now``). ``False``: another poll holds it, or it moved on.
+        A later write of the run (the worker's PENDING) ends the claim: :meth:`replace` writes none."""
+        state_id = str(run.state.id) if run.state else flow_run_items.NO_STATE_ID
+        free = FlowRunModel.claimed_until.does_not_exist() | (FlowRunModel.claimed_until <= now)
+        return self._update(run.id, [FlowRunModel.claimed_until.set(until)], (FlowRunModel.state_id == state_id) & free)
+
     @staticmethod
     def _update(run_id: uuid.UUID, actions: list[Any], condition: Condition) -> bool:
         """UpdateItem on ``condition``; ``False`` when it failed."""

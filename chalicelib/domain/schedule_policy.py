@@ -1,0 +1,66 @@
+"""Cirrus's schedule policies beyond Prefect's (issue 28): bounds and a catch-up window.
+
+- ``start_at`` / ``end_at``: the schedule plans no occurrence before ``start_at`` nor after
+  ``end_at`` (both inclusive). A schedule whose ``end_at`` has passed plans nothing again.
+- ``pause_on_failure``: when a run of the schedule ends FAILED (a state set through the API: a
+  runner, a worker, the UI), the schedule deactivates itself (``active`` false, its future runs
+  retired), as if a user had paused it; reactivating it is the usual ``active: true``.
+- ``catchup_window``: a run of the schedule still SCHEDULED this long after its scheduled time is
+  skipped (CANCELLED "Skipped", by the late-runs job; polls stop handing it out at once), so an
+  outage, a paused worker or a resumed deployment never runs a backlog. The scheduler itself never
+  plans an occurrence in the past.
+
+Pure: the stored form is a small JSON object (``to_json``/``from_json``), absent fields omitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    catchup_window: timedelta | None = None
+    pause_on_failure: bool = False
+
+    def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
+        """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
+        ``max(now, start_at)``; ``end`` is ``end_at`` when it comes before ``start + max_time`` (a
+        fixed bound: nothing after it is ever planned), else ``None`` (Prefect's rolling window)."""
+        start = max(now, self.start_at) if self.start_at is not None else now
+        if self.end_at is not None and self.end_at <= start + max_time:
+            return start, self.end_at
+        return start, None
+
+    def catchup(self, default_s: float) -> timedelta | None:
+        """The window that applies: the schedule's own, else the stack-wide default (0: none)."""
+        if self.catchup_window is not None:
+            return self.catchup_window
+        return timedelta(seconds=default_s) if default_s > 0 else None
+
+    def to_json(self) -> dict[str, Any] | None:
+        data: dict[str, Any] = {}
+        if self.start_at is not None:
+            data["start_at"] = self.start_at.astimezone(UTC).isoformat()
+        if self.end_at is not None:
+            data["end_at"] = self.end_at.astimezone(UTC).isoformat()
+        if self.catchup_window is not None:
+            data["catchup_window"] = self.catchup_window.total_seconds()
+        if self.pause_on_failure:
+            data["pause_on_failure"] = True
+        return data or None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SchedulePolicy:
+        data = data or {}
+        start, end, window = data.get("start_at"), data.get("end_at"), data.get("catchup_window")
+        return cls(
+            start_at=datetime.fromisoformat(start) if start else None,
+            end_at=datetime.fromisoformat(end) if end else None,
+            catchup_window=timedelta(seconds=float(window)) if window is not None else None,
+            pause_on_failure=bool(data.get("pause_on_failure", False)),
+        )

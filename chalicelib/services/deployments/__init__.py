@@ -1,0 +1,55 @@
+"""Deployments: what the ``/deployments`` routes and the scheduler's callers may do with them.
+
+- ``_upsert``: create-or-update, read, PATCH, delete, pause, resume;
+- ``_changes``: one change as one transaction (the write path the others share);
+- ``_schedules``: the schedules sub-resource;
+- ``_runs``: runs of a deployment (create_flow_run, a worker's poll, a backfill);
+- ``_queries``: ``/filter``, ``/count``, ``/paginate``.
+"""
+
+from chalicelib.services.deployments._changes import MAX_SCHEDULES, save
+from chalicelib.services.deployments._queries import count_deployments, filter_deployments, paginate_deployments
+from chalicelib.services.deployments._runs import (
+    backfill,
+    create_flow_run,
+    get_scheduled_flow_runs,
+    work_queue_check,
+)
+from chalicelib.services.deployments._schedules import (
+    create_schedules,
+    delete_schedule,
+    list_schedules,
+    update_schedule,
+)
+from chalicelib.services.deployments._upsert import (
+    delete_deployment,
+    pause_deployment,
+    read_deployment,
+    read_deployment_by_name,
+    resume_deployment,
+    update_deployment,
+    upsert_deployment,
+)
+
+__all__ = [
+    "MAX_SCHEDULES",
+    "backfill",
+    "count_deployments",
+    "create_flow_run",
+    "create_schedules",
+    "delete_deployment",
+    "delete_schedule",
+    "filter_deployments",
+    "get_scheduled_flow_runs",
+    "list_schedules",
+    "paginate_deployments",
+    "pause_deployment",
+    "read_deployment",
+    "read_deployment_by_name",
+    "resume_deployment",
+    "save",
+    "update_deployment",
+    "update_schedule",
+    "upsert_deployment",
+    "work_queue_check",
+]
