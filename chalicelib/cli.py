@@ -74,10 +74,24 @@ def _deployment_id(text: str) -> uuid.UUID:
         return deployments.read_deployment_by_name(open_repositories(get_settings()), flow, name, utcnow()).id
 
 
+#: ``cirrus schedule set`` options → policy fields; "none" clears one.
+_POLICY_OPTIONS = ("start_at", "end_at", "catchup_window", "pause_on_failure", "jitter")
+
+
 def _schedule_json(schedule: DeploymentSchedule) -> dict[str, object]:
     return schedule.model_dump(
         mode="json",
-        include={"id", "slug", "active", "schedule", "start_at", "end_at", "catchup_window", "pause_on_failure"},
+        include={
+            "id",
+            "slug",
+            "active",
+            "schedule",
+            "start_at",
+            "end_at",
+            "catchup_window",
+            "pause_on_failure",
+            "jitter",
+        },
     )
 
 
@@ -85,10 +99,6 @@ def _schedule_ls(args: argparse.Namespace) -> int:
     schedules = deployments.list_schedules(open_repositories(get_settings()), _deployment_id(args.deployment))
     print(json.dumps([_schedule_json(s) for s in schedules]))
     return 0
-
-
-#: ``cirrus schedule set`` options → policy fields; "none" clears one.
-_POLICY_OPTIONS = ("start_at", "end_at", "catchup_window", "pause_on_failure")
 
 
 def _schedule_set(args: argparse.Namespace) -> int:
@@ -101,11 +111,12 @@ def _schedule_set(args: argparse.Namespace) -> int:
         raise InvalidRequestError(("schedule",), f"no schedule {args.schedule!r} in deployment {deployment_id}")
     given = {name: getattr(args, name) for name in _POLICY_OPTIONS if getattr(args, name) is not None}
     values = {name: None if raw == "none" else {"on": True, "off": False}.get(raw, raw) for name, raw in given.items()}
-    if "catchup_window" in values and values["catchup_window"] is not None:
-        try:
-            values["catchup_window"] = float(values["catchup_window"])  # type: ignore[arg-type]
-        except ValueError:
-            raise InvalidRequestError(("catchup_window",), "--catchup-window takes seconds or 'none'") from None
+    for name in ("catchup_window", "jitter"):
+        if values.get(name) is not None:
+            try:
+                values[name] = float(values[name])  # type: ignore[arg-type]
+            except ValueError:
+                raise InvalidRequestError((name,), f"--{name.replace('_', '-')} takes seconds or 'none'") from None
     try:
         body = DeploymentScheduleUpdate.model_validate(values)
     except ValidationError as exc:
@@ -178,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_set.add_argument("--end-at", dest="end_at", help="ISO 8601 time, or none")
     schedule_set.add_argument("--catchup-window", dest="catchup_window", help="seconds, or none")
     schedule_set.add_argument("--pause-on-failure", dest="pause_on_failure", choices=("on", "off"))
+    schedule_set.add_argument("--jitter", dest="jitter", help="seconds, or none")
     schedule_set.set_defaults(handler=_schedule_set)
     return parser
 

@@ -1,5 +1,7 @@
 """``/v2/concurrency_limits`` routes: create, read/update/delete by id or name, filter, and slots
-taken with leases (``increment-with-lease``, ``decrement-with-lease``, ``leases/{id}/renew``)."""
+taken with leases (``increment-with-lease``, ``decrement-with-lease``, ``leases/{id}/renew``); and
+v1's tag limits over them (``/concurrency_limits/...``: the ``prefect concurrency-limit`` CLI and
+the UI's Task Run tab), kept as the v2 limits ``tag:<tag>`` as Prefect 3 keeps them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from urllib.parse import unquote
 from chalice import Blueprint
 
 from chalicelib import schemas, services
-from chalicelib.api.common import now, parse_body, path_uuid, repositories, route
+from chalicelib.api.common import json_response, now, parse_body, path_uuid, repositories, route
 
 bp = Blueprint(__name__)
 BASE = "/v2/concurrency_limits"
@@ -74,3 +76,39 @@ def filter_tag_concurrency_limits() -> object:
     return services.concurrency_limits.tag_limits(
         repositories(), parse_body(bp, schemas.concurrency_limits.ConcurrencyLimitFilterBody)
     )
+
+
+V1 = "/concurrency_limits"
+
+
+@route(bp, V1, methods=("POST",))
+def upsert_tag_concurrency_limit() -> object:
+    body = parse_body(bp, schemas.concurrency_limits.TagLimitCreate)
+    limit, created = services.concurrency_limits.upsert_tag_limit(repositories(), body, now())
+    return json_response(limit, 201 if created else 200)
+
+
+@route(bp, f"{V1}/{{id}}")
+def read_tag_concurrency_limit(id: str) -> object:
+    return services.concurrency_limits.read_tag_limit(repositories(), path_uuid(id))
+
+
+@route(bp, f"{V1}/{{id}}", methods=("DELETE",))
+def delete_tag_concurrency_limit(id: str) -> None:
+    services.concurrency_limits.delete_tag_limit(repositories(), path_uuid(id))
+
+
+@route(bp, f"{V1}/tag/{{tag}}")
+def read_tag_concurrency_limit_by_tag(tag: str) -> object:
+    return services.concurrency_limits.read_tag_limit(repositories(), unquote(tag))
+
+
+@route(bp, f"{V1}/tag/{{tag}}", methods=("DELETE",))
+def delete_tag_concurrency_limit_by_tag(tag: str) -> None:
+    services.concurrency_limits.delete_tag_limit(repositories(), unquote(tag))
+
+
+@route(bp, f"{V1}/tag/{{tag}}/reset", methods=("POST",))
+def reset_tag_concurrency_limit(tag: str) -> None:
+    body = parse_body(bp, schemas.concurrency_limits.TagLimitReset)
+    services.concurrency_limits.reset_tag_limit(repositories(), unquote(tag), body, now())

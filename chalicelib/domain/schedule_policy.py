@@ -5,6 +5,10 @@
 - ``pause_on_failure``: when a run of the schedule ends FAILED (a state set through the API: a
   runner, a worker, the UI), the schedule deactivates itself (``active`` false, its future runs
   retired), as if a user had paused it; reactivating it is the usual ``active: true``.
+- ``jitter``: each run is scheduled at its occurrence plus a deterministic offset in ``[0, jitter)``
+  (a hash of the schedule and the occurrence), so re-planning and redeploys give the same time and
+  the same run, and a thousand ``0 * * * *`` schedules do not all start on the hour. A run's id
+  stays its occurrence's (its idempotency key names its scheduled time, as Prefect's does).
 - ``catchup_window``: a run of the schedule still SCHEDULED this long after its scheduled time is
   skipped (CANCELLED "Skipped", by the late-runs job; polls stop handing it out at once), so an
   outage, a paused worker or a resumed deployment never runs a backlog. The scheduler itself never
@@ -15,7 +19,9 @@ Pure: the stored form is a small JSON object (``to_json``/``from_json``), absent
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import uuid
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +32,7 @@ class SchedulePolicy:
     end_at: datetime | None = None
     catchup_window: timedelta | None = None
     pause_on_failure: bool = False
+    jitter: timedelta | None = None
 
     def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
         """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
@@ -36,11 +43,19 @@ class SchedulePolicy:
             return start, self.end_at
         return start, None
 
-    def catchup(self, default_s: float) -> timedelta | None:
-        """The window that applies: the schedule's own, else the stack-wide default (0: none)."""
-        if self.catchup_window is not None:
-            return self.catchup_window
-        return timedelta(seconds=default_s) if default_s > 0 else None
+    def with_default_catchup(self, default_s: float) -> SchedulePolicy:
+        """The policy that applies: the schedule's own window, else the stack-wide default (0: none)."""
+        if self.catchup_window is not None or default_s <= 0:
+            return self
+        return replace(self, catchup_window=timedelta(seconds=default_s))
+
+    def run_time(self, schedule_id: uuid.UUID, occurrence: datetime) -> datetime:
+        """When the run of ``occurrence`` is scheduled: the occurrence, plus its jitter offset."""
+        if not self.jitter:
+            return occurrence
+        span = int(self.jitter / timedelta(microseconds=1))
+        digest = hashlib.sha256(f"{schedule_id}|{occurrence.astimezone(UTC).isoformat()}".encode()).digest()
+        return occurrence + timedelta(microseconds=int.from_bytes(digest[:8], "big") % span)
 
     def to_json(self) -> dict[str, Any] | None:
         data: dict[str, Any] = {}
@@ -52,6 +67,8 @@ class SchedulePolicy:
             data["catchup_window"] = self.catchup_window.total_seconds()
         if self.pause_on_failure:
             data["pause_on_failure"] = True
+        if self.jitter is not None:
+            data["jitter"] = self.jitter.total_seconds()
         return data or None
 
     @classmethod
@@ -63,4 +80,9 @@ class SchedulePolicy:
             end_at=datetime.fromisoformat(end) if end else None,
             catchup_window=timedelta(seconds=float(window)) if window is not None else None,
             pause_on_failure=bool(data.get("pause_on_failure", False)),
+            jitter=timedelta(seconds=float(data["jitter"])) if data.get("jitter") is not None else None,
         )
+
+
+#: No policy: Prefect's behaviour.
+NO_POLICY = SchedulePolicy()

@@ -31,6 +31,19 @@ class ConcurrencyLimitCreate(ActionModel):
     slot_decay_per_second: Literal[0, 0.0] = Field(default=0, description="rate limits are not supported by Cirrus")
 
 
+class TagLimitCreate(ActionModel):
+    """v1's ``POST /concurrency_limits/``: a tag's limit (kept as the v2 limit ``tag:<tag>``)."""
+
+    tag: Name
+    concurrency_limit: NonNegativeInt
+
+
+class TagLimitReset(ActionModel):
+    """v1's ``POST /concurrency_limits/tag/{tag}/reset``: the slots held afterwards (none by default)."""
+
+    slot_override: list[uuid.UUID] | None = None
+
+
 class ConcurrencyLimitUpdate(ActionModel):
     active: Flag | None = None
     name: Name | None = None

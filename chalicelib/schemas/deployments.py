@@ -41,6 +41,8 @@ class ConcurrencyOptions(BaseModel):
 
 #: A catch-up window: more than a second, at most a year (seconds, as Prefect writes durations).
 CatchupWindow = Annotated[float, Strict(), Field(gt=1, le=366 * 86400, allow_inf_nan=False)]
+#: A jitter: more than a microsecond, at most a day (seconds).
+Jitter = Annotated[float, Strict(), Field(gt=0.000001, le=86400, allow_inf_nan=False)]
 
 
 class SchedulePolicyFields(ActionModel):
@@ -51,6 +53,7 @@ class SchedulePolicyFields(ActionModel):
     end_at: UtcDateTime | None = None
     catchup_window: CatchupWindow | None = None
     pause_on_failure: Flag | None = None
+    jitter: Jitter | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SchedulePolicyFields:
@@ -94,10 +97,12 @@ class DeploymentSchedule(ResponseModel):
     end_at: UtcDateTime | None = None
     catchup_window: float | None = None
     pause_on_failure: bool = False
+    jitter: float | None = None
 
     def policy(self) -> SchedulePolicy:
         window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
-        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure)
+        jitter = timedelta(seconds=self.jitter) if self.jitter is not None else None
+        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure, jitter)
 
 
 class _DeploymentFields(ActionModel):

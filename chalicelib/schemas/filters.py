@@ -241,10 +241,9 @@ class _ParentTaskRunId(_Criterion):
 
 
 class _ParentFlowRunId(_Criterion):
-    """Runs whose parent task run belongs to one of these flow runs (Prefect's subflow link).
-
-    Cirrus does not record which flow run a subflow's parent task run belongs to, so ``any_`` matches
-    no run (the run's ``parent_flow_run_id`` reads as unknown): the UI shows no subflow runs."""
+    """Runs whose parent task run belongs to one of these flow runs (Prefect's subflow link). The
+    flow-runs service turns it into run ids before reading (``_with_subflows_of``); a filter still
+    holding it matches no run (a run does not carry its parent flow run's id)."""
 
     any_: list[uuid.UUID] | None = None
     checks = _crit("parent_flow_run_id", any_=_any)

@@ -89,6 +89,11 @@ class TaskRun(ResponseModel):
     estimated_start_time_delta: float = 0.0
     state: State | None = None
 
+    def stands_for_subflow(self) -> bool:
+        """Whether this task run stands for a subflow in its parent run: the subflow's states are
+        copied onto it with ``child_flow_run_id`` (Prefect's ``UpdateSubflowParentTask``)."""
+        return self.state is not None and self.state.state_details.child_flow_run_id is not None
+
 
 class _FlowRunId(_Criterion):
     any_: list[uuid.UUID] | None = None
@@ -101,14 +106,14 @@ class _TaskRunTags(TagsFilter):
 
 
 class _SubflowRuns(_Criterion):
-    """Whether a subflow run hangs off the task run. Cirrus keeps no link from a task run to the
-    subflow run it started, so no task run has one: ``exists_: false`` (what the UI sends to count
-    "tasks, not subflows") matches every run, ``exists_: true`` none."""
+    """Whether a subflow run hangs off the task run (:meth:`TaskRun.stands_for_subflow`): the UI
+    sends ``exists_: false`` to count "tasks, not subflows". The kept counts do not know it: a count
+    they answer (a window, no flow run named) includes the task runs standing for subflows."""
 
     exists_: Flag | None = None
 
     def checks(self, obj: Any) -> list[bool]:
-        return [] if self.exists_ is None else [not self.exists_]
+        return [] if self.exists_ is None else [obj.stands_for_subflow() == self.exists_]
 
 
 class TaskRunFilter(_Group):

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.errors import GoneError, InvalidRequestError, SlotsUnavailableError
+from chalicelib.errors import ConflictError, GoneError, InvalidRequestError, SlotsUnavailableError
 from chalicelib.schemas import concurrency_limits as schemas
 from chalicelib.services import resources
 from chalicelib.services.resources import SimpleResource
@@ -98,25 +98,62 @@ def renew_lease(repos: Repositories, lease_id: uuid.UUID, body: schemas.RenewLea
 TAG_PREFIX = "tag:"
 
 
+def _v1(limit: schemas.ConcurrencyLimit) -> dict[str, Any]:
+    """A ``tag:`` limit in v1's shape (``active_slots`` lists holders: Cirrus counts slots without
+    naming them, so the list is empty)."""
+    return {
+        "id": str(limit.id),
+        "created": limit.created.isoformat().replace("+00:00", "Z"),
+        "updated": limit.updated.isoformat().replace("+00:00", "Z"),
+        "tag": limit.name.removeprefix(TAG_PREFIX),
+        "concurrency_limit": limit.limit,
+        "active_slots": [],
+    }
+
+
 def tag_limits(repos: Repositories, body: schemas.ConcurrencyLimitFilterBody) -> list[dict[str, Any]]:
     """``POST /concurrency_limits/filter`` (v1: the UI's Concurrency → Task Run tab): the ``tag:``
-    limits in v1's shape (``tag``, ``concurrency_limit``, ``active_slots`` as a list of holders; Cirrus
-    counts slots without naming their holders, so the list is empty), by tag, paged like v2's."""
+    limits in v1's shape, by tag, paged like v2's."""
     tagged = [
         limit
         for limit in resources.filter_objects(RESOURCE, repos, schemas.ConcurrencyLimitFilterBody())
         if limit.name.startswith(TAG_PREFIX)
     ]
     tagged.sort(key=lambda limit: limit.name)
-    page = tagged[body.offset : body.offset + body.limit]
-    return [
-        {
-            "id": str(limit.id),
-            "created": limit.created.isoformat().replace("+00:00", "Z"),
-            "updated": limit.updated.isoformat().replace("+00:00", "Z"),
-            "tag": limit.name.removeprefix(TAG_PREFIX),
-            "concurrency_limit": limit.limit,
-            "active_slots": [],
-        }
-        for limit in page
-    ]
+    return [_v1(limit) for limit in tagged[body.offset : body.offset + body.limit]]
+
+
+def upsert_tag_limit(repos: Repositories, body: schemas.TagLimitCreate, now: datetime) -> tuple[dict[str, Any], bool]:
+    """v1's create: the tag's limit is created (``True``), or its ``limit`` changed if it exists."""
+    name = TAG_PREFIX + body.tag
+    try:
+        create = schemas.ConcurrencyLimitCreate(name=name, limit=body.concurrency_limit)
+        return _v1(resources.create(RESOURCE, repos, create, now)), True
+    except ConflictError:
+        update(repos, name, schemas.ConcurrencyLimitUpdate(limit=body.concurrency_limit), now)
+        return _v1(read(repos, name)), False
+
+
+def _tag_limit(repos: Repositories, id_or_tag: uuid.UUID | str) -> schemas.ConcurrencyLimit:
+    """The ``tag:`` limit with this id (a v2 limit of another name is not one: 404) or tag."""
+    if isinstance(id_or_tag, uuid.UUID):
+        limit = resources.read(RESOURCE, repos, id_or_tag)
+        if not limit.name.startswith(TAG_PREFIX):
+            raise repos.concurrency_limits.not_found(id_or_tag)
+        return limit
+    return read(repos, TAG_PREFIX + id_or_tag)
+
+
+def read_tag_limit(repos: Repositories, id_or_tag: uuid.UUID | str) -> dict[str, Any]:
+    return _v1(_tag_limit(repos, id_or_tag))
+
+
+def delete_tag_limit(repos: Repositories, id_or_tag: uuid.UUID | str) -> None:
+    resources.delete(RESOURCE, repos, _tag_limit(repos, id_or_tag).id)
+
+
+def reset_tag_limit(repos: Repositories, tag: str, body: schemas.TagLimitReset, now: datetime) -> None:
+    """v1's reset: the tag's slots become those of ``slot_override`` (none by default); leases
+    taken before give back nothing more than is held (a release never goes below zero)."""
+    held = len(set(body.slot_override or []))
+    resources.update(RESOURCE, repos, _tag_limit(repos, tag).id, schemas.ConcurrencyLimitUpdate(active_slots=held), now)

@@ -293,7 +293,7 @@ _COUNTED = {"state.type", "start_time.after_", "start_time.before_", "expected_s
 def counted_window(body: TaskRunFilterBody | TaskRunCountBody) -> tuple[str | None, Window, set[str] | None] | None:
     """(dimension, window, state types) when the run counts answer the body, else ``None``: no flow
     or flow-run bound, one window on start or expected start time, state types, and ``subflow_runs``
-    ``exists_: false`` (every task run: Cirrus links none to a subflow)."""
+    ``exists_: false`` (counted with the task runs standing for subflows: the counts do not tell)."""
     group = body.task_runs
     if any(_given(getattr(body, g, None)) for g in ("flow_runs", "flows")):
         return None

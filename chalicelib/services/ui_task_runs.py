@@ -32,13 +32,9 @@ def count_by_flow_run(repos: Repositories, flow_run_ids: list[uuid.UUID]) -> dic
     """The run page header's count: each run's task runs but those standing for a subflow (as
     Prefect counts them; such a task run's state names its ``child_flow_run_id``)."""
     return {
-        str(fid): sum(1 for run in repos.task_runs.for_flow_run(fid) if not _stands_for_subflow(run))
+        str(fid): sum(1 for run in repos.task_runs.for_flow_run(fid) if not run.stands_for_subflow())
         for fid in dict.fromkeys(flow_run_ids)
     }
-
-
-def _stands_for_subflow(run: TaskRun) -> bool:
-    return run.state is not None and run.state.state_details.child_flow_run_id is not None
 
 
 def counts_by_state(repos: Repositories, body: TaskRunFilterBody) -> dict[str, int]:

@@ -120,3 +120,27 @@ def test_v1_tag_limits_are_the_v2_tag_limits(client):
     status, listed = call(client, "POST", "/concurrency_limits/filter", {})
     assert status == 200
     assert [(x["tag"], x["concurrency_limit"], x["active_slots"]) for x in listed] == [("db", 2, [])]
+
+
+def test_v1_tag_limits_over_v2(client):
+    """The v1 routes (``prefect concurrency-limit ...``, the UI's Task Run tab) keep a tag's limit as
+    the v2 limit ``tag:<tag>``, as Prefect 3 does."""
+    status, created = call(client, "POST", "/concurrency_limits/", {"tag": "db", "concurrency_limit": 2})
+    assert status == 201 and created["tag"] == "db" and created["concurrency_limit"] == 2, created
+    status, again = call(client, "POST", "/concurrency_limits/", {"tag": "db", "concurrency_limit": 3})
+    assert status == 200 and again["id"] == created["id"] and again["concurrency_limit"] == 3
+    assert call(client, "GET", "/v2/concurrency_limits/tag:db")[1]["limit"] == 3
+    assert call(client, "GET", f"/concurrency_limits/{created['id']}")[1]["tag"] == "db"
+    assert call(client, "GET", "/concurrency_limits/tag/db")[1]["id"] == created["id"]
+    assert [limit["tag"] for limit in call(client, "POST", "/concurrency_limits/filter", {})[1]] == ["db"]
+    call(client, "PATCH", "/v2/concurrency_limits/tag:db", {"active_slots": 2})
+    assert call(client, "POST", "/concurrency_limits/tag/db/reset", {})[0] == 200
+    assert call(client, "GET", "/v2/concurrency_limits/tag:db")[1]["active_slots"] == 0
+    # A v2 limit that is not a tag's is not a v1 limit.
+    _, plain = call(client, "POST", "/v2/concurrency_limits/", {"name": "plain", "limit": 1})
+    assert call(client, "GET", f"/concurrency_limits/{plain['id']}")[0] == 404
+    assert call(client, "GET", "/concurrency_limits/tag/nope")[0] == 404
+    assert call(client, "POST", "/concurrency_limits/", {"tag": "db", "concurrency_limit": -1})[0] == 422
+    assert call(client, "DELETE", "/concurrency_limits/tag/db")[0] == 200
+    assert call(client, "GET", f"/concurrency_limits/{created['id']}")[0] == 404
+    assert call(client, "GET", "/v2/concurrency_limits/plain")[0] == 200

@@ -222,3 +222,28 @@ def test_the_cirrus_schedule_commands_list_set_and_clear_policies(client, repos,
     assert run("set", "etl/nightly", "hourly", "--catchup-window", "0")[0] == 1  # refused: not a window
     assert run("set", "etl/nightly", "nope", "--catchup-window", "60")[0] == 1
     assert run("ls", "etl/missing")[0] == 1
+
+
+def test_jitter_spreads_runs_within_it_stably_and_late_runs_still_see_them(client, repos, settings):
+    on_the_hour = [{"schedule": HOURLY, "jitter": 600, "slug": f"s{i}"} for i in range(8)]
+    d = deploy(client, make_flow(client), schedules=on_the_hour)
+    runs = runs_of(repos, d["id"])
+    offsets = {r.expected_start_time - r.expected_start_time.replace(minute=0, second=0, microsecond=0) for r in runs}
+    assert all(timedelta(0) <= o < timedelta(seconds=600) for o in offsets)
+    assert len(offsets) > 1  # spread, not all on the hour
+    for run in runs:  # the run's state and times agree; its id is still its occurrence's
+        assert run.state.state_details.scheduled_time == run.next_scheduled_start_time == run.expected_start_time
+    # Re-planning (a redeploy with the same schedules) gives the same runs at the same times.
+    again = deploy(client, make_flow(client), schedules=on_the_hour)
+    assert again["id"] == d["id"]
+    assert {(r.id, r.expected_start_time) for r in runs_of(repos, d["id"])} == {
+        (r.id, r.expected_start_time) for r in runs
+    }
+    # The late-runs job marks each Late once its own time is past, tick by tick.
+    first_hour = min(r.expected_start_time for r in runs).replace(minute=0, second=0, microsecond=0)
+    tick = first_hour
+    while tick < first_hour + timedelta(minutes=12):
+        maintenance.mark_late_runs(repos, now=tick, settings=settings)
+        tick += timedelta(minutes=1)
+    hour_runs = [r for r in runs if r.expected_start_time < first_hour + timedelta(hours=1)]
+    assert {repos.flow_runs.get(r.id).state.name for r in hour_runs} == {"Late"}

@@ -165,6 +165,28 @@ def test_a_subflows_states_are_mirrored_on_its_parent_task_run(client):
     # A refused proposal changes nothing on the parent task run.
     counted = call(client, "POST", "/ui/flow_runs/count-task-runs", {"flow_run_ids": [parent["id"]]})[1]
     assert counted == {parent["id"]: 0}  # the run page header does not count a subflow's task run
+    by_run = {"flow_runs": {"id": {"any_": [parent["id"]]}}}
+    for exists, expected in ((False, 0), (True, 1)):
+        body = {**by_run, "task_runs": {"subflow_runs": {"exists_": exists}}}
+        assert call(client, "POST", "/task_runs/count", body) == (200, expected)
     refused = call(client, "POST", f"/flow_runs/{child['id']}/set_state", {"state": {"type": "CANCELLING"}})[1]
     assert refused["status"] != "ACCEPT", refused
     assert call(client, "GET", f"/task_runs/{task_run['id']}")[1]["state"]["type"] == "COMPLETED"
+
+
+def test_the_subflow_runs_tab_finds_a_runs_subflows(client):
+    """The UI's Subflow Runs tab filters on flow_runs.parent_flow_run_id; a subflow created in a
+    state (as Prefect's engine creates one) is linked at once."""
+    parent = _flow_run(client)
+    _, task_run = _task_run(client, parent["id"], key="child-flow")
+    _, flow = call(client, "POST", "/flows/", {"name": "child"})
+    body = {"flow_id": flow["id"], "parent_task_run_id": task_run["id"], "state": {"type": "PENDING"}}
+    status, child = call(client, "POST", "/flow_runs/", body)
+    assert status == 201, child
+    found = call(client, "POST", "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}})
+    assert [r["id"] for r in found[1]] == [child["id"]]
+    assert call(
+        client, "POST", "/flow_runs/count", {"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}
+    ) == (200, 1)
+    none = {"flow_runs": {"parent_flow_run_id": {"any_": [child["id"]]}}}
+    assert call(client, "POST", "/flow_runs/filter", none) == (200, [])

@@ -59,7 +59,7 @@ def test_counts_by_state_and_the_filters_the_ui_sends(client):
         },
     }
     assert call(client, "POST", "/task_runs/count", body) == (200, 2)
-    body["task_runs"]["subflow_runs"] = {"exists_": True}  # Cirrus links no subflow run to a task run
+    body["task_runs"]["subflow_runs"] = {"exists_": True}  # none of these stands for a subflow
     assert call(client, "POST", "/task_runs/count", body) == (200, 0)
     by_run = {"flow_runs": {"id": {"any_": [run["id"]]}}, "task_runs": {"subflow_runs": {"exists_": False}}}
     assert call(client, "POST", "/task_runs/count", by_run) == (200, 2)

@@ -241,3 +241,64 @@ def test_main_pages_render_seeded_data_and_quick_run_creates_a_run(stack: Runnin
         page.screenshot(path=str(SCREENSHOTS / "quick-run-upcoming.png"), timeout=PAGE_TIMEOUT_MS)
         problems = watch.take()
         assert not problems, "\n".join(problems)
+
+
+def seed_run_page(stack: RunningStack) -> dict[str, Any]:
+    """A COMPLETED parent run with two dependent task runs and a COMPLETED subflow (through its
+    parent task run), and a v1 tag limit for the Concurrency page's Task Run tab."""
+    _, flow = stack.request("POST", "/flows/", {"name": "parent-flow"})
+    _, child_flow = stack.request("POST", "/flows/", {"name": "child-flow"})
+    _, parent = stack.request("POST", "/flow_runs/", {"flow_id": flow["id"], "name": "the-parent"})
+    stack.request("POST", f"/flow_runs/{parent['id']}/set_state", {"state": {"type": "RUNNING"}})
+
+    def task(key: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"task_key": key, "dynamic_key": "0", "flow_run_id": parent["id"], "name": f"{key}-0",
+                "task_inputs": inputs or {}, "state": {"type": "RUNNING"}}  # fmt: skip
+        _, created = stack.request("POST", "/task_runs/", body)
+        stack.request("POST", f"/task_runs/{created['id']}/set_state", {"state": {"type": "COMPLETED"}})
+        return created
+
+    extract = task("extract")
+    task("load", {"rows": [{"input_type": "task_run", "id": extract["id"]}]})
+    stands = {"task_key": "child-flow", "dynamic_key": "0", "flow_run_id": parent["id"], "name": "child-flow-0"}
+    _, stands_for = stack.request("POST", "/task_runs/", stands)
+    _, child = stack.request(
+        "POST",
+        "/flow_runs/",
+        {"flow_id": child_flow["id"], "name": "the-child", "parent_task_run_id": stands_for["id"]},
+    )
+    for state in ("RUNNING", "COMPLETED"):
+        stack.request("POST", f"/flow_runs/{child['id']}/set_state", {"state": {"type": state}})
+    stack.request("POST", f"/flow_runs/{parent['id']}/set_state", {"state": {"type": "COMPLETED"}})
+    stack.request("POST", "/v2/concurrency_limits/", {"name": "tag:db", "limit": 2})
+    return {"parent": parent, "child": child, "task": extract}
+
+
+def test_a_flow_runs_tabs_its_subflow_its_task_run_and_the_concurrency_tabs(stack: RunningStack) -> None:
+    """Issue 23: every tab of a flow run's page, a subflow's page (its parent run linked), a task
+    run's page and both tabs of the Concurrency page, with no failed request or console error."""
+    data = seed_run_page(stack)
+    parent, child, task_run = data["parent"], data["child"], data["task"]
+    with browser(stack) as context:
+        page = context.new_page()
+        watch = PageWatch(page)
+        base = stack.api_url
+        visit(page, watch, base, f"/runs/flow-run/{parent['id']}", ["the-parent"], "run-page")
+        for tab, shows in (("Task Runs", "extract-0"), ("Subflow Runs", "the-child"),
+                           ("Artifacts", "Artifacts"), ("Details", "Flow Run ID"),
+                           ("Parameters", "Parameters"), ("Logs", "Logs")):  # fmt: skip
+            page.get_by_text(tab, exact=True).first.click()
+            page.get_by_text(shows).first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+            page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+            page.screenshot(path=str(SCREENSHOTS / f"run-page-{tab.lower().replace(' ', '-')}.png"))
+            problems = watch.take()
+            assert not problems, f"tab {tab}:\n" + "\n".join(problems)
+        visit(page, watch, base, f"/runs/flow-run/{child['id']}", ["the-child", "the-parent"], "subflow-page")
+        visit(page, watch, base, f"/runs/task-run/{task_run['id']}", ["extract-0"], "task-run-page")
+        visit(page, watch, base, "/concurrency-limits", ["Concurrency"], "concurrency-global")
+        page.get_by_text("Task Run", exact=True).first.click()
+        page.get_by_text("db").first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        page.screenshot(path=str(SCREENSHOTS / "concurrency-task-run.png"))
+        problems = watch.take()
+        assert not problems, "concurrency, Task Run tab:\n" + "\n".join(problems)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.domain.schedule_policy import SchedulePolicy
 from chalicelib.services.scheduler import build_scheduled_run, build_scheduled_runs
 from chalicelib.storage.flow_runs import _items as flow_run_items
 from chalicelib.storage.scheduler import DeploymentRecord
@@ -42,8 +43,16 @@ def test_runs_built_from_the_first_are_the_runs_built_one_by_one(pool):
     assert build_scheduled_runs(deployment, schedule, [], **options) == []
 
 
-@pytest.mark.parametrize(("pool", "catchup"), [(None, None), ("pool", None), (None, timedelta(minutes=10))])
-def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool, catchup):
+@pytest.mark.parametrize(
+    ("pool", "policy"),
+    [
+        (None, SchedulePolicy()),
+        ("pool", SchedulePolicy()),
+        (None, SchedulePolicy(catchup_window=timedelta(minutes=10))),
+        ("pool", SchedulePolicy(catchup_window=timedelta(minutes=10), jitter=timedelta(minutes=7))),
+    ],
+)
+def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool, policy):
     """The planning transaction writes a schedule's runs from the first one's stored form (with a
     catch-up window, each run's work-list entry is its own deadline)."""
     deployment = DeploymentRecord(
@@ -51,12 +60,18 @@ def test_a_planned_runs_stored_form_from_the_first_is_its_own(pool, catchup):
     )
     instants = [NOW + timedelta(hours=i) for i in range(30)]
     runs = build_scheduled_runs(
-        deployment, uuid.uuid4(), instants, display_value="x", schedule_parameters={}, now=NOW, catchup_window=catchup
+        deployment,
+        uuid.uuid4(),
+        instants,
+        display_value="x",
+        schedule_parameters={},
+        now=NOW,
+        policy=policy,
     )
     retention = timedelta(days=30)
     first = flow_run_items.to_item(runs[0], retention, history_pending=True, late_list=False).serialize()
     assert ("qs" in first) == (pool is not None)
-    assert ("sweep_at" in first) == (catchup is not None)
+    assert ("sweep_at" in first) == (policy.catchup_window is not None)
     for run in runs:
         own = flow_run_items.to_item(run, retention, history_pending=True, late_list=False).serialize()
         assert flow_run_items.moved_item(first, run) == own

@@ -126,6 +126,32 @@ def _with_task_runs(repos: Repositories, body: FilterBody) -> FilterBody:
     return body.model_copy(update={"task_runs": None, "flow_runs": flt.model_copy(update={"id": id_filter})})
 
 
+def _with_subflows_of(repos: Repositories, body: FilterBody) -> FilterBody:
+    """``body`` with ``flow_runs.parent_flow_run_id.any_`` (the UI's Subflow Runs tab) turned into
+    run ids: the subflows of those runs are named by their task runs that stand for subflows
+    (``child_flow_run_id``); one Query of each parent's task runs (at most MAX_TASK_RUN_IDS parents)."""
+    flt = body.flow_runs
+    wanted = flt.parent_flow_run_id.any_ if flt is not None and flt.parent_flow_run_id is not None else None
+    if flt is None or wanted is None:
+        return body
+    if not is_conjunctive(flt):
+        raise InvalidRequestError(("body", "flow_runs", "parent_flow_run_id"), "parent_flow_run_id needs an and_ group")
+    if len(wanted) > MAX_TASK_RUN_IDS:
+        raise InvalidRequestError(
+            ("body", "flow_runs", "parent_flow_run_id", "any_"), f"At most {MAX_TASK_RUN_IDS} ids"
+        )
+    children = {
+        task_run.state.state_details.child_flow_run_id
+        for parent in dict.fromkeys(wanted)
+        for task_run in repos.task_runs.for_flow_run(parent)
+        if task_run.state is not None and task_run.state.state_details.child_flow_run_id is not None
+    }
+    if flt.id is not None and flt.id.any_ is not None:
+        children &= set(flt.id.any_)
+    id_filter = (flt.id or IdFilter()).model_copy(update={"any_": sorted(children, key=str)})  # type: ignore[arg-type]
+    return body.model_copy(update={"flow_runs": flt.model_copy(update={"id": id_filter, "parent_flow_run_id": None})})
+
+
 def _listed(group: FlowFilter | DeploymentFilter) -> list[uuid.UUID] | None:
     """The ids every match of ``group`` must have, when its criteria say so directly."""
     if group.id is not None and group.id.any_ is not None and is_conjunctive(group):
@@ -195,7 +221,7 @@ def _runs(
     repos: Repositories, body: FilterBody, sort_name: str | None, need: int | None, now: datetime
 ) -> list[FlowRun]:
     """The matching runs in the body's sort, at most ``need`` (None: all, for a count)."""
-    body = _with_task_runs(repos, body)
+    body = _with_subflows_of(repos, _with_task_runs(repos, body))
     sort = flow_runs.SORT_PLANS.get(sort_name or DEFAULT_SORT)
     if sort is None:
         raise InvalidRequestError(("body", "sort"), f"Input should be one of {', '.join(SORTS)}", "enum")

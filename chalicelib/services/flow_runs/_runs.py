@@ -117,6 +117,8 @@ def create_flow_run(repos: Repositories, body: FlowRunCreate, now: datetime) -> 
         raise ConflictError(INTEGRITY_CONFLICT) from exc
     run = build_flow_run(body, now)
     if repos.flow_runs.insert(run, expired_by=now):
+        if run.parent_task_run_id is not None and run.state is not None:  # created in a state: as a set_state
+            _mirror_on_parent_task_run(repos, run.parent_task_run_id, run.id, run.state, now)
         return run, True
     return repos.flow_runs.get(run.id), False
 

@@ -136,7 +136,10 @@ def _planned_run_ids(
                 report.errors += 1
                 continue
             last = min(stop, schedule.planned_through)
-            times = occurrences(spec, start + _US, last, MAX_OCCURRENCES)
+            # A jittered run is scheduled up to ``jitter`` after its occurrence: look that far back,
+            # so the window in which its own time falls sees it (the earlier ones leave it alone).
+            jitter = schedule.policy.jitter or timedelta(0)
+            times = occurrences(spec, start + _US - jitter, last, MAX_OCCURRENCES)
             planned += [(schedule.deployment_id, schedule.id, t) for t in times]
         cursor = page.cursor
         if cursor is None:

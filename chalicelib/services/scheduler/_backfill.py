@@ -89,7 +89,7 @@ def backfill(
                 display_value=display,
                 schedule_parameters=schedule.parameters,
                 now=now,
-                catchup_window=policy.catchup(settings.schedule_catchup_window_s),
+                policy=policy.with_default_catchup(settings.schedule_catchup_window_s),
             )
             for t in plan.new
         ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.identity import scheduled_run_id, scheduled_run_idempotency_key, work_pool_id, work_queue_id
 from chalicelib.domain.run_bookkeeping import initial_run_fields
+from chalicelib.domain.schedule_policy import NO_POLICY, SchedulePolicy
 from chalicelib.schemas.flow_runs import CreatedBy, FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
 
@@ -75,22 +76,24 @@ def build_scheduled_run(
     display_value: str,
     schedule_parameters: Mapping[str, Any],
     now: datetime,
-    catchup_window: timedelta | None = None,
+    policy: SchedulePolicy = NO_POLICY,
 ) -> FlowRun:
     """The auto-scheduled run of ``schedule_id``'s occurrence at ``instant``, created at ``now``.
 
     ``display_value`` is the schedule's slug, or its kind (``"CronSchedule"``…) when it has none.
-    With a ``catchup_window`` (a Cirrus schedule policy) the run is skipped if still SCHEDULED that
-    long after ``instant`` (``catchup_deadline``).
+    Cirrus's schedule ``policy``: with ``jitter`` the run is scheduled at ``instant`` plus its
+    offset (its id stays the occurrence's); with a ``catchup_window`` it is skipped if still
+    SCHEDULED that long after its scheduled time (``catchup_deadline``).
     """
     run_id = scheduled_run_id(deployment.flow_id, deployment.id, schedule_id, instant)
+    at = policy.run_time(schedule_id, instant)
     state = State(
         id=uuid.uuid5(_STATE_NS, str(run_id)),  # stable: a retried insert writes an identical item
         type=StateType.SCHEDULED,
         name="Scheduled",
         timestamp=now,
         message="Flow run scheduled",
-        state_details=StateDetails(scheduled_time=instant),
+        state_details=StateDetails(scheduled_time=at),
     )
     queue = deployment.work_queue_name
     queue_id = work_queue_id(deployment.work_pool_name, queue) if queue else None
@@ -105,13 +108,13 @@ def build_scheduled_run(
         work_pool_name=deployment.work_pool_name,
         work_pool_id=work_pool_id(deployment.work_pool_name) if deployment.work_pool_name else None,
         parameters={**deployment.parameters, **schedule_parameters},
-        idempotency_key=scheduled_run_idempotency_key(deployment.id, schedule_id, instant),
+        idempotency_key=scheduled_run_idempotency_key(deployment.id, schedule_id, at),
         tags=["auto-scheduled", *deployment.tags],
         auto_scheduled=True,
         infrastructure_document_id=deployment.infrastructure_document_id,
         created_by=CreatedBy(type="SCHEDULE", id=schedule_id, display_value=display_value),
         schedule_id=schedule_id,
-        catchup_deadline=instant + catchup_window if catchup_window is not None else None,
+        catchup_deadline=_deadline(at, policy),
         created=now,
         updated=now,
         **initial_run_fields(state, flow_run_id=run_id),
@@ -126,7 +129,7 @@ def build_scheduled_runs(
     display_value: str,
     schedule_parameters: Mapping[str, Any],
     now: datetime,
-    catchup_window: timedelta | None = None,
+    policy: SchedulePolicy = NO_POLICY,
 ) -> list[FlowRun]:
     """:func:`build_scheduled_run` for each of ``instants``: the first built in full, the others
     copied from it with what the occurrence changes (its ids, name, idempotency key, scheduled
@@ -141,9 +144,9 @@ def build_scheduled_runs(
         display_value=display_value,
         schedule_parameters=schedule_parameters,
         now=now,
-        catchup_window=catchup_window,
+        policy=policy,
     )
-    return [first, *(_at(first, deployment, schedule_id, instant, catchup_window) for instant in instants[1:])]
+    return [first, *(_at(first, deployment, schedule_id, instant, policy) for instant in instants[1:])]
 
 
 def _at(
@@ -151,23 +154,28 @@ def _at(
     deployment: DeploymentLike,
     schedule_id: uuid.UUID,
     instant: datetime,
-    catchup_window: timedelta | None,
+    policy: SchedulePolicy,
 ) -> FlowRun:
     """``template`` (a run of the same deployment, schedule and ``now``) moved to ``instant``."""
     run_id = scheduled_run_id(deployment.flow_id, deployment.id, schedule_id, instant)
     if template.state is None:  # pragma: no cover - build_scheduled_run always sets one
         raise ValueError("a scheduled run has a state")
-    details = template.state.state_details.model_copy(update={"scheduled_time": instant, "flow_run_id": run_id})
+    at = policy.run_time(schedule_id, instant)
+    details = template.state.state_details.model_copy(update={"scheduled_time": at, "flow_run_id": run_id})
     state = template.state.model_copy(update={"id": uuid.uuid5(_STATE_NS, str(run_id)), "state_details": details})
     return template.model_copy(
         update={
             "id": run_id,
             "name": run_name(run_id),
-            "idempotency_key": scheduled_run_idempotency_key(deployment.id, schedule_id, instant),
+            "idempotency_key": scheduled_run_idempotency_key(deployment.id, schedule_id, at),
             "state": state,
             "state_id": state.id,
-            "expected_start_time": instant,
-            "next_scheduled_start_time": instant,
-            "catchup_deadline": instant + catchup_window if catchup_window is not None else None,
+            "expected_start_time": at,
+            "next_scheduled_start_time": at,
+            "catchup_deadline": _deadline(at, policy),
         }
     )
+
+
+def _deadline(at: datetime, policy: SchedulePolicy) -> datetime | None:
+    return at + policy.catchup_window if policy.catchup_window is not None else None

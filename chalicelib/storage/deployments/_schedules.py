@@ -61,6 +61,7 @@ def to_schedule(item: ScheduleModel) -> DeploymentSchedule:
         end_at=policy.end_at,
         catchup_window=policy.catchup_window.total_seconds() if policy.catchup_window is not None else None,
         pause_on_failure=policy.pause_on_failure,
+        jitter=policy.jitter.total_seconds() if policy.jitter is not None else None,
         created=item.created,
         updated=item.updated,
     )
