@@ -26,13 +26,15 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConflictError, InvalidRequestError, NotFoundError
 from chalicelib.schemas.common import iso_z, utcnow
 from chalicelib.schemas.deployments import DeploymentSchedule, DeploymentScheduleUpdate
-from chalicelib.services import api_keys, deployments
+from chalicelib.services import api_keys, blocks, deployments
 from chalicelib.storage import ApiKeyRecord, create_tables, open_repositories
 
 
 def _create_tables(_: argparse.Namespace) -> int:
     created = create_tables(get_settings())
-    print(json.dumps({"created": created}))
+    # Prefect's block catalog (idempotent; the API would also install it on its first block request).
+    catalog = blocks.install_catalog(open_repositories(get_settings()), utcnow())
+    print(json.dumps({"created": created, "block_catalog": catalog}))
     return 0
 
 

@@ -64,6 +64,12 @@ class Settings:
     streams: str = "auto"
     # Auth.
     auth_required: bool = False
+    # Blocks: the key that wraps block documents' data keys (chalicelib/storage/blocks/sealing.py).
+    #: An AWS KMS key id or ARN (the deployed stack sets it).
+    blocks_kms_key_id: str | None = None
+    #: A local key file, used without a KMS key (default on the local and test stages:
+    #: ``.local-stack/blocks.key``, created on first use).
+    blocks_key_file: str | None = None
     #: The zombie threshold was derived from the heartbeat settings (not given): a copy that changes
     #: them derives it again (:func:`override_settings`).
     zombie_threshold_derived: bool = field(default=False, init=False, repr=False, compare=False)

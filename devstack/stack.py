@@ -18,6 +18,9 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.config import Settings
+from chalicelib.schemas.common import utcnow
+from chalicelib.services.blocks import ensure_installed as ensure_block_catalog
+from chalicelib.storage import open_repositories
 from chalicelib.storage.tables import create_tables
 from devstack import ui_bundle
 from devstack.dynamodb_local import DUMMY_CREDENTIALS
@@ -114,6 +117,9 @@ class LocalStack:
         except Exception as exc:  # whatever pynamodb raises, the fix is at the endpoint
             raise StartupError(f"cannot create the tables at {self.local.dynamodb_endpoint}: {exc}") from exc
         LOG.info("tables: %s", f"created {', '.join(created)}" if created else "all present")
+        # Prefect's block catalog (~1 s the first time; a marker read later), before the API serves, so
+        # no request sees it being written.
+        ensure_block_catalog(open_repositories(self.settings).blocks, utcnow())
         if not created:  # kept data: bring runs an older version stored into this version's indexes
             threading.Thread(target=self._migrate_runs, name="migrate-runs", daemon=True).start()
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from chalice.cdk import Chalice
 from constructs import Construct
@@ -46,6 +47,10 @@ TABLE_ACTIONS = (
 )
 #: Indexes are only read, with Query (and Scan).
 INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
+#: Block documents: a data key per write, its unwrapping per read, under this encryption context.
+BLOCKS_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+#: ``chalicelib.storage.blocks.sealing.CONTEXT`` (a template test compares them).
+BLOCKS_CONTEXT_KEY, BLOCKS_CONTEXT_VALUE = "cirrus", "block-document"
 #: The authorizer only looks a key up by its hash.
 AUTHORIZER_ACTIONS = ("dynamodb:GetItem",)
 
@@ -138,6 +143,7 @@ class CirrusStack(Stack):
 
         api_role = self._role("ApiRole", "Cirrus API and jobs: its tables and indexes, its logs")
         self._grant_tables(api_role)
+        blocks_key = self._blocks_key(api_role)
         authorizer_role = self._role("AuthorizerRole", "Cirrus API-key authorizer: reads api_keys")
         authorizer_role.add_to_policy(
             iam.PolicyStatement(
@@ -160,6 +166,7 @@ class CirrusStack(Stack):
                     "CIRRUS_REGION": Aws.REGION,
                     "CIRRUS_AUTH_REQUIRED": "true",
                     "CIRRUS_STREAMS": "lambda",
+                    "CIRRUS_BLOCKS_KMS_KEY_ID": blocks_key.key_arn,
                 },
                 "lambda_memory_size": API_MEMORY_MB,
                 "lambda_timeout": API_TIMEOUT_S,
@@ -288,6 +295,29 @@ class CirrusStack(Stack):
                 bisect_batch_on_function_error=False,
             )
             role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[table.table_stream_arn]))
+
+    # ------------------------------------------------------------------ blocks
+    def _blocks_key(self, role: iam.Role) -> kms.Key:
+        """The key that wraps block documents' data keys (envelope encryption,
+        ``chalicelib/storage/blocks/sealing.py``). ``role`` may only ask for a data key and decrypt
+        one, and only under Cirrus's encryption context: the key cannot decrypt anything else for it."""
+        key = kms.Key(
+            self,
+            "BlocksKey",
+            description=f"Cirrus {self.stage}: wraps the data keys of block documents' data",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN if self.protected else RemovalPolicy.DESTROY,
+        )
+        # CDK writes the default key policy's account principal with Fn::Join (cfn-lint's I1022).
+        key.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["I1022"]}})
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(BLOCKS_KEY_ACTIONS),
+                resources=[key.key_arn],
+                conditions={"StringEquals": {f"kms:EncryptionContext:{BLOCKS_CONTEXT_KEY}": BLOCKS_CONTEXT_VALUE}},
+            )
+        )
+        return key
 
     # ------------------------------------------------------------------ /events/in
     def _api_id(self, resource: str = "RestAPI") -> str:

@@ -60,7 +60,7 @@ def validate_schema_values() -> object:
 
 
 # ------------------------------------------------------------------ features Cirrus does not have
-# Blocks, saved searches, the integrations catalogue and stored events: always empty.
+# Saved searches, the integrations catalogue and stored events: always empty.
 def _empty_list(name: str) -> object:
     def view() -> object:
         return []
@@ -69,18 +69,8 @@ def _empty_list(name: str) -> object:
     return view
 
 
-for _path in ("/block_types/filter", "/block_schemas/filter", "/block_documents/filter", "/saved_searches/filter"):
+for _path in ("/saved_searches/filter",):
     route(bp, _path, methods=("POST",), stub=True)(_empty_list(_path.strip("/").replace("/", "_")))
-
-
-@route(bp, "/block_documents/count", methods=("POST",), stub=True)
-def count_block_documents() -> object:
-    return 0
-
-
-@route(bp, "/block_capabilities", stub=True)
-def read_block_capabilities() -> object:
-    return []
 
 
 @route(bp, "/collections/views/{view}", stub=True)

@@ -13,6 +13,7 @@ from chalicelib.deferred import on_first_use
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.schemas import (
         artifacts,
+        blocks,
         common,
         concurrency_limits,
         deployments,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "artifacts",
+    "blocks",
     "common",
     "concurrency_limits",
     "deployments",

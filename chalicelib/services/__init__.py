@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.services import (
         api_keys,
         artifacts,
+        blocks,
         concurrency_limits,
         deployments,
         events,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "api_keys",
     "artifacts",
+    "blocks",
     "concurrency_limits",
     "deployments",
     "events",

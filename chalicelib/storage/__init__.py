@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.aggregates import RunCountRepository
     from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
+    from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
     from chalicelib.storage.deployments import (
         DeploymentChange,
@@ -155,6 +156,12 @@ class Repositories:
         return ArtifactRepository()
 
     @cached_property
+    def blocks(self) -> BlockStore:
+        from chalicelib.storage.blocks.store import BlockStore
+
+        return BlockStore(self.settings)
+
+    @cached_property
     def job_state(self) -> JobStateRepository:
         from chalicelib.storage.job_state import JobStateRepository
 
@@ -230,6 +237,8 @@ __all__ = [
     "shared_repositories",
     "tables",
     "ApiKeyRecord",
+    "BlockStore",
+    "StoredBlockDocument",
     "BY_DEPLOYMENT",
     "BY_SWEEP",
     "Candidate",
@@ -271,6 +280,7 @@ __all__ = [
 #: Name -> the submodule that defines it, for the names services and edges import from here.
 _EXPORTS = {
     **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
+    **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
     **dict.fromkeys(["DocumentRepository"], "documents"),
     **dict.fromkeys(["STORE_ERRORS", "translated"], "errors"),

@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.blocks._models import BLOCK_MODELS
 from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS
 from chalicelib.storage.wait_models import WAIT_MODELS
@@ -382,4 +383,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ApiKeyModel,
     *RESOURCE_MODELS,
     *WAIT_MODELS,
+    *BLOCK_MODELS,
 )

@@ -128,3 +128,34 @@ def test_a_scan_is_noticed(client, world, repos):
         found = list(repos.flow_runs.find([AccessPath(SCAN)]))
     assert uuid.UUID(world["run"]) in {r.id for r in found}
     assert any(t.endswith("-flow_runs") for t in counter.scans)
+
+
+BLOCK_TABLES = ("block_types", "block_schemas", "block_documents")
+
+
+def test_block_routes_scan_no_block_table(client):
+    """Blocks: every read of the client, the CLI (``prefect block ls``, ``block type ls``) and the
+    UI's Blocks pages is a GetItem, a BatchGetItem or a Query."""
+    secret = call(client, "GET", "/block_types/slug/secret")[1]
+    of_secret = {"block_schemas": {"block_type_id": {"any_": [secret["id"]]}}}
+    schemas = call(client, "POST", "/block_schemas/filter", of_secret)
+    body = {"name": "pw", "data": {"value": "x"}, "block_type_id": secret["id"], "block_schema_id": schemas[1][0]["id"]}
+    doc = call(client, "POST", "/block_documents/", body)[1]
+    calls = [
+        ("GET", "/block_types/slug/secret/block_documents/name/pw?include_secrets=true", None),
+        ("GET", f"/block_documents/{doc['id']}", None),
+        ("GET", "/block_types/slug/secret/block_documents", None),
+        ("POST", "/block_documents/filter", {}),
+        ("POST", "/block_documents/filter", {"block_types": {"slug": {"any_": ["secret"]}}}),
+        ("POST", "/block_documents/count", {}),
+        ("POST", "/block_types/filter", {}),
+        ("POST", "/block_types/filter", {"block_schemas": {"block_capabilities": {"all_": ["notify"]}}}),
+        ("POST", "/block_schemas/filter", {}),
+        ("GET", f"/block_schemas/checksum/{schemas[1][0]['checksum']}?version=3.9.1", None),
+        ("GET", "/block_capabilities", None),
+    ]
+    for method, path, payload in calls:
+        with count_requests() as counter:
+            status, answer = call(client, method, path, payload)
+        assert status == 200, (path, answer)
+        assert not [t for t in counter.scans if t.endswith(BLOCK_TABLES)], path

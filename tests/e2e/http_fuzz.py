@@ -108,7 +108,6 @@ def fuzz_stack(log_dir: Path, *, dynamodb: str = "auto") -> Iterator[Stack]:
         yield Stack(url, store, env.get("CIRRUS_DYNAMODB_ENDPOINT", endpoint))
 
 
-
 # --------------------------------------------------------------------------------- HTTP
 class Http:
     """One kept-alive HTTP/1.1 connection; a broken one is counted and replaced."""

@@ -237,6 +237,8 @@ def test_functions_get_the_stage_environment(templates, stage):
         assert env["CIRRUS_REGION"] == {"Ref": "AWS::Region"}, name
         assert env["CIRRUS_AUTH_REQUIRED"] == "true", name
         assert "CIRRUS_DYNAMODB_ENDPOINT" not in env, name
+        (blocks_key,) = resources(templates[stage], "AWS::KMS::Key")
+        assert env["CIRRUS_BLOCKS_KMS_KEY_ID"] == {"Fn::GetAtt": [blocks_key, "Arn"]}, name
     url = templates[stage]["Outputs"]["RestApiUrl"]["Value"]["Fn::Sub"]
     assert url == ["https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api", {"Api": {"Ref": "RestAPI"}}]
 
@@ -330,6 +332,7 @@ def test_iam_is_least_privilege(templates, stage):
 
     grants: dict[str, dict[tuple[str, str], set[str]]] = {}
     manages: dict[str, list[Any]] = {}
+    key_grants: dict[str, list[dict[str, Any]]] = {}
     for role, role_statements in statements.items():
         for statement in role_statements:
             assert statement["Effect"] == "Allow"
@@ -343,6 +346,8 @@ def test_iam_is_least_privilege(templates, stage):
                     grants.setdefault(role, {}).setdefault(_arn_table(resource, tables), set()).update(actions)
             elif actions == {"execute-api:ManageConnections"}:
                 manages.setdefault(role, []).extend(_as_list(statement["Resource"]))
+            elif any(a.startswith("kms:") for a in actions):
+                key_grants.setdefault(role, []).append(statement)
             else:
                 assert actions <= {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, statement
                 for resource in _as_list(statement["Resource"]):
@@ -358,6 +363,17 @@ def test_iam_is_least_privilege(templates, stage):
         **{(name, "stream"): ALLOWED_STREAM_ACTIONS for name in streamed},
     }
     assert grants[authorizer_role] == {(f"cirrus-{stage}-api_keys", "table"): {"dynamodb:GetItem"}}
+    # Blocks: only the API (and jobs) role, only data keys of the blocks key, only under Cirrus's context.
+    (blocks_key,) = resources(template, "AWS::KMS::Key")
+    assert set(key_grants) == {api_role}
+    assert key_grants[api_role] == [
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": {"StringEquals": {"kms:EncryptionContext:cirrus": "block-document"}},
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [blocks_key, "Arn"]},
+        }
+    ]
     authorizer = next(f for f in functions(template).values() if f["Properties"]["Handler"].endswith(AUTHORIZER))
     assert authorizer["Properties"]["Role"] == {"Fn::GetAtt": [authorizer_role, "Arn"]}
 
@@ -506,3 +522,14 @@ def test_the_lambda_package_holds_the_product_and_not_the_dev_stack(synth):
     assert any(n.startswith("chalicelib/storage/") for n in names)
     assert any(n.startswith("pynamodb/") for n in names)
     assert not [n for n in names if n.split("/", 1)[0] in {"devstack", "tests", "bench", "infra"}]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_block_documents_key_rotates_and_prod_keeps_it(templates, stage):
+    from chalicelib.storage.blocks.sealing import CONTEXT
+
+    # The grant's condition (test_iam_is_least_privilege) is the context the code sends.
+    assert CONTEXT == {"cirrus": "block-document"}
+    ((_, key),) = resources(templates[stage], "AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")

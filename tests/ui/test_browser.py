@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,12 @@ def visit(page: Any, watch: PageWatch, base: str, path: str, expect: list[str], 
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
-def test_main_pages_render_seeded_data_and_quick_run_creates_a_run(stack: RunningStack) -> None:
+@contextmanager
+def browser(stack: RunningStack) -> Iterator[Any]:
+    """A headless Chromium context (a throw-away profile) for ``stack``; the stack is killed by a
+    watchdog after ``BUDGET_S``, and the whole session must end within it."""
     from playwright.sync_api import sync_playwright
 
-    data = seed(stack)
-    flow, deployment, run = data["flow"], data["deployment"], data["run"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="cirrus-chromium-")
     watchdog = threading.Timer(BUDGET_S, lambda: stack.process.kill())
@@ -187,55 +189,58 @@ def test_main_pages_render_seeded_data_and_quick_run_creates_a_run(stack: Runnin
                 timeout=PAGE_TIMEOUT_MS,
             )
             try:
-                page = context.new_page()
-                watch = PageWatch(page)
-                base = stack.api_url
-                pages = [
-                    ("/dashboard", ["Flow Runs"], "dashboard"),
-                    ("/runs", [run["name"]], "runs"),
-                    (f"/runs/flow-run/{run['id']}", [run["name"], f"{LOG_LINE} #2"], "flow-run"),
-                    ("/flows", ["etl"], "flows"),
-                    (f"/flows/flow/{flow['id']}", ["etl", "nightly"], "flow"),
-                    ("/deployments", ["nightly"], "deployments"),
-                    (f"/deployments/deployment/{deployment['id']}", ["nightly", "Hourly"], "deployment"),
-                    ("/work-pools", ["default"], "work-pools"),
-                    ("/variables", ["region"], "variables"),
-                    ("/artifacts", ["Artifacts"], "artifacts"),
-                    ("/concurrency-limits", ["Concurrency"], "concurrency"),
-                    ("/events", ["Event Feed"], "events"),
-                    ("/automations", ["Automations"], "automations"),
-                    ("/blocks", ["Blocks"], "blocks"),
-                ]
-                for path, expect, shot in pages:
-                    visit(page, watch, base, path, expect, shot)
-
-                # Quick run: the deployment's "Run" menu → "Quick run" → a new run the Runs page lists.
-                _, before = stack.request(
-                    "POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}}
-                )
-                visit(page, watch, base, f"/deployments/deployment/{deployment['id']}", ["nightly"], "deployment")
-                page.get_by_role("button", name="Run", exact=True).first.click()
-                page.get_by_text("Quick run").first.click()
-                page.get_by_text("View run").first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
-                _, after = stack.request(
-                    "POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}}
-                )
-                created = [r for r in after if r["id"] not in {b["id"] for b in before}]
-                assert len(created) == 1, created
-                # A quick run is SCHEDULED for now: the deployment's Upcoming list shows it (the Runs
-                # page hides scheduled runs by default, as the deployment's own Runs tab does).
-                visit(page, watch, base, f"/deployments/deployment/{deployment['id']}", ["nightly"], "deployment")
-                page.get_by_text("Upcoming", exact=True).first.click()
-                page.get_by_text(created[0]["name"]).first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
-                page.screenshot(path=str(SCREENSHOTS / "quick-run-upcoming.png"), timeout=PAGE_TIMEOUT_MS)
-                problems = watch.take()
-                assert not problems, "\n".join(problems)
+                yield context
             finally:
                 context.close()
     finally:
         watchdog.cancel()
         shutil.rmtree(profile, ignore_errors=True)
     assert time.monotonic() - started < BUDGET_S
+
+
+def test_main_pages_render_seeded_data_and_quick_run_creates_a_run(stack: RunningStack) -> None:
+    data = seed(stack)
+    flow, deployment, run = data["flow"], data["deployment"], data["run"]
+    with browser(stack) as context:
+        page = context.new_page()
+        watch = PageWatch(page)
+        base = stack.api_url
+        pages = [
+            ("/dashboard", ["Flow Runs"], "dashboard"),
+            ("/runs", [run["name"]], "runs"),
+            (f"/runs/flow-run/{run['id']}", [run["name"], f"{LOG_LINE} #2"], "flow-run"),
+            ("/flows", ["etl"], "flows"),
+            (f"/flows/flow/{flow['id']}", ["etl", "nightly"], "flow"),
+            ("/deployments", ["nightly"], "deployments"),
+            (f"/deployments/deployment/{deployment['id']}", ["nightly", "Hourly"], "deployment"),
+            ("/work-pools", ["default"], "work-pools"),
+            ("/variables", ["region"], "variables"),
+            ("/artifacts", ["Artifacts"], "artifacts"),
+            ("/concurrency-limits", ["Concurrency"], "concurrency"),
+            ("/events", ["Event Feed"], "events"),
+            ("/automations", ["Automations"], "automations"),
+            ("/blocks", ["Blocks"], "blocks"),
+        ]
+        for path, expect, shot in pages:
+            visit(page, watch, base, path, expect, shot)
+
+        # Quick run: the deployment's "Run" menu → "Quick run" → a new run the Runs page lists.
+        _, before = stack.request("POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
+        visit(page, watch, base, f"/deployments/deployment/{deployment['id']}", ["nightly"], "deployment")
+        page.get_by_role("button", name="Run", exact=True).first.click()
+        page.get_by_text("Quick run").first.click()
+        page.get_by_text("View run").first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+        _, after = stack.request("POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
+        created = [r for r in after if r["id"] not in {b["id"] for b in before}]
+        assert len(created) == 1, created
+        # A quick run is SCHEDULED for now: the deployment's Upcoming list shows it (the Runs
+        # page hides scheduled runs by default, as the deployment's own Runs tab does).
+        visit(page, watch, base, f"/deployments/deployment/{deployment['id']}", ["nightly"], "deployment")
+        page.get_by_text("Upcoming", exact=True).first.click()
+        page.get_by_text(created[0]["name"]).first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+        page.screenshot(path=str(SCREENSHOTS / "quick-run-upcoming.png"), timeout=PAGE_TIMEOUT_MS)
+        problems = watch.take()
+        assert not problems, "\n".join(problems)
 
 
 def seed_run_page(stack: RunningStack) -> dict[str, Any]:
@@ -272,47 +277,28 @@ def seed_run_page(stack: RunningStack) -> dict[str, Any]:
 def test_a_flow_runs_tabs_its_subflow_its_task_run_and_the_concurrency_tabs(stack: RunningStack) -> None:
     """Issue 23: every tab of a flow run's page, a subflow's page (its parent run linked), a task
     run's page and both tabs of the Concurrency page, with no failed request or console error."""
-    from playwright.sync_api import sync_playwright
-
     data = seed_run_page(stack)
     parent, child, task_run = data["parent"], data["child"], data["task"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    profile = tempfile.mkdtemp(prefix="cirrus-chromium-")
-    watchdog = threading.Timer(BUDGET_S, lambda: stack.process.kill())
-    watchdog.start()
-    started = time.monotonic()
-    try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
-                viewport={"width": 1400, "height": 900}, timeout=PAGE_TIMEOUT_MS,
-            )  # fmt: skip
-            try:
-                page = context.new_page()
-                watch = PageWatch(page)
-                base = stack.api_url
-                visit(page, watch, base, f"/runs/flow-run/{parent['id']}", ["the-parent"], "run-page")
-                for tab, shows in (("Task Runs", "extract-0"), ("Subflow Runs", "the-child"),
-                                   ("Artifacts", "Artifacts"), ("Details", "Flow Run ID"),
-                                   ("Parameters", "Parameters"), ("Logs", "Logs")):  # fmt: skip
-                    page.get_by_text(tab, exact=True).first.click()
-                    page.get_by_text(shows).first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
-                    page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
-                    page.screenshot(path=str(SCREENSHOTS / f"run-page-{tab.lower().replace(' ', '-')}.png"))
-                    problems = watch.take()
-                    assert not problems, f"tab {tab}:\n" + "\n".join(problems)
-                visit(page, watch, base, f"/runs/flow-run/{child['id']}", ["the-child", "the-parent"], "subflow-page")
-                visit(page, watch, base, f"/runs/task-run/{task_run['id']}", ["extract-0"], "task-run-page")
-                visit(page, watch, base, "/concurrency-limits", ["Concurrency"], "concurrency-global")
-                page.get_by_text("Task Run", exact=True).first.click()
-                page.get_by_text("db").first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
-                page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
-                page.screenshot(path=str(SCREENSHOTS / "concurrency-task-run.png"))
-                problems = watch.take()
-                assert not problems, "concurrency, Task Run tab:\n" + "\n".join(problems)
-            finally:
-                context.close()
-    finally:
-        watchdog.cancel()
-        shutil.rmtree(profile, ignore_errors=True)
-    assert time.monotonic() - started < BUDGET_S
+    with browser(stack) as context:
+        page = context.new_page()
+        watch = PageWatch(page)
+        base = stack.api_url
+        visit(page, watch, base, f"/runs/flow-run/{parent['id']}", ["the-parent"], "run-page")
+        for tab, shows in (("Task Runs", "extract-0"), ("Subflow Runs", "the-child"),
+                           ("Artifacts", "Artifacts"), ("Details", "Flow Run ID"),
+                           ("Parameters", "Parameters"), ("Logs", "Logs")):  # fmt: skip
+            page.get_by_text(tab, exact=True).first.click()
+            page.get_by_text(shows).first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+            page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+            page.screenshot(path=str(SCREENSHOTS / f"run-page-{tab.lower().replace(' ', '-')}.png"))
+            problems = watch.take()
+            assert not problems, f"tab {tab}:\n" + "\n".join(problems)
+        visit(page, watch, base, f"/runs/flow-run/{child['id']}", ["the-child", "the-parent"], "subflow-page")
+        visit(page, watch, base, f"/runs/task-run/{task_run['id']}", ["extract-0"], "task-run-page")
+        visit(page, watch, base, "/concurrency-limits", ["Concurrency"], "concurrency-global")
+        page.get_by_text("Task Run", exact=True).first.click()
+        page.get_by_text("db").first.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        page.screenshot(path=str(SCREENSHOTS / "concurrency-task-run.png"))
+        problems = watch.take()
+        assert not problems, "concurrency, Task Run tab:\n" + "\n".join(problems)
