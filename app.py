@@ -9,6 +9,7 @@ from chalicelib.api import (
     bootstrap,
     concurrency_limits,
     deployments,
+    event_feed,
     events,
     flow_runs,
     flows,
@@ -20,7 +21,7 @@ from chalicelib.api import (
     work_queues,
 )
 from chalicelib.api.fallbacks import declare_missing_methods
-from chalicelib.jobs import maintenance, run_counts, scheduler
+from chalicelib.jobs import event_streams, maintenance, run_counts, scheduler
 
 app = Chalice(app_name="cirrus")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # /events/in (chalicelib/api/events.py)
@@ -40,10 +41,12 @@ for blueprint in (
     work_queues.bp,
     ui.bp,
     events.bp,
+    event_feed.bp,
     automations.bp,
     scheduler.bp,
     maintenance.bp,
     run_counts.bp,
+    event_streams.bp,
 ):
     app.register_blueprint(blueprint)
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.artifacts import ArtifactRepository
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
     from chalicelib.storage.deployments import DeploymentRepository
+    from chalicelib.storage.event_store import EventStore
     from chalicelib.storage.flow_runs import FlowRunRepository
     from chalicelib.storage.flows import FlowRepository
     from chalicelib.storage.health import HealthProbe
@@ -120,6 +121,12 @@ class Repositories:
         from chalicelib.storage.health import HealthProbe
 
         return HealthProbe()
+
+    @cached_property
+    def events(self) -> EventStore:
+        from chalicelib.storage.event_store import EventStore
+
+        return EventStore(self.settings)
 
     @cached_property
     def api_keys(self) -> ApiKeyRepository:

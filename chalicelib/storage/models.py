@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.event_models import EVENT_MODELS
 from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS
 
@@ -376,4 +377,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     JobStateModel,
     ApiKeyModel,
     *RESOURCE_MODELS,
+    *EVENT_MODELS,
 )
