@@ -11,6 +11,7 @@ from chalicelib.api import (
     deployments,
     event_feed,
     events,
+    events_out,
     flow_runs,
     flows,
     logs,
@@ -53,6 +54,7 @@ for blueprint in (
 # Last: every known path answers its other methods with 405 (on API Gateway too).
 declare_missing_methods(app)
 
-# The /events/in websocket Lambdas: Chalice wraps websocket handlers only when the app registers them.
+# The /events/in and /events/out websocket Lambdas: Chalice wraps websocket handlers only when the app registers them.
 events_connect = app.on_ws_connect()(events.events_connect)
 events_message = app.on_ws_message()(events.events_message)
+events_disconnect = app.on_ws_disconnect()(events_out.events_disconnect)
