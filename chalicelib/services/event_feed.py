@@ -103,6 +103,7 @@ def _pointer_ids(flt: EventFilter) -> tuple[list[str], bool] | None:
 def _walk(repos: Repositories, scan: _Scan) -> _Scan:
     flt, store = scan.filter, repos.events
     descending = flt.order == EventOrder.DESC
+    page = min(scan.want + 1, 500)  # a page's worth per request: what a request reads is paid whole
     now = datetime.now(UTC)
     low, high = _bounds(flt, scan.after, now, store.oldest(now))
     if flt.id.id:
@@ -115,7 +116,8 @@ def _walk(repos: Repositories, scan: _Scan) -> _Scan:
         ids, own_only = pointers
         streams = [
             (sk for sk, item in store.query(pointer_partition(rid), low=low, high=high, descending=descending,
-                                             limit=scan.budget + 1) if not own_only or "" in (item.ro or []))
+                                             limit=scan.budget + 1, page_size=page)
+             if not own_only or "" in (item.ro or []))
             for rid in ids[:_CHUNK]
         ]  # fmt: skip
         merged = _unique(heapq.merge(*streams, reverse=descending))
@@ -125,7 +127,8 @@ def _walk(repos: Repositories, scan: _Scan) -> _Scan:
         if scan.budget <= 0 or len(scan.kept) > scan.want:
             break
         scan.budget -= 1  # an empty partition still costs a request
-        for sk, item in store.query(partition, low=low, high=high, descending=descending, limit=scan.budget + 1):
+        query = store.query(partition, low=low, high=high, descending=descending, limit=scan.budget + 1, page_size=page)
+        for sk, item in query:
             if sk == scan.after:
                 continue
             if not _examine(scan, sk, item):

@@ -110,12 +110,14 @@ class EventStore:
         high: str,
         descending: bool,
         limit: int,
+        page_size: int = 500,
     ) -> Iterator[tuple[str, EventModel]]:
         """Items of ``partition`` whose ``sk`` lies in [low, high] (``high`` takes a ``~`` suffix
-        to include a whole instant), in order, at most ``limit``."""
+        to include a whole instant), in order, at most ``limit``, read ``page_size`` a request (a
+        page is paid for whole, even when the caller stops early)."""
         condition = EventModel.sk.between(low, high)
         for item in EventModel.query(
-            partition, condition, scan_index_forward=not descending, limit=limit, page_size=min(limit, 500)
+            partition, condition, scan_index_forward=not descending, limit=limit, page_size=min(limit, page_size)
         ):
             yield item.sk, item
 

@@ -133,3 +133,24 @@ def prefect_env(api_url: str, prefect_home: Path, **extra: str) -> dict[str, str
         "PYTHONUNBUFFERED": "1",
         **extra,
     }
+
+
+def run_driver(driver: Path, env: Mapping[str, str], timeout_s: float, log_dir: Path) -> str:
+    """Run a driver script under the e2e interpreter in its own process group; its output, or the
+    test fails (timed out: the group is killed) with the driver's and the stack's last lines."""
+    import pytest
+
+    process = subprocess.Popen(
+        [str(E2E_PYTHON), str(driver)], env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        pytest.fail(f"{driver.name} timed out:\n{out[-8000:]}\n{(log_dir / 'stack.log').read_text()[-4000:]}")
+    assert process.returncode == 0, (
+        f"{driver.name} failed:\n{out[-8000:]}\n{(log_dir / 'stack.log').read_text()[-3000:]}"
+    )
+    return out

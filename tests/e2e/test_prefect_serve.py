@@ -6,15 +6,12 @@ local stack runs with its schedules (the scheduler plans the served deployment's
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.local_stack import E2E_PYTHON, local_stack, missing_prefect, prefect_env
+from tests.e2e.local_stack import local_stack, missing_prefect, prefect_env, run_driver
 
 DRIVER = Path(__file__).with_name("serve_driver.py")
 DRIVER_TIMEOUT_S = 200.0
@@ -26,15 +23,5 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_served_flow_runs_scheduled_and_manual_runs_with_logs_subflows_tags_and_variables(tmp_path: Path) -> None:
     with local_stack(tmp_path, {}) as (url, _), tempfile.TemporaryDirectory() as home:
         env = prefect_env(url, Path(home), PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_CLIENT_MAX_RETRIES="2")
-        process = subprocess.Popen(
-            [str(E2E_PYTHON), str(DRIVER)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            out, _ = process.communicate(timeout=DRIVER_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
-            pytest.fail(f"the serve driver timed out:\n{out[-8000:]}\n{(tmp_path / 'stack.log').read_text()[-4000:]}")
-    assert process.returncode == 0, f"driver failed:\n{out[-8000:]}\n{(tmp_path / 'stack.log').read_text()[-3000:]}"
+        out = run_driver(DRIVER, env, DRIVER_TIMEOUT_S, tmp_path)
     assert "e2e-serve: ok" in out

@@ -57,6 +57,7 @@ def test_backfill_then_live_events_within_two_seconds(front: str) -> None:
     seen, latency, live_id = _run(session())
     assert seen == [before["id"], live_id]
     assert latency <= LATENCY_S, latency
+    print(f"events/out: stored -> subscriber in {latency:.3f} s")
 
 
 def test_a_cancelling_run_is_pushed_to_a_runner_like_subscriber(front: str) -> None:
@@ -90,6 +91,7 @@ def test_a_cancelling_run_is_pushed_to_a_runner_like_subscriber(front: str) -> N
     assert event["event"] == "prefect.flow-run.Cancelling"
     assert event["resource"]["prefect.resource.id"] == f"prefect.flow-run.{run_id}"
     assert latency <= LATENCY_S, latency
+    print(f"events/out: set_state CANCELLING -> subscriber in {latency:.3f} s")
 
 
 def test_protocol_errors_close_with_1002_and_later_frames_are_harmless(front: str) -> None:
