@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from chalice import Blueprint
@@ -51,10 +52,17 @@ def fan_out_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return report
 
 
-def _sender(settings: Settings) -> Any:
+@cache
+def _management_api(api_id: str) -> WebsocketAPI:
+    """One management-API client per warm Lambda."""
     api = WebsocketAPI()
     api.session = aws.boto3_session()
-    api.configure_from_api_id(settings.events_out_api_id or "", WEBSOCKET_STAGE)
+    api.configure_from_api_id(api_id, WEBSOCKET_STAGE)
+    return api
+
+
+def _sender(settings: Settings) -> Any:
+    api = _management_api(settings.events_out_api_id or "")
 
     def send(connection_id: str, text: str) -> bool:
         try:

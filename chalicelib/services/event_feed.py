@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain.identity import utc_key
 from chalicelib.errors import InvalidRequestError
-from chalicelib.schemas.event_filters import Countable, EventFilter, EventOrder, TimeUnit
+from chalicelib.schemas.event_filters import PAGE_SIZE, Countable, EventFilter, EventOrder, TimeUnit
 from chalicelib.services import flow_run_events
 from chalicelib.storage import Repositories
 from chalicelib.storage.event_store import TOP, decode, hour_partition, pointer_partition
@@ -243,9 +243,12 @@ def _write_token(flt: EventFilter, limit: int, after: str, seen: int) -> str:
 def _read_token(token: str) -> tuple[EventFilter, int, str, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return EventFilter.model_validate(data["filter"]), int(data["limit"]), str(data["after"]), int(data["seen"])
+        found = EventFilter.model_validate(data["filter"]), int(data["limit"]), str(data["after"]), int(data["seen"])
     except (ValueError, KeyError, TypeError, binascii.Error, ValidationError) as exc:
         raise InvalidPageToken(token) from exc
+    if not 0 < found[1] <= PAGE_SIZE:  # a token names no larger page than a first request may ask
+        raise InvalidPageToken(token)
+    return found
 
 
 # ---------------------------------------------------------------------------- counts

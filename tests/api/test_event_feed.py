@@ -4,6 +4,7 @@ input (both backends with ``--dynamodb both``)."""
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +140,9 @@ def test_bad_page_token_is_403_and_a_missing_one_422(client):
     assert call(client, "GET", "/events/filter/next?page-token=%%%")[0] == 403
     junk = base64.b64encode(b"not a token").decode()
     assert call(client, "GET", f"/events/filter/next?page-token={junk}")[0] == 403
+    inner = json.dumps({"filter": {}, "limit": 5000, "after": "2026", "seen": 0}).encode()
+    greedy = base64.b64encode(base64.urlsafe_b64encode(inner)).decode()
+    assert call(client, "GET", f"/events/filter/next?page-token={greedy}")[0] == 403
     assert call(client, "GET", "/events/filter/next")[0] == 422
 
 
