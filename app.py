@@ -10,7 +10,9 @@ from chalicelib.api import (
     bootstrap,
     concurrency_limits,
     deployments,
+    event_feed,
     events,
+    events_out,
     flow_run_inputs,
     flow_runs,
     flows,
@@ -22,7 +24,7 @@ from chalicelib.api import (
     work_queues,
 )
 from chalicelib.api.fallbacks import declare_missing_methods
-from chalicelib.jobs import maintenance, run_counts, scheduler
+from chalicelib.jobs import event_streams, maintenance, run_counts, scheduler
 
 app = Chalice(app_name="cirrus")
 app.experimental_feature_flags.update(["WEBSOCKETS"])  # /events/in (chalicelib/api/events.py)
@@ -44,16 +46,19 @@ for blueprint in (
     work_queues.bp,
     ui.bp,
     events.bp,
+    event_feed.bp,
     automations.bp,
     scheduler.bp,
     maintenance.bp,
     run_counts.bp,
+    event_streams.bp,
 ):
     app.register_blueprint(blueprint)
 
 # Last: every known path answers its other methods with 405 (on API Gateway too).
 declare_missing_methods(app)
 
-# The /events/in websocket Lambdas: Chalice wraps websocket handlers only when the app registers them.
+# The /events/in and /events/out websocket Lambdas: Chalice wraps websocket handlers only when the app registers them.
 events_connect = app.on_ws_connect()(events.events_connect)
 events_message = app.on_ws_message()(events.events_message)
+events_disconnect = app.on_ws_disconnect()(events_out.events_disconnect)

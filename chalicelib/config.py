@@ -49,6 +49,11 @@ class Settings:
     cancelling_timeout_s: float = 300.0
     lazarus_max_attempts: int = 3
     retention_days: int = 90
+    #: How long stored events are kept (TTL), as Prefect's ``PREFECT_EVENTS_RETENTION_PERIOD`` (7 days).
+    events_retention_days: int = 7
+    #: The API Gateway WebSocket API whose ``/events/out`` connections the fan-out Lambda posts to
+    #: (set by the CDK stack; unused locally, where the front pushes events itself).
+    events_out_api_id: str | None = None
     # Workers, pools and queues (Prefect's foreman thresholds).
     #: A worker is OFFLINE after this many of its heartbeat intervals without one.
     worker_heartbeat_multiple: int = 3

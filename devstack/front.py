@@ -5,6 +5,7 @@
   pool, since the app is synchronous;
 - ``/events/in`` upgrades to a websocket served by the same code as the deployed websocket Lambda
   (:mod:`chalicelib.api.events`); pings are answered by aiohttp;
+- ``/events/out`` upgrades to Prefect's event subscription (:mod:`devstack.events_out`);
 - ``ui_site`` (:mod:`devstack.ui`): Prefect's UI beside the API; it decides first where a
   request goes (a UI file, ``/ui-settings``, or the API, whose path it may strip of ``/api``).
 
@@ -29,12 +30,14 @@ from chalice.config import Config
 from chalice.local import LocalGatewayException
 
 from chalicelib.api import events as events_edge
+from devstack.events_out import EventsOutHub
 from devstack.gateway import CirrusLocalGateway, RouteNotFound, thread_local_app
 from devstack.ui import Static, UiSite
 
 LOG = logging.getLogger("devstack")
 
 EVENTS_IN = "/events/in"
+EVENTS_OUT = "/events/out"
 #: Threads running the synchronous Chalice app (the old dev server used a thread per request).
 DEFAULT_THREADS = 32
 
@@ -54,6 +57,7 @@ class Front:
         self.ui_site = ui_site
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="front")
         self.sockets: set[web.WebSocketResponse] = set()
+        self.events_out_hub = EventsOutHub(self._run)
 
     def application(self) -> web.Application:
         web_app = web.Application(client_max_size=10 * 1024 * 1024)
@@ -74,6 +78,8 @@ class Front:
             path = decision.path
         if path == EVENTS_IN and request.headers.get("upgrade", "").lower() == "websocket":
             return await self.events_in(request)
+        if path == EVENTS_OUT and request.headers.get("upgrade", "").lower() == "websocket":
+            return await self.events_out(request)
         query = request.raw_path.partition("?")[2]
         return await self.rest(request, path + ("?" + query if query else ""))
 
@@ -95,7 +101,8 @@ class Front:
         return _response(response["statusCode"], out_headers, payload)
 
     # ------------------------------------------------------------------ /events/in
-    async def events_in(self, request: web.Request) -> web.StreamResponse:
+    async def _upgrade(self, request: web.Request) -> web.StreamResponse:
+        """The websocket (prepared and tracked), or the refusal of an unauthorized upgrade."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         denied = await self._run(events_edge.upgrade_denied, headers)
         if denied is not None:
@@ -105,6 +112,12 @@ class Front:
         socket = web.WebSocketResponse(protocols=protocols, autoping=True, max_msg_size=1024 * 1024)
         await socket.prepare(request)
         self.sockets.add(socket)
+        return socket
+
+    async def events_in(self, request: web.Request) -> web.StreamResponse:
+        socket = await self._upgrade(request)
+        if not isinstance(socket, web.WebSocketResponse):
+            return socket
         counts: Counter[str] = Counter()
         try:
             async for message in socket:
@@ -127,7 +140,20 @@ class Front:
             events_edge.log_outcomes(f"websocket {request.remote}", counts)
         return socket
 
+    # ------------------------------------------------------------------ /events/out
+    async def events_out(self, request: web.Request) -> web.StreamResponse:
+        """Authorized as ``/events/in``; then :class:`devstack.events_out.EventsOutHub`."""
+        socket = await self._upgrade(request)
+        if not isinstance(socket, web.WebSocketResponse):
+            return socket
+        try:
+            await self.events_out_hub.handle(request, socket)
+        finally:
+            self.sockets.discard(socket)
+        return socket
+
     async def _close_sockets(self, _app: web.Application) -> None:
+        await self.events_out_hub.close()
         for socket in list(self.sockets):
             await socket.close(code=1001, message=b"Server shutting down")
 

@@ -8,6 +8,7 @@ the deployed tables cannot drift from the code (``tests/infra`` compares them as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,10 @@ _ATTRIBUTE_TYPES = {
     "N": dynamodb.AttributeType.NUMBER,
     "B": dynamodb.AttributeType.BINARY,
 }
-_STREAM_VIEWS = {"NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES}
+_STREAM_VIEWS = {
+    "NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    "NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE,
+}
 #: The run counts' stream consumers (chalicelib/jobs/run_counts.py), by the table they consume.
 STREAM_CONSUMERS = {"flow_runs": "CountFlowRuns", "task_runs": "CountTaskRuns"}
 #: What a consumer may do with its stream (and nothing else with it).
@@ -86,6 +90,17 @@ STREAM_ACTIONS = (
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
 )
+#: The event feed's stream consumers (chalicelib/jobs/event_streams.py) and what each may touch.
+EMIT_FUNCTION = "EmitFlowRunEvents"
+FAN_OUT_FUNCTION = "FanOutEvents"
+WEBSOCKET_DISCONNECT_FUNCTION = "WebsocketDisconnect"
+#: The emitter reads a run's flow, deployment and work pool (GetItem) and stores the event.
+EMIT_READS = {"flows": ("dynamodb:GetItem",), "deployments": ("dynamodb:GetItem",), "work_pools": ("dynamodb:GetItem",)}
+EMIT_WRITES = ("dynamodb:BatchWriteItem", "dynamodb:PutItem")
+#: The fan-out reads the open subscriptions and deletes those of connections that are gone.
+FAN_OUT_SUBSCRIPTIONS = ("dynamodb:DeleteItem", "dynamodb:Scan")
+#: Where Prefect's subscriber opens its socket: <PREFECT_API_URL>/events/out.
+EVENTS_OUT_PATH = "/api/events/out"
 #: Memory and timeouts, from bench/reads.py (heap and seconds of the heaviest UI call at 100k runs)
 #: and the jobs' own budgets: API Gateway gives a route 29 s at most.
 API_MEMORY_MB = 1024
@@ -98,6 +113,9 @@ FUNCTION_SIZES = {
     **{consumer: (512, 120) for consumer in STREAM_CONSUMERS.values()},
     "ApiKeyAuthorizer": (256, 10),
     "WebsocketConnect": (256, 10),
+    "WebsocketDisconnect": (256, 10),
+    EMIT_FUNCTION: (512, 120),
+    FAN_OUT_FUNCTION: (512, 60),
 }  # fmt: skip
 
 _PROJECTIONS = {
@@ -183,6 +201,7 @@ class CirrusStack(Stack):
         self._gateway_responses()
         self._events_websocket(authorizer_role)
         self._stream_consumers(api_role)
+        self._event_feed_consumers()
         self.ui = UiSite(self, "Ui", ui_dir=ui_dir, protected=self.protected)
         self.distribution = self._front_door()
         # Every deployed stage requires an API key: the UI asks for it (Basic auth carries the key).
@@ -319,6 +338,65 @@ class CirrusStack(Stack):
         )
         return key
 
+    # ------------------------------------------------------------------ the event feed
+    def _event_feed_consumers(self) -> None:
+        """The ``flow_runs`` stream → the flow-run events emitter, and the ``events`` stream (new
+        events only: a filter on INSERTs of ``t#`` items) → the ``/events/out`` fan-out. No batching
+        window: a run's CANCELLING reaches its runner within about a second. Each runs as its own
+        role: the emitter reads three tables by key and writes ``events``; the fan-out reads and
+        deletes subscriptions and posts to this stage's WebSocket API connections."""
+        emit_role = self._role("EmitEventsRole", "Cirrus flow-run events: the runs stream, three tables read, events")
+        fan_out_role = self._role("FanOutRole", "Cirrus /events/out fan-out: the events stream, subscriptions")
+        flow_runs, events = self.tables["flow_runs"], self.tables["events"]
+        for table_name, actions in EMIT_READS.items():
+            emit_role.add_to_policy(
+                iam.PolicyStatement(actions=list(actions), resources=[self.tables[table_name].table_arn])
+            )
+        emit_role.add_to_policy(iam.PolicyStatement(actions=list(EMIT_WRITES), resources=[events.table_arn]))
+        emit_role.add_to_policy(
+            iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[flow_runs.table_stream_arn])
+        )
+        fan_out_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(FAN_OUT_SUBSCRIPTIONS), resources=[self.tables["event_subscriptions"].table_arn]
+            )
+        )
+        fan_out_role.add_to_policy(
+            iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[events.table_stream_arn])
+        )
+        connections = (
+            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/POST/@connections/*"
+        )
+        fan_out_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections, {"Api": self._api_id("WebsocketAPI")})]
+            )
+        )
+        emit = self.chalice.get_resource(EMIT_FUNCTION)
+        emit.add_property_override("Role", emit_role.role_arn)
+        fan_out = self.chalice.get_resource(FAN_OUT_FUNCTION)
+        fan_out.add_property_override("Role", fan_out_role.role_arn)
+        fan_out.add_property_override("Environment.Variables.CIRRUS_EVENTS_OUT_API_ID", self._api_id("WebsocketAPI"))
+        new_events = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t#"}]}}}}
+        only_new = lambda_.CfnEventSourceMapping.FilterCriteriaProperty(
+            filters=[lambda_.CfnEventSourceMapping.FilterProperty(pattern=json.dumps(new_events))]
+        )
+        for construct_id, function, table, start, criteria in (
+            ("FlowRunsEvents", emit, flow_runs, "TRIM_HORIZON", None),
+            ("EventsFanOut", fan_out, events, "LATEST", only_new),
+        ):
+            lambda_.CfnEventSourceMapping(
+                self,
+                construct_id,
+                function_name=function.ref,
+                event_source_arn=table.table_stream_arn,
+                starting_position=start,
+                batch_size=100,
+                maximum_batching_window_in_seconds=0,
+                parallelization_factor=1,
+                filter_criteria=criteria,
+            )
+
     # ------------------------------------------------------------------ /events/in
     def _api_id(self, resource: str = "RestAPI") -> str:
         return self.chalice.get_resource(resource).ref
@@ -337,6 +415,8 @@ class CirrusStack(Stack):
             )
         )
         self.chalice.get_resource(WEBSOCKET_MESSAGE_FUNCTION).add_property_override("Role", events_role.role_arn)
+        # $disconnect forgets an /events/out subscription: the same role.
+        self.chalice.get_resource(WEBSOCKET_DISCONNECT_FUNCTION).add_property_override("Role", events_role.role_arn)
 
     def _front_door(self) -> cloudfront.Distribution:
         """One host for both APIs, since the client derives the websocket URL from PREFECT_API_URL and
@@ -373,7 +453,15 @@ class CirrusStack(Stack):
             function_name=Fn.sub("${AWS::StackName}-${AWS::Region}-events-in-path"),
             code=cloudfront.FunctionCode.from_inline(EVENTS_IN_REWRITE),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
-            comment="/api/events/in -> the WebSocket API stage /api",
+            comment="/api/events/in and /out -> the WebSocket API stage /api",
+        )
+        websocket = cloudfront.BehaviorOptions(
+            origin=origin("WebsocketAPI"),
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+            function_associations=[
+                cloudfront.FunctionAssociation(function=rewrite, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST)
+            ],
+            **common,
         )
         return cloudfront.Distribution(
             self,
@@ -383,17 +471,9 @@ class CirrusStack(Stack):
             default_root_object="index.html",
             default_behavior=self.ui.behavior(),
             additional_behaviors={
-                EVENTS_IN_PATH: cloudfront.BehaviorOptions(
-                    origin=origin("WebsocketAPI"),
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-                    function_associations=[
-                        cloudfront.FunctionAssociation(
-                            function=rewrite, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
-                        )
-                    ],
-                    **common,
-                ),
-                # After /api/events/in: CloudFront takes the first pattern that matches.
+                EVENTS_IN_PATH: websocket,
+                EVENTS_OUT_PATH: websocket,
+                # After the websockets: CloudFront takes the first pattern that matches.
                 API_PATHS: cloudfront.BehaviorOptions(
                     origin=origin("RestAPI"), allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, **common
                 ),

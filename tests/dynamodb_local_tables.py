@@ -64,16 +64,19 @@ def empty_tables(endpoint: str) -> int:
 
 
 def skip_streams(endpoint: str) -> None:
-    """Move the run-count stream checkpoints past every record so far (the deletes of the emptying
-    included), so the next test's counts start from its own writes."""
+    """Move the stream consumers' checkpoints (run counts, flow-run events, fan-out) past every
+    record so far (the deletes of the emptying included), so the next test starts from its own writes."""
     from chalicelib.config import Settings
-    from chalicelib.storage import aggregates
+    from chalicelib.storage import aggregates, event_streams
     from chalicelib.storage.tables import bind
 
     settings = Settings(stage="test", region="us-east-1", dynamodb_endpoint=endpoint)
     bind(settings)
     try:
         aggregates.drain(settings, apply=False)
+        # The event feed's consumers too: no event from an earlier test's runs or events.
+        event_streams.pull_flow_run_changes(settings, lambda changes: None)
+        event_streams.pull_new_events(settings, lambda events: None)
     except Exception:  # noqa: BLE001 - tables not created yet (the first test of a session)
         pass
 

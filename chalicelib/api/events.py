@@ -21,7 +21,8 @@ so the connection itself must be trusted before its frames are. Unlike Prefect's
 are therefore not required to follow the auth frame: both transports accept events from an
 authorized connection in any order.
 
-``/events/out`` is not served: Prefect's runner then watches for cancellations by polling.
+``/events/out`` (:mod:`chalicelib.api.events_out`) shares the deployed WebSocket API: its filter
+frame is told apart from an event by its ``"type": "filter"``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from chalice import Blueprint
 from chalice.app import WebsocketDisconnectedError, WebsocketEvent
 
 from chalicelib import services
+from chalicelib.api import events_out
 from chalicelib.api.auth import INVALID_KEY, NOT_AUTHENTICATED, header_api_key, key_is_valid
 from chalicelib.api.common import RequestInvalid, raw_body, repositories, route
 from chalicelib.config import get_settings
@@ -155,7 +157,11 @@ def events_message(event: WebsocketEvent) -> None:
     if api.session is None:
         api.session = boto3_session()
     try:
-        reply = handle_frame(event.body)
+        if events_out.is_filter_frame(event.body):  # an /events/out subscriber (one WebSocket API for both)
+            sent, refused = events_out.subscribe_connection(event.connection_id, event.body)
+            reply = Reply(send=tuple(sent), close=(events_out.PROTOCOL_ERROR, "Invalid filter") if refused else None)
+        else:
+            reply = handle_frame(event.body)
     except Exception:  # noqa: BLE001 - a failure we cannot judge: close, and the client resends
         logger.exception("events/in: closing connection %s", event.connection_id)
         reply = Reply(close=(INTERNAL_ERROR, "Internal error"))

@@ -1,7 +1,7 @@
 """Routes Prefect's UI calls beyond the resource routes (``/ui/...``, ``/admin/settings``; the run
 graph, lateness and task-run pages and histories are with their resources' routes),
 and the empty answers of features Cirrus does not have, so their pages show the UI's empty state
-(blocks, saved searches, collections, stored events) instead of an error banner."""
+(blocks, saved searches, collections) instead of an error banner."""
 
 from __future__ import annotations
 
@@ -76,13 +76,3 @@ for _path in ("/saved_searches/filter",):
 @route(bp, "/collections/views/{view}", stub=True)
 def read_collection_view(view: str) -> object:
     return {}
-
-
-@route(bp, "/events/filter", methods=("POST",), stub=True)
-def read_events() -> object:
-    return {"events": [], "total": 0, "next_page": None}
-
-
-@route(bp, "/events/count-by/{countable}", methods=("POST",), stub=True)
-def count_events(countable: str) -> object:
-    return []

@@ -7,7 +7,9 @@
 - ``prefect.task-run.*``: the task run is created or advanced (see :func:`record_task_run`).
 - ``prefect.flow-run.<State>``: already recorded by the ``set_state`` call it mirrors; not written
   again.
-- anything else: dropped (Cirrus keeps no event history; ``/events/filter`` is not served).
+- anything else: only stored.
+
+Every valid event is also stored in the feed (:mod:`chalicelib.services.event_records`; once per id).
 
 Every event is validated first; one that is not a valid Prefect event is dropped and counted as
 ``malformed``. Each call returns the outcome per event, for the edge to count and log.
@@ -24,7 +26,7 @@ from pydantic import ValidationError
 
 from chalicelib.errors import FlowRunNotFoundError, InvalidRequestError
 from chalicelib.schemas.events import RESOURCE_ID, RESOURCE_ROLE, Event, object_id
-from chalicelib.services import flow_runs, task_runs
+from chalicelib.services import event_records, flow_runs, task_runs
 from chalicelib.storage import Repositories
 
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
@@ -45,7 +47,7 @@ class Outcome(StrEnum):
     TASK_RUN = "task_run"
     #: A flow-run state event: ``set_state`` wrote that state already.
     FLOW_RUN_STATE = "flow_run_state"
-    #: Any other event: Cirrus has no use for it.
+    #: Any other event: only stored in the feed.
     DROPPED = "dropped"
     #: Not a valid Prefect event (bad JSON, a missing field, a resource without its id).
     MALFORMED = "malformed"
@@ -72,6 +74,7 @@ def ingest(repos: Repositories, item: Any, now: datetime) -> Outcome:
         event = Event.model_validate(item)
     except (ValidationError, RecursionError):
         return Outcome.MALFORMED
+    event_records.store(repos, event, now)
     if event.event == HEARTBEAT_EVENT:
         return record_heartbeat(repos, event, now)
     if event.event.startswith(TASK_RUN_PREFIX):

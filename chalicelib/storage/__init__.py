@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     )
     from chalicelib.storage.documents import DocumentRepository
     from chalicelib.storage.errors import STORE_ERRORS, translated
+    from chalicelib.storage.event_store import TOP, EventStore, decode, hour_partition, pointer_partition
     from chalicelib.storage.flow_run_inputs import FlowRunInputRepository
     from chalicelib.storage.flow_runs import (
         BY_DEPLOYMENT,
@@ -180,6 +181,12 @@ class Repositories:
         return FlowRunInputRepository()
 
     @cached_property
+    def events(self) -> EventStore:
+        from chalicelib.storage.event_store import EventStore
+
+        return EventStore(self.settings)
+
+    @cached_property
     def api_keys(self) -> ApiKeyRepository:
         from chalicelib.storage.api_keys import ApiKeyRepository
 
@@ -231,6 +238,10 @@ def shared_repositories(settings: Settings) -> Repositories:
 
 
 __all__ = [
+    "TOP",
+    "decode",
+    "hour_partition",
+    "pointer_partition",
     "Repositories",
     "boto3_session",
     "open_repositories",
@@ -283,6 +294,7 @@ _EXPORTS = {
     **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
     **dict.fromkeys(["DocumentRepository"], "documents"),
+    **dict.fromkeys(["TOP", "decode", "hour_partition", "pointer_partition"], "event_store"),
     **dict.fromkeys(["STORE_ERRORS", "translated"], "errors"),
     **dict.fromkeys(
         ["BY_DEPLOYMENT", "BY_SWEEP", "KEYS", "LIVE_STATES", "Listing", "is_conjunctive", "plan"], "flow_runs"

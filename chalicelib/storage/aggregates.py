@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -159,19 +159,19 @@ def _records(client: Any, arn: str, shard: str, after: str | None) -> Iterator[l
 
 
 class _Checkpoints:
-    """Where each shard was read to (an item per shard in ``run_counts``; efficiency only)."""
+    """Where a consumer read each shard to (an item per shard in ``run_counts``; efficiency only)."""
 
     @staticmethod
-    def read(arn: str) -> dict[str, str]:
-        key = f"{_CHECKPOINT}#{arn}"
+    def read(arn: str, consumer: str = _CHECKPOINT) -> dict[str, str]:
+        key = f"{consumer}#{arn}"
         return {item.sk: item.attribute_values.get("seq") for item in _raw_query(key)}
 
     @staticmethod
-    def write(arn: str, shard: str, seq: str) -> None:
+    def write(arn: str, shard: str, seq: str, consumer: str = _CHECKPOINT) -> None:
         client = RunCountModel._get_connection().connection.client
         client.put_item(
             TableName=RunCountModel.Meta.table_name,
-            Item={"pk": {"S": f"{_CHECKPOINT}#{arn}"}, "sk": {"S": shard}, "seq": {"S": seq}},
+            Item={"pk": {"S": f"{consumer}#{arn}"}, "sk": {"S": shard}, "seq": {"S": seq}},
         )
 
 
@@ -192,24 +192,34 @@ _drain_lock = threading.Lock()
 def drain(settings: Settings, *, apply: bool = True) -> int:
     """Read both streams to their ends and apply what was new (``apply=False``: only move the
     checkpoints, e.g. after a test emptied the tables); returns how many records were read."""
-    client = _streams_client(settings.dynamodb_endpoint, settings.region)
     read = 0
     with _drain_lock:  # one drain at a time per process; other processes are kept right by the conditions
         for kind, model in STREAM_MODELS.items():
-            arn = _stream_arn(model)
-            if arn is None:
-                continue
-            checkpoints = _Checkpoints.read(arn)
-            for shard in _shards(client, arn):
-                shard_id = shard["ShardId"]
-                last = checkpoints.get(shard_id)
-                for records in _records(client, arn, shard_id, last):
-                    if apply:
-                        apply_records(kind, records)
-                    read += len(records)
-                    last = records[-1]["dynamodb"]["SequenceNumber"]
-                if last and last != checkpoints.get(shard_id):
-                    _Checkpoints.write(arn, shard_id, last)
+            read += pull_stream(
+                settings, model, _CHECKPOINT, lambda records, k=kind: apply and apply_records(k, records)
+            )
+    return read
+
+
+def pull_stream(settings: Settings, model: Any, consumer: str, handle: Callable[[list[dict[str, Any]]], object]) -> int:
+    """Hand ``handle`` the records of ``model``'s stream that ``consumer`` has not read yet, a page
+    at a time in order (parent shards first), moving the consumer's checkpoints after each shard;
+    returns how many were read. The caller keeps one pull per consumer at a time."""
+    client = _streams_client(settings.dynamodb_endpoint, settings.region)
+    arn = _stream_arn(model)
+    if arn is None:
+        return 0
+    read = 0
+    checkpoints = _Checkpoints.read(arn, consumer)
+    for shard in _shards(client, arn):
+        shard_id = shard["ShardId"]
+        last = checkpoints.get(shard_id)
+        for records in _records(client, arn, shard_id, last):
+            handle(records)
+            read += len(records)
+            last = records[-1]["dynamodb"]["SequenceNumber"]
+        if last and last != checkpoints.get(shard_id):
+            _Checkpoints.write(arn, shard_id, last, consumer)
     return read
 
 

@@ -20,6 +20,7 @@ from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
 from chalicelib.storage.blocks._models import BLOCK_MODELS
+from chalicelib.storage.event_models import EVENT_MODELS
 from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS
 from chalicelib.storage.wait_models import WAIT_MODELS
@@ -384,4 +385,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     *RESOURCE_MODELS,
     *WAIT_MODELS,
     *BLOCK_MODELS,
+    *EVENT_MODELS,
 )

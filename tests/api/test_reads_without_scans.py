@@ -3,7 +3,7 @@
 Replays every call the Prefect UI made on its pages (``bench/ui_page_calls.json``, recorded from the
 real UI) and the reads Prefect's client, CLI, ``serve()`` runner and process worker make, over a
 seeded store, counting the DynamoDB requests: a Scan of ``flow_runs``, ``task_runs``,
-``flow_run_states`` or ``logs`` fails the test (those grow with the work done; the other tables
+``flow_run_states``, ``logs`` or ``events`` fails the test (those grow with the work done; the other tables
 hold what users configured).
 """
 
@@ -23,7 +23,7 @@ from tests.api.deployments_support import HOURLY, deploy, make_flow, make_pool
 from tests.helpers import call
 
 UI_CALLS = json.loads((Path(__file__).resolve().parents[2] / "bench" / "ui_page_calls.json").read_text())
-RUNS_TABLES = ("flow_runs", "task_runs", "flow_run_states", "logs")
+RUNS_TABLES = ("flow_runs", "task_runs", "flow_run_states", "logs", "events")
 
 
 def _run_through(client: Any, deployment_id: str, states: list[str]) -> str:
@@ -95,6 +95,11 @@ def _client_calls(world: dict[str, str]) -> list[tuple[str, str, Any]]:
         ("POST", "/deployments/filter", {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}),
         ("POST", "/ui/flow_runs/count-task-runs", {"flow_run_ids": [world["run"]]}),
         ("POST", "/ui/flows/next-runs", {"flow_ids": [world["flow"]]}),
+        ("POST", "/events/filter", {"filter": {"any_resource": {"id": [f"prefect.flow-run.{world['run']}"]}}}),
+        ("POST", "/events/filter", {"filter": {"event": {"prefix": ["prefect.flow-run."]}}, "limit": 5}),
+        ("POST", "/events/filter", {"filter": {"id": {"id": [world["run"]]}}}),
+        ("POST", "/events/count-by/event", {"filter": {}}),
+        ("POST", "/events/count-by/time", {"filter": {}, "time_unit": "hour"}),
     ]
 
 

@@ -93,7 +93,7 @@ def test_features_cirrus_does_not_have_answer_empty(client):
         assert call(client, "POST", path, {}) == (200, []), path
     assert call(client, "GET", "/collections/views/aggregate-worker-metadata") == (200, {})
     assert call(client, "POST", "/events/filter", {"limit": 1}) == (200, {"events": [], "total": 0, "next_page": None})
-    assert call(client, "POST", "/events/count-by/event", {}) == (200, [])
+    assert call(client, "POST", "/events/count-by/event", {"filter": {}}) == (200, [])
 
 
 def test_average_lateness_of_matching_runs(client):

@@ -148,3 +148,16 @@ def prefect_env(api_url: str, prefect_home: Path, **extra: str) -> dict[str, str
         "PYTHONUNBUFFERED": "1",
         **extra,
     }
+
+
+def driver_output(driver: Path, env: Mapping[str, str], timeout_s: float, log_dir: Path) -> str:
+    """Run a driver script under the e2e interpreter (:func:`run_driver`); its output, or the test
+    fails (timed out: the group was killed; or a non-zero exit) with the driver's and the stack's last lines."""
+    import pytest
+
+    code, out = run_driver([str(E2E_PYTHON), str(driver)], env, timeout_s)
+    stack_log = (log_dir / "stack.log").read_text()
+    if code is None:
+        pytest.fail(f"{driver.name} timed out:\n{out[-8000:]}\n{stack_log[-4000:]}")
+    assert code == 0, f"{driver.name} failed:\n{out[-8000:]}\n{stack_log[-3000:]}"
+    return out

@@ -7,15 +7,12 @@ scheduled jobs (the late-runs job skips the stale run within a minute).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.local_stack import E2E_PYTHON, local_stack, missing_prefect, prefect_env
+from tests.e2e.local_stack import driver_output, local_stack, missing_prefect, prefect_env
 
 DRIVER = Path(__file__).with_name("schedule_policy_driver.py")
 DRIVER_TIMEOUT_S = 240.0
@@ -27,15 +24,5 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_a_one_time_schedule_runs_once_and_a_stale_run_is_skipped(tmp_path: Path) -> None:
     with local_stack(tmp_path, {}) as (url, _), tempfile.TemporaryDirectory() as home:
         env = prefect_env(url, Path(home), PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_CLIENT_MAX_RETRIES="2")
-        process = subprocess.Popen(
-            [str(E2E_PYTHON), str(DRIVER)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            out, _ = process.communicate(timeout=DRIVER_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
-            pytest.fail(f"the policy driver timed out:\n{out[-8000:]}\n{(tmp_path / 'stack.log').read_text()[-4000:]}")
-    assert process.returncode == 0, f"driver failed:\n{out[-8000:]}\n{(tmp_path / 'stack.log').read_text()[-3000:]}"
+        out = driver_output(DRIVER, env, DRIVER_TIMEOUT_S, tmp_path)
     assert "e2e-policies: ok" in out

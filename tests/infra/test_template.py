@@ -259,7 +259,7 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
 
     # The REST API under /api/* (the default behavior is Prefect's UI: test_prefect_ui_is_the_root);
     # /api/events/in comes first, since CloudFront takes the first pattern that matches.
-    events_in, rest = config["CacheBehaviors"]
+    events_in, events_out, rest = config["CacheBehaviors"]
     assert rest["PathPattern"] == "/api/*"
     assert api_of(rest["TargetOriginId"]) == "RestAPI"
     assert set(rest["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
@@ -270,6 +270,11 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
     function = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
     assert "request.uri = '/api'" in function["FunctionCode"]  # the WebSocket API's stage root
 
+    # /api/events/out: the same WebSocket API, path and policies (one behavior for both sockets).
+    assert events_out["PathPattern"] == "/api/events/out"
+    assert {k: v for k, v in events_out.items() if k != "PathPattern"} == {
+        k: v for k, v in events_in.items() if k != "PathPattern"
+    }
     for behavior in (rest, events_in):
         assert behavior["ViewerProtocolPolicy"] == "https-only"
         policy = template["Resources"][behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
@@ -283,7 +288,7 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
     stage_resource = resources(template, "AWS::ApiGatewayV2::Stage")["WebsocketAPIStage"]["Properties"]
     assert stage_resource["StageName"] == "api"
     handlers = {f["Properties"]["Handler"] for f in functions(template).values()}
-    assert {"app.events_connect", "app.events_message"} <= handlers
+    assert {"app.events_connect", "app.events_message", "app.events_disconnect"} <= handlers
 
 
 # --------------------------------------------------------------------------- IAM
@@ -385,12 +390,30 @@ def test_iam_is_least_privilege(templates, stage):
     }
     assert by_handler["app.events_connect"] == authorizer_role
     assert by_handler["app.events_message"] == events_role
+    assert by_handler["app.events_disconnect"] == events_role  # forgets an /events/out subscription
     assert grants[events_role] == {k: v for k, v in grants[api_role].items() if k[1] != "stream"}
-    assert set(manages) == {events_role}
     connections = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/%s/@connections/*"
     assert sorted(manages[events_role], key=str) == [
         {"Fn::Sub": [connections % verb, {"Api": {"Ref": "WebsocketAPI"}}]} for verb in ("DELETE", "POST")
     ]
+
+    # The event feed's consumers: the emitter reads the runs stream and three tables by key and writes
+    # events; the fan-out reads the events stream, scans and deletes subscriptions, and only posts.
+    by_name = {handler.rsplit(".", 1)[-1]: role for handler, role in by_handler.items()}
+    emit_role, fan_out_role = by_name["emit_flow_run_events"], by_name["fan_out_events"]
+    assert emit_role.startswith("EmitEventsRole") and fan_out_role.startswith("FanOutRole")
+    name = f"cirrus-{stage}-%s"
+    assert grants[emit_role] == {
+        **{(name % t, "table"): {"dynamodb:GetItem"} for t in ("flows", "deployments", "work_pools")},
+        (name % "events", "table"): {"dynamodb:BatchWriteItem", "dynamodb:PutItem"},
+        (name % "flow_runs", "stream"): ALLOWED_STREAM_ACTIONS,
+    }
+    assert grants[fan_out_role] == {
+        (name % "event_subscriptions", "table"): {"dynamodb:DeleteItem", "dynamodb:Scan"},
+        (name % "events", "stream"): ALLOWED_STREAM_ACTIONS,
+    }
+    assert set(manages) == {events_role, fan_out_role}
+    assert manages[fan_out_role] == [{"Fn::Sub": [connections % "POST", {"Api": {"Ref": "WebsocketAPI"}}]}]
 
 
 def _check_ui_upload_role(template: dict[str, Any], statements: list[dict[str, Any]]) -> None:
@@ -487,8 +510,12 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
     template = templates[stage]
     tables = {t["Properties"]["TableName"]: lid for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
     mappings = resources(template, "AWS::Lambda::EventSourceMapping")
-    by_source = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"] for m in mappings.values()}
     handlers = {lid: f["Properties"]["Handler"] for lid, f in functions(template).items()}
+    by_source = {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]
+        for m in mappings.values()
+        if ".count_" in handlers[m["Properties"]["FunctionName"]["Ref"]]
+    }  # the flow_runs stream also feeds the event emitter (below)
     for table, handler in (("flow_runs", "count_flow_runs"), ("task_runs", "count_task_runs")):
         lid = tables[f"cirrus-{stage}-{table}"]
         spec = resources(template, "AWS::DynamoDB::Table")[lid]["Properties"]["StreamSpecification"]
@@ -496,7 +523,37 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
         mapping = by_source[lid]
         assert handlers[mapping["FunctionName"]["Ref"]].endswith(handler)
         assert mapping["ParallelizationFactor"] == 1 and mapping["StartingPosition"] == "TRIM_HORIZON"
-    assert len(mappings) == 2
+    assert len(mappings) == 4  # and the event feed's two (below)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_event_feed_consumes_the_runs_and_events_streams(templates, stage):
+    """flow_runs' stream also feeds the flow-run events emitter; the events table's NEW_IMAGE stream
+    feeds the /events/out fan-out, filtered to new events, which knows its WebSocket API."""
+    template = templates[stage]
+    tables = {t["Properties"]["TableName"]: lid for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
+    handlers = {lid: f["Properties"]["Handler"] for lid, f in functions(template).items()}
+    by_name = {
+        handlers[m["Properties"]["FunctionName"]["Ref"]].rsplit(".", 1)[-1]: m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    emit, fan_out = by_name["emit_flow_run_events"], by_name["fan_out_events"]
+    assert emit["EventSourceArn"] == {"Fn::GetAtt": [tables[f"cirrus-{stage}-flow_runs"], "StreamArn"]}
+    assert emit["MaximumBatchingWindowInSeconds"] == 0 and emit["ParallelizationFactor"] == 1
+    events = tables[f"cirrus-{stage}-events"]
+    spec = resources(template, "AWS::DynamoDB::Table")[events]["Properties"]
+    assert spec["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert spec["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert fan_out["EventSourceArn"] == {"Fn::GetAtt": [events, "StreamArn"]}
+    (pattern,) = fan_out["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {
+        "eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t#"}]}}},
+    }  # fmt: skip
+    fan_out_function = next(
+        f for f in functions(template).values() if f["Properties"]["Handler"].endswith(".fan_out_events")
+    )
+    env = fan_out_function["Properties"]["Environment"]["Variables"]
+    assert env["CIRRUS_EVENTS_OUT_API_ID"] == {"Ref": "WebsocketAPI"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
