@@ -132,12 +132,16 @@ def tool_venv(name: str, base: Path, requirements: list[str]) -> Path:
 
 
 def resolve_env(variables: dict[str, Any]) -> dict[str, str]:
-    """A template's environment with its pseudo-parameters resolved (the only intrinsics it uses)."""
+    """A template's environment with its intrinsics resolved as CloudFormation would, with stand-ins:
+    pseudo-parameters, a ``Ref`` to a resource (its logical id), a ``Fn::GetAtt`` of an ``Arn`` (an
+    ARN naming the logical id; a KMS key's is never called here)."""
     pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
     resolved = {}
     for name, value in variables.items():
         if isinstance(value, dict) and set(value) == {"Ref"}:
-            value = pseudo[value["Ref"]]
+            value = pseudo.get(value["Ref"], value["Ref"])
+        elif isinstance(value, dict) and set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
+            value = f"arn:aws:kms:us-east-1:123456789012:key/{value['Fn::GetAtt'][0]}"
         assert isinstance(value, str), f"{name}: unresolved {value!r}"
         resolved[name] = value
     return resolved

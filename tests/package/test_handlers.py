@@ -179,8 +179,8 @@ def test_websocket_connect_message_and_disconnect(stack, run):
     routes = _routes(stack["template"])
     management = stack["management"]
     domain, key = management.host, stack["key"]
-    # $disconnect: the app registers no handler, so the template has no route and API Gateway invokes nothing.
-    assert set(routes) == {"$connect", "$default"}
+    # $disconnect drops the connection's /events/out subscriptions.
+    assert set(routes) == {"$connect", "$default", "$disconnect"}
 
     ok, anonymous, bad = run(
         routes["$connect"],
@@ -207,6 +207,8 @@ def test_websocket_connect_message_and_disconnect(stack, run):
         ("POST", "/api/@connections/c1", b'{"type": "auth_success"}'),
         ("DELETE", "/api/@connections/c4", b""),
     ]
+    (gone,) = run(routes["$disconnect"], [aws.websocket("$disconnect", "c1", domain=domain)])
+    assert gone is None or gone.get("statusCode", 200) == 200, gone
     api = by_handler(stack["template"], "app.app")
     read = aws.rest_request("GET", "/task_runs/{id}", f"/task_runs/{task_run_id}", path_parameters={"id": task_run_id},
                             authorizer=authorized(stack))  # fmt: skip
@@ -331,6 +333,7 @@ def test_stream_consumers_on_their_tables_records(stack, run):
 #: What each viewer-request function must make of a request, by the behavior it is associated with.
 VIEWER_REQUESTS = {
     "/api/events/in": [("/api/events/in", "/api")],
+    "/api/events/out": [("/api/events/out", "/api")],
     "default": [("/", "/index.html"), ("/flows", "/index.html"), ("/flow-runs/flow-run/abc", "/index.html"),
                 ("/ui-settings", "/ui-settings"), ("/assets/index-abc123.js", "/assets/index-abc123.js"),
                 ("/favicon.ico", "/favicon.ico")],
