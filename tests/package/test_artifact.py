@@ -1,9 +1,10 @@
 """The Lambda package ``make deploy`` uploads: complete, lean, and importable on Lambda's runtime alone.
 
-Size budget (stated here, checked below): **25 MB zipped, 40 MB unzipped**. Lambda's own limits are
-50 MB zipped for a direct upload and 250 MB unzipped; the budget keeps the package within twice
-what it measured when it was set (21.4 MB / 32.7 MB, 2026-12-05, two thirds of it botocore, which
-pynamodb requires), so that an accidental dependency shows up here rather than in cold starts.
+Size budget (stated here, checked below): **32 MB zipped, 56 MB unzipped**. Lambda's own limits are
+50 MB zipped for a direct upload and 250 MB unzipped; the budget keeps the package close to what it
+measured (27.2 MB zipped, 2026-12-05: botocore 21.9 MB unzipped, which pynamodb requires, and
+``cryptography`` 15.3 MB, which seals block documents), so that an accidental dependency shows up
+here rather than in cold starts.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any
 from infra.package import functions
 from tests.package.conftest import LAMBDA_RUNTIME_BOTO3, ROOT
 
-ZIPPED_BUDGET_BYTES = 25 * 1000 * 1000
-UNZIPPED_BUDGET_BYTES = 40 * 1000 * 1000
+ZIPPED_BUDGET_BYTES = 32 * 1000 * 1000
+UNZIPPED_BUDGET_BYTES = 56 * 1000 * 1000
 #: The product's own top-level entries; Chalice adds its runtime module (``chalice/app.py``).
 PRODUCT = {"app.py", "chalicelib", "chalice"}
 #: Never in a Lambda: the repository's dev-only folders and the test/dev tools by import name.
