@@ -54,6 +54,21 @@ def test_both_spellings_of_the_collection_route(client, flow):
     assert call(client, "POST", "/flow_runs", {"flow_id": flow["id"]})[0] == 201
 
 
+def test_a_run_for_a_work_pool_goes_on_its_queue_or_else_its_default_queue(client, flow):
+    call(client, "POST", "/work_pools/", {"name": "pool"})
+    call(client, "POST", "/work_pools/pool/queues/", {"name": "fast"})
+    status, run = create(client, flow, work_pool_name="pool")  # flow.submit_to_work_pool()
+    assert status == 201
+    assert (run["work_pool_name"], run["work_queue_name"]) == ("pool", "default")
+    assert run["work_queue_id"] == str(identity.work_queue_id("pool", "default"))
+    status, run = create(client, flow, work_pool_name="pool", work_queue_name="fast")
+    assert (status, run["work_queue_id"]) == (201, str(identity.work_queue_id("pool", "fast")))
+    status, body = create(client, flow, work_pool_name="pool", work_queue_name="nope")
+    assert status == 404 and "nope" in body["detail"]
+    status, body = create(client, flow, work_pool_name="nowhere")
+    assert status == 404 and "nowhere" in body["detail"]
+
+
 def test_create_for_an_unknown_flow_is_a_conflict(client):
     status, body = call(client, "POST", "/flow_runs/", {"flow_id": str(uuid.uuid4())})
     assert status == 409 and body["detail"].startswith("Data integrity conflict.")

@@ -14,6 +14,8 @@ def world(client):
     _, ml = call(client, "POST", "/flows/", {"name": "ml"})
     status, deployment = call(client, "POST", "/deployments/", {"name": "prod", "flow_id": etl["id"]})
     deployment_id = deployment["id"] if status in (200, 201) else None
+    call(client, "POST", "/work_pools/", {"name": "pool"})
+    call(client, "POST", "/work_pools/pool/queues/", {"name": "q2"})
 
     def run(flow, name, state=None, **body):
         payload = {"flow_id": flow["id"], "name": name, **body}

@@ -7,6 +7,10 @@
 4. ``prefect worker start --pool e2e-pool --run-once`` (prefetching a minute): runs both
 5. both runs are COMPLETED with the worker's pid and labels; ``prefect work-pool inspect`` shows the
    pool READY and the worker is listed ONLINE.
+6. ``flow.submit_to_work_pool(...)`` (no deployment: the run goes on the pool's default queue), its
+   bundle stored by a local upload/execute step pair (two modules in a temporary directory,
+   the pool's storage configuration), a long-running worker runs it and ``future.wait()`` returns
+   once the run's COMPLETED event arrives on ``/events/out``.
 
 Every CLI call is a subprocess in its own process group with a hard timeout; the group is killed
 on timeout. Prints ``e2e-worker: ok`` at the end.
@@ -45,6 +49,27 @@ flow.from_source(source=sys.argv[1], entrypoint="flows.py:hello").deploy(
     name="nightly", work_pool_name="e2e-pool", schedule=Interval(3600, anchor_date=anchor),
     print_next_steps=False, ignore_warnings=True,
 )
+"""
+
+
+# The pool's bundle storage for step 6: a directory. Prefect runs ``python -m bundle_upload --dir D --key
+# K K`` in the bundle's temporary directory and makes ``python -m bundle_execute --dir D --key K`` the
+# run's command (the steps' ``launcher`` is this interpreter).
+BUNDLE_UPLOAD = """
+import shutil, sys
+from pathlib import Path
+
+*_, store, _, key, local_file = sys.argv
+shutil.copyfile(local_file, Path(store, key))
+"""
+BUNDLE_EXECUTE = """
+import sys
+from pathlib import Path
+
+from prefect.bundles.execute import execute_bundle_from_file
+
+*_, store, _, key = sys.argv
+execute_bundle_from_file(str(Path(store, key)))
 """
 
 
@@ -87,6 +112,49 @@ async def check(anchor: datetime) -> None:
             assert any(key.startswith("prefect.worker") for key in flow_run.labels), flow_run.labels
 
 
+def submit_to_the_pool(prefect: str) -> None:
+    """Step 6: a flow submitted to the pool (no deployment) runs on a worker; ``wait()`` returns."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect.client.schemas.objects import WorkPoolStorageConfiguration
+    from prefect.flows import bind_flow_to_infrastructure
+    from prefect.workers.process import ProcessWorker
+
+    @flow
+    def submitted(x: int) -> int:
+        return x * 2
+
+    with tempfile.TemporaryDirectory() as store:
+        Path(store, "bundle_upload.py").write_text(BUNDLE_UPLOAD)
+        Path(store, "bundle_execute.py").write_text(BUNDLE_EXECUTE)
+        os.environ["PYTHONPATH"] = store  # the upload step, the worker and its flow-run process
+        step = {"launcher": [sys.executable], "dir": store}
+        steps = WorkPoolStorageConfiguration(
+            bundle_upload_step={"bundle_upload": step}, bundle_execution_step={"bundle_execute": step}
+        )
+        with get_client(sync_client=True) as client:
+            client.update_work_pool("e2e-pool", WorkPoolUpdate(storage_configuration=steps))
+        worker = subprocess.Popen(
+            [prefect, "worker", "start", "--pool", "e2e-pool"], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "2"},
+        )
+        try:
+            bound = bind_flow_to_infrastructure(submitted, "e2e-pool", ProcessWorker, launcher=[sys.executable])
+            future = bound.submit_to_work_pool(x=21)
+            future.wait(timeout=90)
+            state = future.state
+            assert state.is_completed(), state
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            out, _ = worker.communicate()
+        with get_client(sync_client=True) as client:
+            flow_run = client.read_flow_run(future.flow_run_id)
+        assert (flow_run.work_pool_name, flow_run.work_queue_name) == ("e2e-pool", "default"), flow_run
+        assert flow_run.infrastructure_pid, (flow_run, out[-3000:])
+
+
 def main() -> None:
     prefect = str(BIN / "prefect")
     with tempfile.TemporaryDirectory() as source:
@@ -99,6 +167,7 @@ def main() -> None:
     inspected = run([prefect, "work-pool", "inspect", "e2e-pool"], 60)
     assert "WorkPoolStatus.READY" in inspected, inspected
     asyncio.run(check(anchor))
+    submit_to_the_pool(prefect)
     print("e2e-worker: ok")
 
 

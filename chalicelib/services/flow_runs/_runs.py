@@ -29,6 +29,7 @@ from chalicelib.errors import (
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
     NotFoundError,
     SlotsUnavailableError,
+    WorkQueueNotFoundError,
 )
 from chalicelib.schemas.deployments import DeploymentScheduleUpdate
 from chalicelib.schemas.flow_run_inputs import FlowRunInput
@@ -119,12 +120,27 @@ def create_flow_run(repos: Repositories, body: FlowRunCreate, now: datetime) -> 
         repos.flows.get(body.flow_id)
     except FlowNotFoundError as exc:
         raise ConflictError(INTEGRITY_CONFLICT) from exc
+    if body.work_pool_name:
+        body = _on_pool_queue(repos, body)
     run = build_flow_run(body, now)
     if repos.flow_runs.insert(run, expired_by=now):
         if run.parent_task_run_id is not None and run.state is not None:  # created in a state: as a set_state
             _mirror_on_parent_task_run(repos, run.parent_task_run_id, run.id, run.state, now)
         return run, True
     return repos.flow_runs.get(run.id), False
+
+
+def _on_pool_queue(repos: Repositories, body: FlowRunCreate) -> FlowRunCreate:
+    """A run created for a work pool goes on the queue it names, else on the pool's default queue
+    (``flow.submit_to_work_pool``), so the pool's workers see it; an unknown pool or queue is a
+    404, as in Prefect (one GetItem: the pool holds its queues)."""
+    pool = repos.work_pools.get_named(body.work_pool_name)
+    if body.work_queue_name is None:
+        default = next((q for q in pool.queues if q.id == pool.default_queue_id), None)
+        return body.model_copy(update={"work_queue_name": default.name}) if default else body
+    if pool.queue_named(body.work_queue_name) is None:
+        raise WorkQueueNotFoundError(body.work_pool_name, body.work_queue_name)
+    return body
 
 
 def read_flow_run(repos: Repositories, run_id: uuid.UUID) -> FlowRun:
