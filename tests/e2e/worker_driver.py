@@ -135,9 +135,12 @@ def submit_to_the_pool(prefect: str) -> None:
         )
         with get_client(sync_client=True) as client:
             client.update_work_pool("e2e-pool", WorkPoolUpdate(storage_configuration=steps))
+        log = Path(store, "worker.log").open("w+")  # a file, not a pipe nobody drains
         worker = subprocess.Popen(
-            [prefect, "worker", "start", "--pool", "e2e-pool"], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [prefect, "worker", "start", "--pool", "e2e-pool"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "2"},
         )
         try:
@@ -148,7 +151,9 @@ def submit_to_the_pool(prefect: str) -> None:
             assert state.is_completed(), state
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
-            out, _ = worker.communicate()
+            worker.wait(10)
+            log.seek(0)
+            out = log.read()
         with get_client(sync_client=True) as client:
             flow_run = client.read_flow_run(future.flow_run_id)
         assert (flow_run.work_pool_name, flow_run.work_queue_name) == ("e2e-pool", "default"), flow_run
