@@ -68,8 +68,9 @@ from pathlib import Path
 
 from prefect.bundles.execute import execute_bundle_from_file
 
-*_, store, _, key = sys.argv
-execute_bundle_from_file(str(Path(store, key)))
+if __name__ == "__main__":  # the bundle's flow runs in a spawned process that imports this module
+    *_, store, _, key = sys.argv
+    execute_bundle_from_file(str(Path(store, key)))
 """
 
 
@@ -148,12 +149,12 @@ def submit_to_the_pool(prefect: str) -> None:
             future = bound.submit_to_work_pool(x=21)
             future.wait(timeout=90)
             state = future.state
-            assert state.is_completed(), state
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
             log.seek(0)
             out = log.read()
+        assert state.is_completed(), (state, out[-6000:])
         with get_client(sync_client=True) as client:
             flow_run = client.read_flow_run(future.flow_run_id)
         assert (flow_run.work_pool_name, flow_run.work_queue_name) == ("e2e-pool", "default"), flow_run
