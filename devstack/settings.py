@@ -35,7 +35,7 @@ class LocalSettings:
     #: Fire the ``@app.schedule`` functions in the background.
     schedules: bool = True
     #: How long the API may take to answer ``/health`` before the stack gives up.
-    startup_timeout_s: float = 30.0
+    startup_timeout_s: float = 90.0  # creating the tables on DynamoDB Local of a loaded machine took 30+ s
     #: Log level of the stack's own lines (ticks, banner); DEBUG adds tracebacks of failed ticks.
     log_level: str = "INFO"
     #: The embedded DynamoDB: ``auto`` (DynamoDB Local when Java and the emulator are there, else

@@ -217,7 +217,7 @@ def test_main_pages_render_seeded_data_and_quick_run_creates_a_run(stack: Runnin
             ("/variables", ["region"], "variables"),
             ("/artifacts", ["Artifacts"], "artifacts"),
             ("/concurrency-limits", ["Concurrency"], "concurrency"),
-            ("/events", ["Event Feed"], "events"),
+            ("/events", ["Event Feed", "prefect.flow-run.Completed", run["name"]], "events"),  # its state events
             ("/automations", ["Automations"], "automations"),
             ("/blocks", ["Blocks"], "blocks"),
         ]
