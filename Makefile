@@ -62,7 +62,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint infra-venv e2e-venv dynamodb-local ui browser
-	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest --dynamodb=both -n 4 --dist loadfile
+	CIRRUS_INFRA_PYTHON=$(CURDIR)/$(INFRA_BIN)/python CIRRUS_E2E_PYTHON=$(CURDIR)/$(E2E_VENV)/bin/python $(BIN)/pytest --dynamodb=both -n 4 --dist loadfile --no-loadscope-reorder
 
 # The inner loop (< 2 min): lint, import contracts, and the unit, property, storage, API and jobs
 # tests on moto only (`make test` runs them on DynamoDB Local too, with the slow suites).

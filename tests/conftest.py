@@ -65,17 +65,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("aws", _backends_for(metafunc.config, Path(metafunc.definition.path)), indirect=True)
 
 
+#: Suites whose files mostly wait on subprocesses (a local stack, Prefect's processes, a browser, a
+#: CDK synth): collected first, so that ``-n 4 --dist loadfile`` starts them at once and fills the
+#: waits with the quick suites, instead of leaving a tail of them at the end of ``make test``.
+#: (``make test`` passes ``--no-loadscope-reorder``: xdist would otherwise start the files with the
+#: most tests first, and these have the fewest.) The longest files of all lead.
+SLOW_FIRST = ("e2e", "ui", "package", "infra", "local", "reliability")
+LONGEST_FIRST = ("test_zombie_lazarus.py", "test_http_fuzz.py", "test_schedule_policies.py", "test_runs_that_wait.py")
+
+
+def _suite_rank(path: Path) -> tuple[int, int]:
+    suite = path.resolve().relative_to(_TESTS).parts[0]
+    rank = SLOW_FIRST.index(suite) if suite in SLOW_FIRST else len(SLOW_FIRST)
+    return rank, LONGEST_FIRST.index(path.name) if rank == 0 and path.name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Within each file, every ``[moto]`` test before every ``[local]`` one (order otherwise kept).
+    """The slow suites' files first (:data:`SLOW_FIRST`); within each file, every ``[moto]`` test
+    before every ``[local]`` one (order otherwise kept).
 
     Switching backends rebinds the models to another endpoint, which drops their connections:
     alternating test by test built a dozen botocore clients per test, most of ``make test``'s CPU.
     """
     files: dict[str, int] = {}
 
-    def key(item: pytest.Item) -> tuple[int, int]:
+    def key(item: pytest.Item) -> tuple[tuple[int, int], int, int]:
         backend = getattr(item, "callspec", None) and item.callspec.params.get("aws")
-        return files.setdefault(str(item.path), len(files)), BACKENDS.index(backend) if backend in BACKENDS else 0
+        file_index = files.setdefault(str(item.path), len(files))
+        return _suite_rank(item.path), file_index, BACKENDS.index(backend) if backend in BACKENDS else 0
 
     items.sort(key=key)
 
