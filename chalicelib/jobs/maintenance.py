@@ -28,10 +28,17 @@ def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
     return run_tick(job, service, event, now=datetime.now(UTC), logger_name=LOGGER_NAME)
 
 
+def _zombies_and_statuses(repos: Any, *, now: datetime, settings: Any, deadline: Any) -> Any:
+    report = services.maintenance.kill_zombies(repos, now=now, settings=settings, deadline=deadline)
+    report.outcomes.update(services.status_events.watch_work_pools(repos, settings, now))
+    return report
+
+
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def kill_zombies(event: CloudWatchEvent) -> dict[str, Any]:
-    """RUNNING runs silent past the zombie threshold → CRASHED; stuck CANCELLING → CANCELLED."""
-    return _tick("kill_zombies", services.maintenance.kill_zombies, event)
+    """RUNNING runs silent past the zombie threshold → CRASHED; stuck CANCELLING → CANCELLED; then
+    the work pools' and queues' status events (a worker gone quiet makes its pool NOT_READY)."""
+    return _tick("kill_zombies", _zombies_and_statuses, event)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES))

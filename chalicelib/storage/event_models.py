@@ -10,7 +10,9 @@
 - the id claim: ``pk`` = ``i#<id>``, ``sk`` = ``-``, ``k`` = the event's key: makes a stored event
   unique per id (a second event with the same id and another time is refused) and serves id lookups;
 - one pointer per resource of the event: ``pk`` = ``r#<resource id>``, ``sk`` = the event's ``sk``,
-  ``ro`` = the roles it plays there (``""`` for the event's own resource).
+  ``ro`` = the roles it plays there (``""`` for the event's own resource);
+- a status mark per work pool and work queue: ``pk`` = ``s#<resource id>``, ``sk`` = ``-``, ``k`` =
+  ``<STATUS>|<event id>``, the last status event emitted for it (never expires).
 """
 
 from __future__ import annotations

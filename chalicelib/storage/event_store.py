@@ -27,6 +27,7 @@ from chalicelib.storage.event_models import EventModel, EventSubscriptionModel
 EVENT = "t#"
 CLAIM = "i#"
 POINTER = "r#"
+STATUS = "s#"
 #: A sort key above every ``<instant>#<uuid>`` of the same instant prefix.
 _TOP = "~"
 _BATCH_GET = 100
@@ -95,6 +96,25 @@ class EventStore:
             if is_condition_failure(exc):
                 return False
             raise translated(exc, "store event") from exc
+        return True
+
+    def status_mark(self, resource_id: str) -> str | None:
+        """The last status event emitted for ``resource_id`` (``"<STATUS>|<event id>"``), or None."""
+        try:
+            return EventModel.get(STATUS + resource_id, "-", consistent_read=True).k
+        except EventModel.DoesNotExist:
+            return None
+
+    def advance_status_mark(self, resource_id: str, seen: str | None, mark: str) -> bool:
+        """Replace the mark ``seen`` (None: no mark) by ``mark``; False when another writer moved it
+        first. Marks do not expire (a status may hold for months); one small item per resource."""
+        condition = EventModel.pk.does_not_exist() if seen is None else EventModel.k == seen
+        try:
+            EventModel(STATUS + resource_id, "-", k=mark).save(condition=condition)
+        except PutError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise translated(exc, "store status mark") from exc
         return True
 
     def oldest(self, now: datetime) -> datetime:

@@ -169,6 +169,15 @@ def update_pool(repos: Repositories, name: str, body: schemas.WorkPoolUpdate, no
         resources.update(RESOURCE, repos, identity.work_pool_id(name), body, now)
     except NotFoundError as exc:
         raise WorkPoolNotFoundError(name) from exc
+    if "is_paused" in body.model_fields_set:
+        _status_changed(repos, name, now)
+
+
+def _status_changed(repos: Repositories, pool_name: str, now: datetime) -> None:
+    """A pause or a resume: the pool's and its queues' status events now, not at the next tick."""
+    from chalicelib.services import status_events  # it presents pools with this module
+
+    status_events.watch_pool_named(repos, repos.settings, pool_name, now)
 
 
 def delete_pool(repos: Repositories, name: str) -> None:
@@ -288,6 +297,8 @@ def update_queue(repos: Repositories, pool_name: str, name: str, body: schemas.W
         return pool.model_copy(update={"queues": _with_priority(queues, queue, priority or queue.priority, now)})
 
     _edit_pool(repos, pool_name, edit, now)
+    if "is_paused" in changes:
+        _status_changed(repos, pool_name, now)
 
 
 _NULLABLE = {"concurrency_limit", "description", "last_polled"}
