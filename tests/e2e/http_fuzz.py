@@ -352,6 +352,8 @@ class Report:
     samples: list[dict[str, Any]] = field(default_factory=list)
     broken: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: What Prefect's client read back afterwards (tests/e2e/read_back_driver.py).
+    read_back: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -362,6 +364,8 @@ class Report:
             "statuses": dict(sorted(self.statuses.items())),
             "left_behind": len(self.left_behind),
             "broken_connections": len(self.broken),
+            "read_back_objects": self.read_back.get("objects"),
+            "read_back_refused": len(self.read_back.get("refused", {})),
             "seconds": round(self.seconds, 1),
         }
 

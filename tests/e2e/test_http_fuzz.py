@@ -5,6 +5,9 @@ attacks, OPTIONS on every path and HEAD on every GET on one kept-alive connectio
 5xx or a broken connection, a refused write leaves the store as it was, and every JSON answer
 conforms to Prefect 3.9.1's own response schemas (the document generated from ``.venv-e2e``).
 
+Then Prefect's own client reads back every list (``read_back_driver.py``): whatever was accepted
+must validate in its models.
+
 ``CIRRUS_FUZZ_FIELDS`` (default 100) is how many one-hostile-field bodies are sampled; two
 whole-body attacks go to each route. bench/hostile_http.py sends every case.
 """
@@ -27,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FIELDS = int(os.environ.get("CIRRUS_FUZZ_FIELDS", "100"))
 CONFORMANCE = Path(__file__).with_name("openapi_conformance.py")
+READ_BACK = Path(__file__).with_name("read_back_driver.py")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +43,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> http_fuzz.Report:
     store = "local" if REQUIRED_E2E_PYTHON or dynamodb_local.available() else "auto"
     with http_fuzz.fuzz_stack(tmp_path_factory.mktemp("fuzz"), dynamodb=store) as stack:
         result = http_fuzz.fuzz(stack, doc, fields=FIELDS, per_route=2)
+        env = {"PATH": os.environ.get("PATH", ""), "PREFECT_API_URL": stack.url, "PREFECT_CLIENT_MAX_RETRIES": "0"}
+        home = tmp_path_factory.mktemp("prefect-home")
+        env.update(HOME=str(home), PREFECT_HOME=str(home), PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false")
+        out = subprocess.run([str(E2E_PYTHON), str(READ_BACK)], env=env, capture_output=True, text=True,
+                             timeout=180, check=True)  # fmt: skip
+        result.read_back = json.loads(out.stdout.strip().splitlines()[-1])
     print(json.dumps(result.summary()))
     return result
 
@@ -46,6 +56,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> http_fuzz.Report:
 def test_no_hostile_request_gets_a_5xx(report):
     assert report.sent >= 200
     assert not report.server_errors, "\n".join(report.server_errors[:20])
+
+
+def test_everything_accepted_reads_back_through_prefects_client(report):
+    assert report.read_back["objects"] >= 10, report.read_back
+    assert not report.read_back["refused"], json.dumps(report.read_back["refused"], indent=1)
 
 
 def test_no_connection_is_broken_by_head_or_options(report):
