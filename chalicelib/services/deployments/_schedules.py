@@ -53,7 +53,7 @@ def create_schedules(
 
 
 #: Fields a PATCH may set to null (clearing them); the others given as null change nothing.
-_CLEARABLE = ("slug", "max_scheduled_runs", "start_at", "end_at", "catchup_window", "jitter")
+_CLEARABLE = ("slug", "max_scheduled_runs", "start_at", "end_at", "catchup_window", "jitter", "overlap")
 
 
 def update_schedule(
