@@ -1,5 +1,6 @@
 """End to end: Cirrus's schedule policies with Prefect 3.9.1's own ``serve()`` runner (issue 28):
-a one-time schedule runs once; a run past its catch-up window is skipped, never run.
+a one-time schedule runs once; a run past its catch-up window is skipped, never run; a short-interval
+SKIP schedule whose flow outlasts the interval never has two runs active at once.
 
 The driver (tests/e2e/schedule_policy_driver.py) runs under .venv-e2e; the local stack runs its
 scheduled jobs (the late-runs job skips the stale run within a minute).
