@@ -92,6 +92,7 @@ def _schedule_json(schedule: DeploymentSchedule) -> dict[str, object]:
             "pause_on_failure",
             "jitter",
             "overlap",
+            "paused_by_failure",
         },
     )
 

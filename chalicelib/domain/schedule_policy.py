@@ -36,6 +36,9 @@ class SchedulePolicy:
     pause_on_failure: bool = False
     jitter: timedelta | None = None
     overlap: str | None = None
+    #: Not a policy but its record: why ``pause_on_failure`` deactivated the schedule (cleared on
+    #: reactivation): ``{"flow_run_id", "at", "message"}``.
+    paused_by_failure: dict[str, Any] | None = None
 
     def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
         """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
@@ -78,6 +81,8 @@ class SchedulePolicy:
             data["jitter"] = self.jitter.total_seconds()
         if self.overlap is not None:
             data["overlap"] = self.overlap
+        if self.paused_by_failure is not None:
+            data["paused_by_failure"] = self.paused_by_failure
         return data or None
 
     @classmethod
@@ -91,6 +96,7 @@ class SchedulePolicy:
             pause_on_failure=bool(data.get("pause_on_failure", False)),
             jitter=timedelta(seconds=float(data["jitter"])) if data.get("jitter") is not None else None,
             overlap=data.get("overlap"),
+            paused_by_failure=data.get("paused_by_failure"),
         )
 
 

@@ -100,11 +100,15 @@ class DeploymentSchedule(ResponseModel):
     pause_on_failure: bool = False
     jitter: float | None = None
     overlap: str | None = None
+    #: Set when ``pause_on_failure`` deactivated the schedule: the failed run, when, its message.
+    paused_by_failure: dict[str, Any] | None = None
 
     def policy(self) -> SchedulePolicy:
         window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
         jitter = timedelta(seconds=self.jitter) if self.jitter is not None else None
-        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure, jitter, self.overlap)
+        return SchedulePolicy(
+            self.start_at, self.end_at, window, self.pause_on_failure, jitter, self.overlap, self.paused_by_failure
+        )
 
 
 class _DeploymentFields(ActionModel):

@@ -8,7 +8,6 @@ loser re-reads and is judged again, a bounded number of times. Queries live in
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -31,7 +30,6 @@ from chalicelib.errors import (
     OverlapTokenTakenError,
     SlotsUnavailableError,
 )
-from chalicelib.schemas.deployments import DeploymentScheduleUpdate
 from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
@@ -259,34 +257,15 @@ def set_flow_run_state(
         if run.parent_task_run_id is not None:
             _mirror_on_parent_task_run(repos, run.parent_task_run_id, run_id, result.state, now)
         if result.state.type is StateType.FAILED and run.schedule_id is not None and run.deployment_id is not None:
-            _pause_schedule_on_failure(repos, run, now)
+            _pause_schedule_on_failure(repos, run.model_copy(update={"state": result.state}), now)
     return result
 
 
 def _pause_schedule_on_failure(repos: Repositories, run: FlowRun, now: datetime) -> None:
-    """A FAILED run of a schedule with ``pause_on_failure`` deactivates that schedule (a deployment
-    change like a user's: its future runs are retired). The run's own transition is already
-    written; a schedule that is gone or already inactive is left alone."""
+    """A FAILED run of a schedule with ``pause_on_failure`` deactivates it (``deployments.pause_on_failure``)."""
     from chalicelib.services import deployments  # here, not at the top: deployments imports this package
 
-    schedules = {s.id: s for s in repos.schedules.list_for_deployment(run.deployment_id)}  # type: ignore[arg-type]
-    schedule = schedules.get(run.schedule_id)  # type: ignore[arg-type]
-    if schedule is None or not schedule.active or not schedule.pause_on_failure:
-        return
-    pause = DeploymentScheduleUpdate(active=False)
-    try:
-        deployments.update_schedule(repos, repos.settings, schedule.deployment_id, schedule.id, pause, now)
-    except NotFoundError:
-        return
-    logger.warning(
-        json.dumps(
-            {
-                "schedule_paused_on_failure": str(schedule.id),
-                "deployment_id": str(schedule.deployment_id),
-                "flow_run_id": str(run.id),
-            }
-        )  # fmt: skip
-    )
+    deployments.pause_on_failure(repos, repos.settings, run, now)
 
 
 def _cancel_other(repos: Repositories, other: uuid.UUID, run: FlowRun, now: datetime) -> None:
