@@ -223,3 +223,23 @@ def test_racing_starts_and_ends_keep_one_active_run(client, repos):
 
 def test_an_unknown_run_id_is_still_a_404(client):
     assert call(client, "POST", f"/flow_runs/{uuid.uuid4()}/set_state", {"state": {"type": "PENDING"}})[0] == 404
+
+
+def test_a_waiting_run_skipped_by_the_late_runs_job_gives_its_place_back(client, repos, settings):
+    _, (first, second, *_) = _runs(client, repos, "BUFFER_ONE", catchup_window=60)
+    _propose(repos, first, "PENDING")
+    assert _propose(repos, second, "PENDING").state.name == "AwaitingConcurrencySlot"
+    report = maintenance.mark_late_runs(repos, now=LATER + timedelta(minutes=1), settings=settings)
+    assert report.outcomes["skipped"] >= 1, report
+    skipped = repos.flow_runs.get(second.id).state
+    assert skipped.name == "Skipped" and "catch-up window" in skipped.message
+    assert holders(str(first.schedule_id)) == {"active": str(first.id), "waiting": None}  # the place is free
+
+
+def test_a_deleted_waiting_run_does_not_keep_its_place(client, repos):
+    _, (first, second, third, _) = _runs(client, repos, "BUFFER_ONE")
+    _propose(repos, first, "PENDING")
+    _propose(repos, second, "PENDING")
+    assert call(client, "DELETE", f"/flow_runs/{second.id}")[0] == 204
+    assert _propose(repos, third, "PENDING").state.name == "AwaitingConcurrencySlot"
+    assert holders(str(first.schedule_id)) == {"active": str(first.id), "waiting": str(third.id)}
