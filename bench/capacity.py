@@ -20,6 +20,8 @@ each operation below is measured through the services, as the API and the jobs c
 - ``log_batch``: ``POST /logs/``'s service with 200 records of that run;
 - ``item_bytes``: DynamoDB's size of the run item when fresh and when completed (attribute names
   plus values, AWS's rules), and of the largest item its history adds;
+- ``skip_overlap_run``: a run of a schedule with ``overlap: SKIP`` (its start and end move the
+  schedule's counter) and the cost of one skipped occurrence;
 - ``pool_run``: the same for a run of a deployment in a work pool (a worker's run: planned by the
   scheduler, polled by queue, in the by-queue index while SCHEDULED and active).
 
@@ -282,6 +284,34 @@ def limited_lifecycle(repos: Repositories, settings: Settings) -> dict[str, Any]
     }
 
 
+def overlap_lifecycle(repos: Repositories, settings: Settings) -> dict[str, Any]:
+    """A run of a schedule with ``overlap: SKIP``: PENDING takes the schedule's token and COMPLETED
+    gives it back, each in a two-item transaction with the schedule's counter; then a skipped
+    occurrence (its PENDING proposal while another run is active: the failed transaction, the
+    counter's read, and the CANCELLED "Skipped" written instead)."""
+    from chalicelib.storage.models import ScheduleModel
+
+    placed = make_deployment("overlapping", specs=[CRON_5], work_pool_name=None)
+    for schedule_id in placed.schedules:
+        ScheduleModel(str(placed.deployment_id), str(schedule_id)).update(
+            [ScheduleModel.policy.set({"overlap": "SKIP"})]
+        )
+    schedule_deployment(repos, placed.deployment_id, now=T0, settings=settings)
+    life = lifecycle(repos, placed.deployment_id)
+    moves = life["transitions"]
+    steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
+    poll = GetScheduledFlowRunsBody(deployment_ids=[placed.deployment_id], scheduled_before=T0 + timedelta(hours=1))
+    active, skipped = deployments.get_scheduled_flow_runs(repos, poll, T0)[:2]
+    pending = SetStateBody.model_validate({"state": {"type": "PENDING"}})
+    flow_runs.set_flow_run_state(repos, active.id, pending, T0)
+    skip = step(lambda: flow_runs.set_flow_run_state(repos, skipped.id, pending, T0))
+    return {
+        "transitions": {k: {f: moves[k][f] for f in ("wcu", "wcu_local", "rcu", "requests")} for k in moves},
+        "lifecycle": {"wcu": round(life["insert"]["wcu"] + sum(steps), 2)},
+        "skipped_occurrence": {f: skip[f] for f in ("wcu", "wcu_local", "rcu", "requests")},
+    }
+
+
 def create_run(repos: Repositories) -> dict[str, Any]:
     body = FlowRunCreate(flow_id=flow_id("bench-flow"), name="created", tags=["bench"])
     return step(lambda: flow_runs.create_flow_run(repos, body, T0))
@@ -304,6 +334,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
     created = create_run(repos)
     pooled = pool_lifecycle(repos, settings)
     limited = limited_lifecycle(repos, settings)
+    overlapping = overlap_lifecycle(repos, settings)
     moves = life["transitions"]
     insert = life["insert"]["wcu"]
     steps = [moves[k]["wcu"] for k in ("pending", "running", "completed")]
@@ -335,6 +366,7 @@ def run(endpoint: str, deployments: int) -> dict[str, Any]:
         "log_batch": {k: v for k, v in life["log_batch"].items() if k != "by_index"},
         "pool_run": pooled,
         "limited_run": limited,
+        "skip_overlap_run": overlapping,
     }
     delete_tables(settings)
     return result

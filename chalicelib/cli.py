@@ -75,7 +75,7 @@ def _deployment_id(text: str) -> uuid.UUID:
 
 
 #: ``cirrus schedule set`` options → policy fields; "none" clears one.
-_POLICY_OPTIONS = ("start_at", "end_at", "catchup_window", "pause_on_failure", "jitter")
+_POLICY_OPTIONS = ("start_at", "end_at", "catchup_window", "pause_on_failure", "jitter", "overlap")
 
 
 def _schedule_json(schedule: DeploymentSchedule) -> dict[str, object]:
@@ -91,6 +91,8 @@ def _schedule_json(schedule: DeploymentSchedule) -> dict[str, object]:
             "catchup_window",
             "pause_on_failure",
             "jitter",
+            "overlap",
+            "paused_by_failure",
         },
     )
 
@@ -117,11 +119,14 @@ def _schedule_set(args: argparse.Namespace) -> int:
                 values[name] = float(values[name])  # type: ignore[arg-type]
             except ValueError:
                 raise InvalidRequestError((name,), f"--{name.replace('_', '-')} takes seconds or 'none'") from None
+    if isinstance(values.get("overlap"), str):
+        values["overlap"] = values["overlap"].upper()
     try:
         body = DeploymentScheduleUpdate.model_validate(values)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        raise InvalidRequestError(tuple(error["loc"]), error["msg"]) from exc
+        option = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "a policy"
+        raise InvalidRequestError(tuple(error["loc"]), f"{option}: {error['msg']}") from exc
     deployments.update_schedule(repos, settings, deployment_id, chosen.id, body, utcnow())
     (updated,) = [s for s in deployments.list_schedules(repos, deployment_id) if s.id == chosen.id]
     print(json.dumps(_schedule_json(updated)))
@@ -190,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_set.add_argument("--catchup-window", dest="catchup_window", help="seconds, or none")
     schedule_set.add_argument("--pause-on-failure", dest="pause_on_failure", choices=("on", "off"))
     schedule_set.add_argument("--jitter", dest="jitter", help="seconds, or none")
+    schedule_set.add_argument(
+        "--overlap", dest="overlap", help="ALLOW_ALL, SKIP, BUFFER_ONE, BUFFER_ALL, CANCEL_OTHER, or none"
+    )
     schedule_set.set_defaults(handler=_schedule_set)
     return parser
 

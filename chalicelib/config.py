@@ -38,6 +38,8 @@ class Settings:
     late_runs_after_s: float = 15.0
     #: The catch-up window of every schedule that sets none (seconds; 0: none, Prefect's behaviour).
     schedule_catchup_window_s: float = 0.0
+    #: The overlap policy of every schedule that sets none (ALLOW_ALL: Prefect's behaviour).
+    schedule_overlap: str = "ALLOW_ALL"
     #: How often the clients send a flow run's heartbeat: Prefect's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
     #: (180 s by default, 30 s at least). Set it to what the runners use.
     heartbeat_frequency_s: float = 180.0
@@ -80,6 +82,9 @@ class Settings:
     zombie_threshold_derived: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.schedule_overlap not in _OVERLAP_POLICIES:
+            known = ", ".join(_OVERLAP_POLICIES)
+            raise ValueError(f"CIRRUS_SCHEDULE_OVERLAP={self.schedule_overlap!r} is not one of {known}")
         if self.zombie_threshold_s is None:
             threshold = self.zombie_missed_heartbeats * self.heartbeat_frequency_s
             object.__setattr__(self, "zombie_threshold_s", float(threshold))
@@ -138,6 +143,9 @@ def _coerce(name: str, kind: object, raw: str) -> object:
         raise ValueError(f"CIRRUS_{name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw
 
+
+#: ``chalicelib.domain.schedule_policy.OVERLAP_POLICIES`` (config imports no domain; a test compares).
+_OVERLAP_POLICIES = ("ALLOW_ALL", "SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER")
 
 _current: Settings | None = None
 

@@ -138,6 +138,16 @@ class SlotsUnavailableError(CirrusError):
         super().__init__(f"Concurrency slots of {', '.join(names)} are taken")
 
 
+class OverlapTokenTakenError(CirrusError):
+    """Another run of the schedule holds the overlap token a write needed (``token``: "active" or
+    "waiting"); set_state answers with the schedule's overlap policy instead (never HTTP)."""
+
+    def __init__(self, schedule_id: str, token: str) -> None:
+        self.schedule_id = schedule_id
+        self.token = token
+        super().__init__(f"The {token} token of schedule {schedule_id} is taken")
+
+
 class GoneError(CirrusError):
     """An object that existed only for a while (a lease) has expired or was released (410)."""
 

@@ -63,6 +63,8 @@ class Decision:
     mark_resuming: bool = False
     #: Written only with a slot of the deployment's concurrency limit (storage takes it).
     take_slot: bool = False
+    #: Written only with this schedule overlap token taken (``domain.schedule_overlap``; storage takes it).
+    overlap_token: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -253,6 +255,17 @@ def holds_slot_after(run: FlowRun, decision: Decision) -> bool:
     return state.name == "AwaitingRetry" and decision.status is SetStateStatus.REJECT
 
 
+def overlap_token_after(run: FlowRun, decision: Decision) -> str | None:
+    """The schedule overlap token ``run`` holds once ``decision`` (which writes a state) is
+    written (``domain.schedule_overlap``): the one it takes, else none from a terminal state on,
+    else the one it held (a pause, an in-process retry and a rescheduling keep it)."""
+    if decision.overlap_token is not None:
+        return decision.overlap_token
+    if decision.state is not None and decision.state.is_terminal:
+        return None
+    return run.overlap_slot
+
+
 @dataclass(frozen=True)
 class Rule:
     """One orchestration rule: it runs when the current state's type is in ``from_types`` and the
@@ -318,4 +331,7 @@ def commit(run: FlowRun, decision: Decision, *, now: datetime) -> FlowRun:
     holds = holds_slot_after(run, decision)
     if holds != updated.concurrency_slot:
         updated = updated.model_copy(update={"concurrency_slot": holds})
+    token = overlap_token_after(run, decision)
+    if token != updated.overlap_slot:
+        updated = updated.model_copy(update={"overlap_slot": token})
     return updated

@@ -9,6 +9,8 @@
   (a hash of the schedule and the occurrence), so re-planning and redeploys give the same time and
   the same run, and a thousand ``0 * * * *`` schedules do not all start on the hour. A run's id
   stays its occurrence's (its idempotency key names its scheduled time, as Prefect's does).
+- ``overlap``: what happens when a run of the schedule would start while another is still active
+  (:mod:`chalicelib.domain.schedule_overlap`); stamped on each planned run.
 - ``catchup_window``: a run of the schedule still SCHEDULED this long after its scheduled time is
   skipped (CANCELLED "Skipped", by the late-runs job; polls stop handing it out at once), so an
   outage, a paused worker or a resumed deployment never runs a backlog. The scheduler itself never
@@ -33,6 +35,10 @@ class SchedulePolicy:
     catchup_window: timedelta | None = None
     pause_on_failure: bool = False
     jitter: timedelta | None = None
+    overlap: str | None = None
+    #: Not a policy but its record: why ``pause_on_failure`` deactivated the schedule (cleared on
+    #: reactivation): ``{"flow_run_id", "at", "message"}``.
+    paused_by_failure: dict[str, Any] | None = None
 
     def window(self, now: datetime, max_time: timedelta) -> tuple[datetime, datetime | None]:
         """``(start, end)`` for :func:`~chalicelib.domain.planning.plan_runs` from ``now``: start at
@@ -43,11 +49,15 @@ class SchedulePolicy:
             return start, self.end_at
         return start, None
 
-    def with_default_catchup(self, default_s: float) -> SchedulePolicy:
-        """The policy that applies: the schedule's own window, else the stack-wide default (0: none)."""
-        if self.catchup_window is not None or default_s <= 0:
-            return self
-        return replace(self, catchup_window=timedelta(seconds=default_s))
+    def with_defaults(self, catchup_s: float, overlap: str = "ALLOW_ALL") -> SchedulePolicy:
+        """The policy that applies: the schedule's own window and overlap, else the stack-wide
+        defaults (a window of 0: none)."""
+        policy = self
+        if policy.catchup_window is None and catchup_s > 0:
+            policy = replace(policy, catchup_window=timedelta(seconds=catchup_s))
+        if policy.overlap is None and overlap != "ALLOW_ALL":
+            policy = replace(policy, overlap=overlap)
+        return policy
 
     def run_time(self, schedule_id: uuid.UUID, occurrence: datetime) -> datetime:
         """When the run of ``occurrence`` is scheduled: the occurrence, plus its jitter offset."""
@@ -69,6 +79,10 @@ class SchedulePolicy:
             data["pause_on_failure"] = True
         if self.jitter is not None:
             data["jitter"] = self.jitter.total_seconds()
+        if self.overlap is not None:
+            data["overlap"] = self.overlap
+        if self.paused_by_failure is not None:
+            data["paused_by_failure"] = self.paused_by_failure
         return data or None
 
     @classmethod
@@ -81,8 +95,13 @@ class SchedulePolicy:
             catchup_window=timedelta(seconds=float(window)) if window is not None else None,
             pause_on_failure=bool(data.get("pause_on_failure", False)),
             jitter=timedelta(seconds=float(data["jitter"])) if data.get("jitter") is not None else None,
+            overlap=data.get("overlap"),
+            paused_by_failure=data.get("paused_by_failure"),
         )
 
+
+#: The overlap policies (``domain.schedule_overlap``); ALLOW_ALL is Prefect's behaviour.
+OVERLAP_POLICIES = ("ALLOW_ALL", "SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER")
 
 #: No policy: Prefect's behaviour.
 NO_POLICY = SchedulePolicy()

@@ -54,6 +54,7 @@ class SchedulePolicyFields(ActionModel):
     catchup_window: CatchupWindow | None = None
     pause_on_failure: Flag | None = None
     jitter: Jitter | None = None
+    overlap: Literal["ALLOW_ALL", "SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER"] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SchedulePolicyFields:
@@ -98,11 +99,16 @@ class DeploymentSchedule(ResponseModel):
     catchup_window: float | None = None
     pause_on_failure: bool = False
     jitter: float | None = None
+    overlap: str | None = None
+    #: Set when ``pause_on_failure`` deactivated the schedule: the failed run, when, its message.
+    paused_by_failure: dict[str, Any] | None = None
 
     def policy(self) -> SchedulePolicy:
         window = timedelta(seconds=self.catchup_window) if self.catchup_window is not None else None
         jitter = timedelta(seconds=self.jitter) if self.jitter is not None else None
-        return SchedulePolicy(self.start_at, self.end_at, window, self.pause_on_failure, jitter)
+        return SchedulePolicy(
+            self.start_at, self.end_at, window, self.pause_on_failure, jitter, self.overlap, self.paused_by_failure
+        )
 
 
 class _DeploymentFields(ActionModel):

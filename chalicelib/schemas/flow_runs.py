@@ -135,3 +135,7 @@ class FlowRun(ResponseModel):
     catchup_deadline: UtcDateTime | None = Field(default=None, exclude=True)
     #: Holds a slot of its deployment's concurrency limit (``domain.deployment_concurrency``).
     concurrency_slot: bool = Field(default=False, exclude=True)
+    #: Its schedule's overlap policy when planned (``domain.schedule_overlap``; None: ALLOW_ALL).
+    overlap: str | None = Field(default=None, exclude=True)
+    #: Its schedule overlap token: "active" or "waiting" (None: none).
+    overlap_slot: str | None = Field(default=None, exclude=True)

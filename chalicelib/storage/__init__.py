@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.job_state import JobStateRepository
     from chalicelib.storage.logs import LogRepository
     from chalicelib.storage.run_counts import EXPECTED, FLOW_RUNS, STARTED, TASK_RUNS, Window
+    from chalicelib.storage.schedule_overlap import ScheduleOverlapStore
     from chalicelib.storage.scheduler import (
         MAX_RUNS_PER_COMMIT,
         PAGE_SIZE,
@@ -198,6 +199,13 @@ class Repositories:
         from chalicelib.storage.sweeps import SweepStore
 
         return SweepStore(self.flow_runs)
+
+    @cached_property
+    def schedule_overlap(self) -> ScheduleOverlapStore:
+        """Schedules' overlap counters (who holds a schedule's active and waiting tokens)."""
+        from chalicelib.storage.schedule_overlap import ScheduleOverlapStore
+
+        return ScheduleOverlapStore()
 
     @cached_property
     def scheduling(self) -> SchedulingStore:

@@ -133,7 +133,10 @@ class SweepStore:
         read: same state, same heartbeat, same ``updated``. ``False`` when it changed (or is gone)."""
         try:
             held = candidate.run.concurrency_slot  # a crash gives the deployment's slot back
-            self.runs.write(run, unchanged_since_read(candidate), also=history, held_slot=held)
+            self.runs.write(
+                run, unchanged_since_read(candidate), also=history, held_slot=held,
+                held_overlap=candidate.run.overlap_slot,  # so does its schedule's overlap token
+            )  # fmt: skip
         except PutError as exc:
             if is_condition_failure(exc):
                 return False

@@ -18,6 +18,11 @@ class DeploymentSlotsModel(Model):
 
     deployment_id = UnicodeAttribute(hash_key=True)
     active = NumberAttribute(default=0)
+    # A schedule's overlap counter (key ``schedule/<id>``, :mod:`chalicelib.storage.schedule_overlap`)
+    # also counts its one waiting run and names the last runs that took each token.
+    waiting = NumberAttribute(null=True)
+    holder = UnicodeAttribute(null=True)
+    waiter = UnicodeAttribute(null=True)
 
 
 class FlowRunInputModel(Model):

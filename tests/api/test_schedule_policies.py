@@ -12,7 +12,7 @@ import pytest
 from chalicelib.config import override_settings
 from chalicelib.schemas.deployments import GetScheduledFlowRunsBody
 from chalicelib.schemas.work_pools import ScheduledRunsBody
-from chalicelib.services import deployments, maintenance, work_pools
+from chalicelib.services import deployments, flow_runs, maintenance, work_pools
 from tests.api.deployments_support import deploy, make_flow, runs_of, utcnow
 from tests.helpers import call
 
@@ -247,3 +247,55 @@ def test_jitter_spreads_runs_within_it_stably_and_late_runs_still_see_them(clien
         tick += timedelta(minutes=1)
     hour_runs = [r for r in runs if r.expected_start_time < first_hour + timedelta(hours=1)]
     assert {repos.flow_runs.get(r.id).state.name for r in hour_runs} == {"Late"}
+
+
+def _events(client, name: str) -> list[dict]:
+    occurred = {
+        "since": (utcnow() - timedelta(hours=1)).isoformat(),
+        "until": (utcnow() + timedelta(days=2)).isoformat(),
+    }
+    body = {"filter": {"event": {"name": [name]}, "occurred": occurred}, "limit": 50}
+    status, page = call(client, "POST", "/events/filter", body)
+    assert status == 200, page
+    return page["events"]
+
+
+def test_a_schedule_paused_on_failure_says_why_and_emits_an_event(client, repos):
+    d = deploy(client, make_flow(client), schedules=[{"schedule": HOURLY, "pause_on_failure": True, "slug": "g"}])
+    run = runs_of(repos, d["id"])[0]
+    for state in ("RUNNING", "FAILED"):
+        body = {"state": {"type": state, "message": "boom" if state == "FAILED" else None}, "force": True}
+        assert call(client, "POST", f"/flow_runs/{run.id}/set_state", body)[0] == 201
+    (read,) = call(client, "GET", f"/deployments/{d['id']}")[1]["schedules"]
+    assert read["active"] is False
+    assert read["paused_by_failure"]["flow_run_id"] == str(run.id) and read["paused_by_failure"]["message"] == "boom"
+    (event,) = _events(client, "cirrus.deployment-schedule.paused")
+    assert event["resource"]["prefect.resource.id"] == f"prefect.deployment-schedule.{read['id']}"
+    roles = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in event["related"]}
+    assert roles["deployment"] == f"prefect.deployment.{d['id']}" and roles["flow-run"] == f"prefect.flow-run.{run.id}"
+    assert event["payload"]["state_type"] == "FAILED"
+    # Reactivated, the record goes; a second failure of an inactive schedule emits nothing more.
+    path = f"/deployments/{d['id']}/schedules/{read['id']}"
+    assert call(client, "PATCH", path, {"active": True})[0] == 204
+    assert call(client, "GET", path.rsplit("/", 1)[0])[1][0]["paused_by_failure"] is None
+
+
+def test_lazarus_giving_up_pauses_a_schedule_with_pause_on_failure(client, repos, settings):
+    from dataclasses import replace
+
+    d = deploy(client, make_flow(client), schedules=[{"schedule": HOURLY, "pause_on_failure": True}])
+    run = runs_of(repos, d["id"])[0]
+    for state in ("PENDING", "RUNNING"):
+        assert (
+            call(client, "POST", f"/flow_runs/{run.id}/set_state", {"state": {"type": state}, "force": True})[0] == 201
+        )
+    flow_runs.beat(repos, run.id, utcnow())
+    later = utcnow() + timedelta(seconds=settings.zombie_threshold_s + 60)
+    maintenance.kill_zombies(repos, now=later, settings=settings)
+    assert repos.flow_runs.get(run.id).state_type.value == "CRASHED"
+    report = maintenance.revive_crashed_runs(repos, now=later, settings=replace(settings, lazarus_max_attempts=0))
+    assert report.outcomes["gave_up"] == 1, report
+    assert repos.flow_runs.get(run.id).state_type.value == "FAILED"
+    (read,) = _schedules(client, d["id"])
+    assert read["active"] is False and read["paused_by_failure"]["flow_run_id"] == str(run.id)
+    assert len(_events(client, "cirrus.deployment-schedule.paused")) == 1

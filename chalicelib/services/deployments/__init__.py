@@ -4,10 +4,12 @@
 - ``_changes``: one change as one transaction (the write path the others share);
 - ``_schedules``: the schedules sub-resource;
 - ``_runs``: runs of a deployment (create_flow_run, a worker's poll, a backfill);
-- ``_queries``: ``/filter``, ``/count``, ``/paginate``.
+- ``_queries``: ``/filter``, ``/count``, ``/paginate``;
+- ``_pause_on_failure``: a schedule that deactivates itself when one of its runs fails.
 """
 
 from chalicelib.services.deployments._changes import MAX_SCHEDULES, save
+from chalicelib.services.deployments._pause_on_failure import pause_on_failure
 from chalicelib.services.deployments._queries import count_deployments, filter_deployments, paginate_deployments
 from chalicelib.services.deployments._runs import (
     backfill,
@@ -44,6 +46,7 @@ __all__ = [
     "list_schedules",
     "paginate_deployments",
     "pause_deployment",
+    "pause_on_failure",
     "read_deployment",
     "read_deployment_by_name",
     "resume_deployment",

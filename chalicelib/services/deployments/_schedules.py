@@ -53,7 +53,7 @@ def create_schedules(
 
 
 #: Fields a PATCH may set to null (clearing them); the others given as null change nothing.
-_CLEARABLE = ("slug", "max_scheduled_runs", "start_at", "end_at", "catchup_window", "jitter")
+_CLEARABLE = ("slug", "max_scheduled_runs", "start_at", "end_at", "catchup_window", "jitter", "overlap")
 
 
 def update_schedule(
@@ -71,6 +71,8 @@ def update_schedule(
         for name in body.model_fields_set - {"replaces"}  # the path names the schedule already
         if getattr(body, name) is not None or name in _CLEARABLE
     }
+    if changes.get("active") is True:
+        changes["paused_by_failure"] = None  # reactivated: the pause's record goes
 
     def edit(old: Deployment | None) -> Deployment:
         existing = _required(old, deployment_id)

@@ -236,7 +236,7 @@ def as_schedule(deployment_id: uuid.UUID, create: DeploymentScheduleCreate, id_:
         id=id_,
         deployment_id=deployment_id,
         **create.model_dump(include={"schedule", "active", "max_scheduled_runs", "parameters", "slug"}),
-        **create.model_dump(include={"start_at", "end_at", "catchup_window", "jitter"}),
+        **create.model_dump(include={"start_at", "end_at", "catchup_window", "jitter", "overlap"}),
         pause_on_failure=bool(create.pause_on_failure),
     )
 

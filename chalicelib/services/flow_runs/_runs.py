@@ -8,7 +8,6 @@ loser re-reads and is judged again, a bounded number of times. Queries live in
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -28,13 +27,14 @@ from chalicelib.errors import (
     FlowNotFoundError,
     FlowRunNotFoundError,  # noqa: F401  (callers catch it from here)
     NotFoundError,
+    OverlapTokenTakenError,
     SlotsUnavailableError,
     WorkQueueNotFoundError,
 )
-from chalicelib.schemas.deployments import DeploymentScheduleUpdate
 from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.schemas.flow_runs import FlowRun, FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody, State, StateCreate, StateType
+from chalicelib.services.flow_runs import _overlap
 from chalicelib.services.flow_runs._slots import secure_slot
 from chalicelib.services.scheduler import run_name
 from chalicelib.storage import Repositories
@@ -217,10 +217,16 @@ def set_flow_run_state(
     with a slot (:mod:`chalicelib.services.flow_runs._slots`); when none is free, the
     collision strategy's state (AwaitingConcurrencySlot or Cancelled) is written instead.
 
+    A proposal that starts a run of a schedule with an overlap policy is written together with the
+    schedule's active token (:mod:`chalicelib.services.flow_runs._overlap`); when another run holds
+    it, the policy's state (Skipped, AwaitingConcurrencySlot) is written instead, and CANCEL_OTHER
+    then cancels that other run (CANCELLING, which its runner or worker acts on).
+
     ``input_on_accept`` is stored in the same transaction as an ACCEPTed state, and only then (a
     resume's response input: the flow never sees RUNNING without it)."""
     proposed = body.state.to_state(now)
     read: list[FlowRun] = []
+    cancel: list[str] = []
 
     def attempt() -> SetStateResult:
         run = repos.flow_runs.get(run_id)
@@ -234,55 +240,60 @@ def set_flow_run_state(
             repos.flow_runs.replace(
                 moved, (), state_id, expected_updated=run.updated, expected_heartbeat=run.heartbeat,
                 held_slot=run.concurrency_slot, slot_limit=slot.limit if slot else None,
-                inputs=(accepted_input,) if accepted_input else (),
+                inputs=(accepted_input,) if accepted_input else (), held_overlap=run.overlap_slot,
             )  # fmt: skip
             return SetStateResult(decision, moved.state, written=True)
 
+        def overlapped(decision: Decision, taken: OverlapTokenTakenError) -> SetStateResult:
+            replacement, holder = _overlap.instead(repos, run, decision, accepted, taken)
+            cancel[:] = [holder] if holder and run.overlap == "CANCEL_OTHER" else []
+            try:
+                return write(replacement, None)
+            except OverlapTokenTakenError as again:  # BUFFER_ONE: another run took the waiting token
+                cancel.clear()
+                return write(_overlap.instead(repos, run, replacement, accepted, again)[0], None)
+
         decision = orchestrate(run, proposed.model_copy(update={"timestamp": accepted}), now=accepted, force=body.force)
         decision, slot = secure_slot(repos, run, decision, force=body.force)
+        decision = _overlap.securing(run, decision, force=body.force)
         if not decision.writes:
             return SetStateResult(decision, run.state, written=False)
-        if slot is None:
-            return write(decision, None)
         try:
             return write(decision, slot)
         except SlotsUnavailableError:  # every slot is taken: the collision strategy's state instead
-            return write(collision(slot, decision, accepted), None)
+            return write(collision(slot, decision, accepted), None)  # type: ignore[arg-type]
+        except OverlapTokenTakenError as taken:  # another run of the schedule is active: its policy
+            return overlapped(decision, taken)
 
     result = _retrying(attempt)
     if result.written and result.state is not None:
         run = read[0]
+        if cancel and result.state.name == "AwaitingConcurrencySlot":
+            _cancel_other(repos, uuid.UUID(cancel[0]), run, now)
         if run.parent_task_run_id is not None:
             _mirror_on_parent_task_run(repos, run.parent_task_run_id, run_id, result.state, now)
         if result.state.type is StateType.FAILED and run.schedule_id is not None and run.deployment_id is not None:
-            _pause_schedule_on_failure(repos, run, now)
+            _pause_schedule_on_failure(repos, run.model_copy(update={"state": result.state}), now)
     return result
 
 
 def _pause_schedule_on_failure(repos: Repositories, run: FlowRun, now: datetime) -> None:
-    """A FAILED run of a schedule with ``pause_on_failure`` deactivates that schedule (a deployment
-    change like a user's: its future runs are retired). The run's own transition is already
-    written; a schedule that is gone or already inactive is left alone."""
+    """A FAILED run of a schedule with ``pause_on_failure`` deactivates it (``deployments.pause_on_failure``)."""
     from chalicelib.services import deployments  # here, not at the top: deployments imports this package
 
-    schedules = {s.id: s for s in repos.schedules.list_for_deployment(run.deployment_id)}  # type: ignore[arg-type]
-    schedule = schedules.get(run.schedule_id)  # type: ignore[arg-type]
-    if schedule is None or not schedule.active or not schedule.pause_on_failure:
-        return
-    pause = DeploymentScheduleUpdate(active=False)
+    deployments.pause_on_failure(repos, repos.settings, run, now)
+
+
+def _cancel_other(repos: Repositories, other: uuid.UUID, run: FlowRun, now: datetime) -> None:
+    """CANCEL_OTHER: the schedule's active run is cancelled as a user would (CANCELLING: its runner
+    or worker kills it and reports CANCELLED, which gives its token back to the waiting ``run``)."""
+    message = f"Cancelled: run {run.id} of this schedule is due (overlap policy CANCEL_OTHER)."
     try:
-        deployments.update_schedule(repos, repos.settings, schedule.deployment_id, schedule.id, pause, now)
+        set_flow_run_state(
+            repos, other, SetStateBody(state=StateCreate(type=StateType.CANCELLING, message=message)), now
+        )
     except NotFoundError:
-        return
-    logger.warning(
-        json.dumps(
-            {
-                "schedule_paused_on_failure": str(schedule.id),
-                "deployment_id": str(schedule.deployment_id),
-                "flow_run_id": str(run.id),
-            }
-        )  # fmt: skip
-    )
+        pass
 
 
 def _mirror_on_parent_task_run(

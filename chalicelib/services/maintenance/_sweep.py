@@ -42,6 +42,8 @@ class Change:
     run: FlowRun
     history: list[State]
     outcome: str
+    #: Called once the change is written (never when the run changed meanwhile).
+    after: Callable[[], object] | None = field(default=None, compare=False)
 
 
 def transition(candidate: Candidate, state: State, *, now: datetime, outcome: str, **fields: Any) -> Change | None:
@@ -223,6 +225,8 @@ def act(store: SweepStore, sweep: str, candidate: Candidate, decide: Decide, rep
         elif store.write(candidate, change.run, change.history):
             report.changed += 1
             report.outcomes[change.outcome] += 1
+            if change.after is not None:
+                change.after()
         else:
             report.raced += 1
     except (CirrusError, ValueError) as exc:

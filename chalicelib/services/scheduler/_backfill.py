@@ -89,7 +89,7 @@ def backfill(
                 display_value=display,
                 schedule_parameters=schedule.parameters,
                 now=now,
-                policy=policy.with_default_catchup(settings.schedule_catchup_window_s),
+                policy=policy.with_defaults(settings.schedule_catchup_window_s, settings.schedule_overlap),
             )
             for t in plan.new
         ]

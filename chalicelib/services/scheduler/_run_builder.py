@@ -115,6 +115,7 @@ def build_scheduled_run(
         created_by=CreatedBy(type="SCHEDULE", id=schedule_id, display_value=display_value),
         schedule_id=schedule_id,
         catchup_deadline=_deadline(at, policy),
+        overlap=policy.overlap if policy.overlap != "ALLOW_ALL" else None,
         created=now,
         updated=now,
         **initial_run_fields(state, flow_run_id=run_id),

@@ -165,7 +165,9 @@ class _Scheduler:
             display_value=display,
             schedule_parameters=schedule.parameters,
             now=self.now,
-            policy=schedule.policy.with_default_catchup(self.settings.schedule_catchup_window_s),
+            policy=schedule.policy.with_defaults(
+                self.settings.schedule_catchup_window_s, self.settings.schedule_overlap
+            ),
         )
         # More than one transaction's worth: commit the leading runs now, in order, each step
         # advancing planned_through and leaving the schedule due, so a stop midway loses nothing.

@@ -62,6 +62,8 @@ def to_schedule(item: ScheduleModel) -> DeploymentSchedule:
         catchup_window=policy.catchup_window.total_seconds() if policy.catchup_window is not None else None,
         pause_on_failure=policy.pause_on_failure,
         jitter=policy.jitter.total_seconds() if policy.jitter is not None else None,
+        overlap=policy.overlap,
+        paused_by_failure=policy.paused_by_failure,
         created=item.created,
         updated=item.updated,
     )

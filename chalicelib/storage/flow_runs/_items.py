@@ -230,6 +230,10 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
         doc["lazarus_attempts"] = run.lazarus_attempts
     if run.concurrency_slot:
         doc["concurrency_slot"] = True
+    if run.overlap:
+        doc["overlap"] = run.overlap
+    if run.overlap_slot:
+        doc["overlap_slot"] = run.overlap_slot
     by = doc.get("created_by")
     if by and run.schedule_id and by.get("type") == "SCHEDULE" and by.get("id") == str(run.schedule_id):
         doc["created_by"] = by.get("display_value") or ""  # the schedule that planned it: its kind

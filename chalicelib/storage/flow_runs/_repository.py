@@ -337,11 +337,12 @@ class FlowRunRepository:
         held_slot: bool | None = None,
         slot_limit: int | None = None,
         inputs: Sequence[FlowRunInput] = (),
+        held_overlap: str | None | EllipsisType = ...,
     ) -> None:
         """Write ``run`` over the stored one, only if its state is still ``expected_state_id`` and,
         when given, its ``updated`` still ``expected_updated`` (no PATCH or transition in between)
         and its heartbeat still ``expected_heartbeat`` (``None``: none; no heartbeat in between: a
-        heartbeat does not move ``updated``). ``held_slot``/``slot_limit``: see :meth:`write`;
+        heartbeat does not move ``updated``). ``held_slot``/``slot_limit``/``held_overlap``: see :meth:`write`;
         ``inputs`` are put in the same transaction (a resume's response input).
 
         The history gains what the write implies (:func:`flow_run_items.states_to_record`) and the
@@ -355,7 +356,10 @@ class FlowRunRepository:
             condition &= FlowRunModel.updated == expected_updated
         try:
             companions = [input_item(value) for value in inputs]
-            self.write(run, condition, also=history, held_slot=held_slot, slot_limit=slot_limit, companions=companions)
+            self.write(
+                run, condition, also=history, held_slot=held_slot, slot_limit=slot_limit, companions=companions,
+                held_overlap=held_overlap,
+            )  # fmt: skip
         except PutError as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdateError("Flow run", run.id) from exc
@@ -370,6 +374,7 @@ class FlowRunRepository:
         held_slot: bool | None = None,
         slot_limit: int | None = None,
         companions: Sequence[Model] = (),
+        held_overlap: str | None | EllipsisType = ...,
     ) -> None:
         """Put ``run``'s item on ``condition`` (PutError when it fails), then record the states the
         write adds to its history (and those of ``also``).
@@ -377,12 +382,19 @@ class FlowRunRepository:
         ``held_slot``: whether the run as read held a deployment concurrency slot. When ``run``
         takes one (at most ``slot_limit`` taken: else :class:`SlotsUnavailableError`) or gives it
         back, the put and the slot count move in one transaction (:mod:`._transacted`), with
-        ``companions``, items written only together with this state."""
+        ``companions``, items written only together with this state. ``held_overlap``: the schedule
+        overlap token the run as read held; when ``run`` holds another, the schedule's counter
+        moves in the same transaction (:class:`OverlapTokenTakenError` when the token is taken)."""
         item = self._item(run, history_pending=False)
         moves = held_slot is not None and held_slot != run.concurrency_slot and run.deployment_id is not None
-        if moves or companions:
+        overlap = None
+        if held_overlap is not ... and held_overlap != run.overlap_slot and run.schedule_id is not None:
+            overlap = (held_overlap, run.overlap_slot)
+        if moves or companions or overlap:
             slot = run.concurrency_slot if moves else None
-            old = put_transacted(item, condition, take_slot=slot, limit=slot_limit, companions=companions)
+            old = put_transacted(
+                item, condition, take_slot=slot, limit=slot_limit, companions=companions, overlap=overlap
+            )  # fmt: skip
         else:
             old = self._put(item, condition)
         states = flow_run_items.states_to_record(old, run)
