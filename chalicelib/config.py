@@ -49,6 +49,10 @@ class Settings:
     #: ``zombie_missed_heartbeats`` x ``heartbeat_frequency_s`` (540 s with Prefect's defaults).
     zombie_threshold_s: float = None  # type: ignore[assignment]  # always a float after __post_init__
     cancelling_timeout_s: float = 300.0
+    #: A run PENDING this long while it holds a deployment concurrency slot or a schedule's overlap
+    #: token is crashed by the zombie killer (the slot given back; Lazarus may reschedule it), as
+    #: Prefect's slot lease expires (``..._INITIAL_DEPLOYMENT_LEASE_DURATION``, 300 s).
+    pending_slot_lease_s: float = 300.0
     lazarus_max_attempts: int = 3
     retention_days: int = 90
     #: How long stored events are kept (TTL), as Prefect's ``PREFECT_EVENTS_RETENTION_PERIOD`` (7 days).

@@ -6,6 +6,9 @@ reads only its candidates:
 - ``late``: SCHEDULED runs still named "Scheduled", keyed by their scheduled time;
 - ``zombie``: RUNNING runs that have sent a heartbeat, keyed by the last heartbeat;
 - ``cancelling``: CANCELLING runs, keyed by when they entered that state;
+- ``pending``: PENDING runs holding a deployment concurrency slot or a schedule's overlap token,
+  keyed by when they entered PENDING (a run whose worker died before starting it would hold the
+  slot for good: Prefect's slot lease expires; here the zombie killer crashes it);
 - ``lazarus``: runs of a deployment crashed by the zombie killer, keyed by their end time;
 - ``catchup``: SCHEDULED runs of a schedule with a catch-up window, keyed by the end of it (they
   are on no other list: the late-runs marker finds planned runs from their schedules).
@@ -28,6 +31,7 @@ ZOMBIE = "zombie"
 CANCELLING = "cancelling"
 LAZARUS = "lazarus"
 CATCHUP = "catchup"
+PENDING_SLOT = "pending"
 
 #: Marker in a CRASHED state's ``state_details`` set by the zombie killer (Lazarus' candidates).
 ZOMBIE_CRASH_MARK = "cirrus_zombie_killer"
@@ -51,6 +55,8 @@ def sweep_for(run: FlowRun) -> tuple[str, datetime] | None:
         return ZOMBIE, run.heartbeat
     if state.type is StateType.CANCELLING:
         return CANCELLING, state.timestamp
+    if state.type is StateType.PENDING and (run.concurrency_slot or run.overlap_slot):
+        return PENDING_SLOT, state.timestamp
     if is_lazarus_candidate(run):
         return LAZARUS, run.end_time or state.timestamp
     return None
@@ -92,6 +98,13 @@ def is_stuck_cancelling(run: FlowRun, now: datetime, timeout: timedelta) -> bool
     return run.state is not None and run.state.type is StateType.CANCELLING and now - run.state.timestamp > timeout
 
 
+def is_stuck_pending(run: FlowRun, now: datetime, lease: timedelta) -> bool:
+    """PENDING for more than ``lease`` while holding a slot or an overlap token."""
+    state = run.state
+    holds = run.concurrency_slot or run.overlap_slot
+    return state is not None and state.type is StateType.PENDING and bool(holds) and now - state.timestamp > lease
+
+
 def is_past_catchup(run: FlowRun, now: datetime) -> bool:
     """Still SCHEDULED (Late included) after the end of its schedule's catch-up window."""
     state = run.state
@@ -114,6 +127,18 @@ def zombie_crash_state(now: datetime) -> State:
         type=StateType.CRASHED,
         timestamp=now,
         message=ZOMBIE_MESSAGE,
+        state_details=StateDetails(**{ZOMBIE_CRASH_MARK: True}),
+    )
+
+
+def stuck_pending_state(now: datetime, lease: timedelta) -> State:
+    """CRASHED for a run that never started, marked so that Lazarus may reschedule it."""
+    seconds = f"{lease.total_seconds():g}"
+    return State(
+        type=StateType.CRASHED,
+        timestamp=now,
+        message=f"The flow run stayed PENDING for more than {seconds} seconds holding a concurrency slot; "
+        "marked as crashed by the zombie killer to give the slot back.",
         state_details=StateDetails(**{ZOMBIE_CRASH_MARK: True}),
     )
 

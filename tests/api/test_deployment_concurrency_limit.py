@@ -152,6 +152,32 @@ def test_the_zombie_killer_gives_the_slot_back(client, repos, settings):
     assert _slots(dep) == 0
 
 
+def test_a_run_stuck_pending_gives_its_slot_back_when_its_lease_ends(client, repos, settings):
+    """A worker died between PENDING and RUNNING: the zombie killer crashes the run once it has been
+    PENDING longer than ``pending_slot_lease_s`` (Prefect's slot lease), the slot comes back and
+    the waiting run starts; Lazarus may reschedule the crashed one. A run that started is not touched."""
+    dep = _deployment(client, 2)
+    stuck, started, waiting = _run(repos, dep), _run(repos, dep), _run(repos, dep)
+    _propose(repos, stuck.id, "PENDING")
+    _propose(repos, started.id, "PENDING")
+    _propose(repos, started.id, "RUNNING", at=NOW + timedelta(seconds=5))
+    assert _propose(repos, waiting.id, "PENDING").state.name == "AwaitingConcurrencySlot"
+    lease = timedelta(seconds=settings.pending_slot_lease_s)
+    maintenance.kill_zombies(repos, now=NOW + lease, settings=settings)  # exactly the lease: left alone
+    assert repos.flow_runs.get(stuck.id).state_type.value == "PENDING" and _slots(dep) == 2
+    report = maintenance.kill_zombies(repos, now=NOW + lease + timedelta(seconds=1), settings=settings)
+    crashed = repos.flow_runs.get(stuck.id)
+    assert crashed.state_type.value == "CRASHED", report.as_dict()
+    assert "stayed PENDING for more than 300 seconds" in crashed.state.message
+    assert report.outcomes["crashed_pending"] == 1
+    assert repos.flow_runs.get(started.id).state_type.value == "RUNNING"
+    assert _slots(dep) == 1
+    at = NOW + lease + timedelta(seconds=2)
+    assert _propose(repos, waiting.id, "PENDING", at=at).decision.status is SetStateStatus.ACCEPT
+    revived = maintenance.revive_crashed_runs(repos, now=at + timedelta(minutes=10), settings=settings)
+    assert repos.flow_runs.get(stuck.id).state_type.value == "SCHEDULED", revived.as_dict()
+
+
 def test_racing_proposals_admit_at_most_the_limit(client, repos):
     dep = _deployment(client)
     runs = [_run(repos, dep) for _ in range(16)]

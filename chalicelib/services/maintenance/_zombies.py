@@ -1,5 +1,6 @@
 """The zombie killer: RUNNING runs whose heartbeat stopped become CRASHED; runs stuck in CANCELLING
-become CANCELLED.
+become CANCELLED; runs PENDING past ``pending_slot_lease_s`` while holding a deployment concurrency
+slot or an overlap token become CRASHED (their slot given back; Lazarus may reschedule them).
 
 Only runs that have sent at least one heartbeat are on the zombie work list (a client that never
 sends them is never judged), and each write is conditioned on the state and the heartbeat that
@@ -18,6 +19,7 @@ from chalicelib.storage import Candidate, Repositories, SweepStore
 
 CRASHED = "crashed"
 CANCELLED = "cancelled"
+CRASHED_PENDING = "crashed_pending"
 
 
 def kill_zombies(
@@ -48,4 +50,15 @@ def kill_zombies(
             return None
         return transition(candidate, sweeps.cancelled_state(now, timeout), now=now, outcome=CANCELLED)
 
-    return sweeper.run(Policy(sweeps.ZOMBIE, now - threshold, crash), Policy(sweeps.CANCELLING, now - timeout, cancel))
+    lease = timedelta(seconds=settings.pending_slot_lease_s)
+
+    def crash_pending(candidate: Candidate) -> Change | None:
+        if not sweeps.is_stuck_pending(candidate.run, now, lease):
+            return None
+        return transition(candidate, sweeps.stuck_pending_state(now, lease), now=now, outcome=CRASHED_PENDING)
+
+    return sweeper.run(
+        Policy(sweeps.ZOMBIE, now - threshold, crash),
+        Policy(sweeps.CANCELLING, now - timeout, cancel),
+        Policy(sweeps.PENDING_SLOT, now - lease, crash_pending),
+    )
