@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
     from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
-    from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
+    from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository, Lease
     from chalicelib.storage.deployments import (
         DeploymentChange,
         DeploymentRepository,
@@ -261,6 +261,7 @@ __all__ = [
     "EXPECTED",
     "FLOW_RUNS",
     "KEYS",
+    "Lease",
     "LIVE_STATES",
     "Listing",
     "MAX_RUNS_PER_COMMIT",
@@ -292,6 +293,7 @@ __all__ = [
 _EXPORTS = {
     **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
     **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
+    **dict.fromkeys(["Lease"], "concurrency_limits"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
     **dict.fromkeys(["DocumentRepository"], "documents"),
     **dict.fromkeys(["TOP", "decode", "hour_partition", "pointer_partition"], "event_store"),

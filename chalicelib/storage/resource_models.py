@@ -132,7 +132,9 @@ class LogModel(Model):
 
 class ConcurrencyLimitModel(DocumentModel):
     """A global concurrency limit (v2); its name is unique through a claim. ``active_slots`` is
-    taken and given back with UpdateItem ADDs conditional on ``active_slots <= limit - n``."""
+    taken and given back with UpdateItem ADDs conditional on ``active_slots <= limit - n``; a
+    limit with slot decay keeps ``drained_at`` instead (``chalicelib.domain.slot_decay``).
+    ``holders`` maps a lease's id to its holder's id (v1's ``active_slots``)."""
 
     class Meta(TableMeta):
         table_name = "concurrency_limits"
@@ -141,6 +143,9 @@ class ConcurrencyLimitModel(DocumentModel):
     limit = NumberAttribute()
     active = BooleanAttribute(default=True)
     active_slots = NumberAttribute(default=0)
+    slot_decay_per_second = NumberAttribute(default=0)
+    drained_at = NumberAttribute(null=True)
+    holders = MapAttribute(null=True)  # type: ignore[var-annotated]
 
 
 class LeasesByExpiry(GlobalSecondaryIndex["ConcurrencyLeaseModel"]):
