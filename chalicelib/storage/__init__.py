@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
     from chalicelib.storage.tables import create_tables
     from chalicelib.storage.task_runs import TaskRunRepository
+    from chalicelib.storage.task_workers import TaskWorkerRecord, TaskWorkerRepository
     from chalicelib.storage.variables import VariableRepository
     from chalicelib.storage.work_pools import WorkPoolRepository
     from chalicelib.storage.workers import WorkerRepository
@@ -137,6 +138,12 @@ class Repositories:
         from chalicelib.storage.task_runs import TaskRunRepository
 
         return TaskRunRepository(self.settings)
+
+    @cached_property
+    def task_workers(self) -> TaskWorkerRepository:
+        from chalicelib.storage.task_workers import TaskWorkerRepository
+
+        return TaskWorkerRepository()
 
     @cached_property
     def logs(self) -> LogRepository:
@@ -277,6 +284,7 @@ __all__ = [
     "SchedulingStore",
     "SweepStore",
     "TASK_RUNS",
+    "TaskWorkerRecord",
     "TRANSACTION_ITEMS",
     "Window",
     "create_tables",
@@ -322,6 +330,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["DEFAULT_PAGE_SIZE", "Candidate", "SweepStore"], "sweeps"),
     **dict.fromkeys(["create_tables"], "tables"),
+    **dict.fromkeys(["TaskWorkerRecord"], "task_workers"),
 }
 
 __getattr__ = on_first_use(__name__, _EXPORTS)

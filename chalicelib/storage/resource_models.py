@@ -83,6 +83,15 @@ class TaskRunsByTime(GlobalSecondaryIndex["TaskRunModel"]):
     time_key = UnicodeAttribute(attr_name="tk", range_key=True)
 
 
+class TaskRunsAwaitingWorkers(GlobalSecondaryIndex["TaskRunModel"]):
+    """Background task runs waiting for a task worker, by task key (``qk``), oldest first (``qt`` =
+    ``<state time>#<state id>``). Sparse: a run leaves it when a worker is handed it (``dv``)."""
+
+    Meta = index_meta("by-task-key", KeysOnlyProjection())
+    queue_key = UnicodeAttribute(attr_name="qk", hash_key=True)
+    queued_at = UnicodeAttribute(attr_name="qt", range_key=True)
+
+
 class TaskRunModel(DocumentModel):
     """A task run. ``(flow_run_id, task_key, dynamic_key)`` is unique through a claim
     ``task-run/<flow_run_id>/<task_key>/<dynamic_key>`` that expires with the run."""
@@ -96,9 +105,13 @@ class TaskRunModel(DocumentModel):
     expires_at = TTLAttribute(null=True)
     time_bucket = UnicodeAttribute(attr_name="tb", null=True)
     time_key = UnicodeAttribute(attr_name="tk", null=True)
+    queue_key = UnicodeAttribute(attr_name="qk", null=True)
+    queued_at = UnicodeAttribute(attr_name="qt", null=True)
+    delivered_state_id = UnicodeAttribute(attr_name="dv", null=True)
 
     by_flow_run = TaskRunsByFlowRun()
     by_time = TaskRunsByTime()
+    by_task_key = TaskRunsAwaitingWorkers()
 
 
 class LogsByTaskRun(GlobalSecondaryIndex["LogModel"]):
@@ -195,6 +208,23 @@ class ArtifactModel(DocumentModel):
     by_key = ArtifactsByKey()
 
 
+class TaskWorkerModel(Model):
+    """A task worker subscribed to ``/task_runs/subscriptions/scheduled``: one item per connection
+    (the local front's socket or an API Gateway connection), all in one partition (``shard``), so
+    the workers are one Query. Removed when the connection closes; ``expires_at`` (TTL) and readers
+    drop one whose connection vanished unannounced."""
+
+    class Meta(TableMeta):
+        table_name = "task_workers"
+
+    shard = UnicodeAttribute(hash_key=True, default="worker")
+    connection_id = UnicodeAttribute(range_key=True)
+    client_id = UnicodeAttribute()
+    task_keys = JSONAttribute(default=list)
+    seen = TimestampAttribute()
+    expires_at = TTLAttribute()
+
+
 RESOURCE_MODELS: tuple[type[Model], ...] = (
     ArtifactModel,
     VariableModel,
@@ -204,4 +234,5 @@ RESOURCE_MODELS: tuple[type[Model], ...] = (
     LogModel,
     ConcurrencyLimitModel,
     ConcurrencyLeaseModel,
+    TaskWorkerModel,
 )

@@ -52,3 +52,9 @@ def test_tagged_tasks_take_turns_under_a_tag_limit(stack: tuple[str, Path]) -> N
     out = _run(stack, "limits_driver.py", "tags")
     assert "e2e-limits: ok" in out
     print(out)
+
+
+def test_a_delayed_task_completes_on_a_served_task_worker(stack: tuple[str, Path]) -> None:
+    out = _run(stack, "background_driver.py")
+    assert "e2e-background: ok" in out
+    print(out)
