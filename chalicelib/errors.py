@@ -130,12 +130,13 @@ class StorageLimitError(CirrusError):
 
 
 class SlotsUnavailableError(CirrusError):
-    """Concurrency slots are taken: try again after ``retry_after_s`` (the API answers 423)."""
+    """Concurrency slots are taken: try again after ``retry_after_s`` (the API answers 423); ``None``:
+    never (a limit of 0: the client gives up)."""
 
-    def __init__(self, names: list[str], retry_after_s: float) -> None:
+    def __init__(self, names: list[str], retry_after_s: float | None, message: str | None = None) -> None:
         self.names = names
         self.retry_after_s = retry_after_s
-        super().__init__(f"Concurrency slots of {', '.join(names)} are taken")
+        super().__init__(message or f"Concurrency slots of {', '.join(names)} are taken")
 
 
 class OverlapTokenTakenError(CirrusError):

@@ -6,6 +6,8 @@
 - ``/events/in`` upgrades to a websocket served by the same code as the deployed websocket Lambda
   (:mod:`chalicelib.api.events`); pings are answered by aiohttp;
 - ``/events/out`` upgrades to Prefect's event subscription (:mod:`devstack.events_out`);
+- ``/task_runs/subscriptions/scheduled`` upgrades to Prefect's task-worker subscription
+  (:mod:`devstack.task_subscriptions`: background tasks);
 - ``ui_site`` (:mod:`devstack.ui`): Prefect's UI beside the API; it decides first where a
   request goes (a UI file, ``/ui-settings``, or the API, whose path it may strip of ``/api``).
 
@@ -32,12 +34,14 @@ from chalice.local import LocalGatewayException
 from chalicelib.api import events as events_edge
 from devstack.events_out import EventsOutHub
 from devstack.gateway import CirrusLocalGateway, RouteNotFound, thread_local_app
+from devstack.task_subscriptions import serve_subscription
 from devstack.ui import Static, UiSite
 
 LOG = logging.getLogger("devstack")
 
 EVENTS_IN = "/events/in"
 EVENTS_OUT = "/events/out"
+TASK_SUBSCRIPTIONS = "/task_runs/subscriptions/scheduled"
 #: Threads running the synchronous Chalice app (the old dev server used a thread per request).
 DEFAULT_THREADS = 32
 
@@ -76,10 +80,13 @@ class Front:
             if isinstance(decision, Static):
                 return _static(decision)
             path = decision.path
-        if path == EVENTS_IN and request.headers.get("upgrade", "").lower() == "websocket":
-            return await self.events_in(request)
-        if path == EVENTS_OUT and request.headers.get("upgrade", "").lower() == "websocket":
-            return await self.events_out(request)
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            if path == EVENTS_IN:
+                return await self.events_in(request)
+            if path == EVENTS_OUT:
+                return await self.events_out(request)
+            if path == TASK_SUBSCRIPTIONS:
+                return await self.task_subscriptions(request)
         query = request.raw_path.partition("?")[2]
         return await self.rest(request, path + ("?" + query if query else ""))
 
@@ -148,6 +155,18 @@ class Front:
             return socket
         try:
             await self.events_out_hub.handle(request, socket)
+        finally:
+            self.sockets.discard(socket)
+        return socket
+
+    # ------------------------------------------------------------------ background tasks
+    async def task_subscriptions(self, request: web.Request) -> web.StreamResponse:
+        """Authorized as ``/events/in``; then :func:`devstack.task_subscriptions.serve_subscription`."""
+        socket = await self._upgrade(request)
+        if not isinstance(socket, web.WebSocketResponse):
+            return socket
+        try:
+            await serve_subscription(self._run, socket)
         finally:
             self.sockets.discard(socket)
         return socket

@@ -101,6 +101,14 @@ EMIT_WRITES = ("dynamodb:BatchWriteItem", "dynamodb:PutItem")
 FAN_OUT_SUBSCRIPTIONS = ("dynamodb:DeleteItem", "dynamodb:Scan")
 #: Where Prefect's subscriber opens its socket: <PREFECT_API_URL>/events/out.
 EVENTS_OUT_PATH = "/api/events/out"
+#: Where a task worker (``task.serve()``) subscribes: the same WebSocket API.
+TASK_SUBSCRIPTIONS_PATH = "/api/task_runs/subscriptions/scheduled"
+#: Background task runs that start waiting → the subscribed task workers.
+DELIVER_FUNCTION = "DeliverTaskRuns"
+#: It hands a run out (UpdateItem conditional on its place in the queue, which it Queries) and reads
+#: the task workers (Query), forgetting those whose connection is gone (DeleteItem).
+DELIVER_TASK_RUNS = ("dynamodb:Query", "dynamodb:UpdateItem")
+DELIVER_WORKERS = ("dynamodb:DeleteItem", "dynamodb:Query")
 #: Memory and timeouts, from bench/reads.py (heap and seconds of the heaviest UI call at 100k runs)
 #: and the jobs' own budgets: API Gateway gives a route 29 s at most.
 API_MEMORY_MB = 1024
@@ -116,6 +124,7 @@ FUNCTION_SIZES = {
     "WebsocketDisconnect": (256, 10),
     EMIT_FUNCTION: (512, 120),
     FAN_OUT_FUNCTION: (512, 60),
+    DELIVER_FUNCTION: (512, 60),
 }  # fmt: skip
 
 _PROJECTIONS = {
@@ -202,6 +211,7 @@ class CirrusStack(Stack):
         self._events_websocket(authorizer_role)
         self._stream_consumers(api_role)
         self._event_feed_consumers()
+        self._task_run_delivery()
         self.ui = UiSite(self, "Ui", ui_dir=ui_dir, protected=self.protected)
         self.distribution = self._front_door()
         # Every deployed stage requires an API key: the UI asks for it (Basic auth carries the key).
@@ -397,6 +407,45 @@ class CirrusStack(Stack):
                 filter_criteria=criteria,
             )
 
+    # ------------------------------------------------------------------ background tasks
+    def _task_run_delivery(self) -> None:
+        """The ``task_runs`` stream, filtered to new images on a task key's queue (``qk``: a run
+        created or set Scheduled with ``deferred``) → ``deliver_task_runs``, which hands each run to
+        one subscribed task worker and posts it to that connection. Its own role: the stream, the
+        queue's index and conditional updates of ``task_runs``, the ``task_workers`` partition, and
+        posting to this stage's WebSocket API connections."""
+        role = self._role("DeliverTaskRunsRole", "Cirrus background tasks: the task runs stream, task workers")
+        task_runs, workers = self.tables["task_runs"], self.tables["task_workers"]
+        role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[task_runs.table_stream_arn]))
+        index = Fn.sub("${Table}/index/*", {"Table": task_runs.table_arn})
+        role.add_to_policy(iam.PolicyStatement(actions=list(DELIVER_TASK_RUNS), resources=[task_runs.table_arn, index]))
+        role.add_to_policy(iam.PolicyStatement(actions=list(DELIVER_WORKERS), resources=[workers.table_arn]))
+        connections = (
+            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/POST/@connections/*"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections, {"Api": self._api_id("WebsocketAPI")})]
+            )
+        )
+        deliver = self.chalice.get_resource(DELIVER_FUNCTION)
+        deliver.add_property_override("Role", role.role_arn)
+        deliver.add_property_override("Environment.Variables.CIRRUS_EVENTS_OUT_API_ID", self._api_id("WebsocketAPI"))
+        waiting = {"dynamodb": {"NewImage": {"qk": {"S": [{"exists": True}]}}}}
+        lambda_.CfnEventSourceMapping(
+            self,
+            "TaskRunsDelivery",
+            function_name=deliver.ref,
+            event_source_arn=task_runs.table_stream_arn,
+            starting_position="LATEST",
+            batch_size=100,
+            maximum_batching_window_in_seconds=0,
+            parallelization_factor=1,
+            filter_criteria=lambda_.CfnEventSourceMapping.FilterCriteriaProperty(
+                filters=[lambda_.CfnEventSourceMapping.FilterProperty(pattern=json.dumps(waiting))]
+            ),
+        )
+
     # ------------------------------------------------------------------ /events/in
     def _api_id(self, resource: str = "RestAPI") -> str:
         return self.chalice.get_resource(resource).ref
@@ -473,6 +522,7 @@ class CirrusStack(Stack):
             additional_behaviors={
                 EVENTS_IN_PATH: websocket,
                 EVENTS_OUT_PATH: websocket,
+                TASK_SUBSCRIPTIONS_PATH: websocket,
                 # After the websockets: CloudFront takes the first pattern that matches.
                 API_PATHS: cloudfront.BehaviorOptions(
                     origin=origin("RestAPI"), allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, **common

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 
@@ -15,3 +16,12 @@ def call(client: Any, method: str, path: str, body: Any = None, **headers: str) 
     response = send(path, **kwargs)
     text = response.body.decode() if isinstance(response.body, bytes) else response.body
     return response.status_code, (json.loads(text) if text else None)
+
+
+def concurrently(action: Any, callers: int) -> None:
+    """Run ``action()`` in ``callers`` threads started together; return when all have finished."""
+    threads = [threading.Thread(target=action) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -133,9 +133,10 @@ def _invalid(bp: Blueprint, loc: list[Any], message: str, kind: str, body: Any =
     )
 
 
-def _retry_later(detail: dict[str, Any], status: int, retry_after: str) -> Response:
+def _retry_later(detail: dict[str, Any], status: int, retry_after: str | None) -> Response:
     response = json_response(detail, status)
-    response.headers["Retry-After"] = retry_after
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
     return response
 
 
@@ -159,7 +160,12 @@ _ANSWERS: tuple[tuple[type[Exception], Callable[[Any, Blueprint], Response]], ..
             str(e.retry_after_s),
         ),
     ),
-    (SlotsUnavailableError, lambda e, bp: _retry_later({"detail": str(e)}, 423, f"{e.retry_after_s:g}")),
+    (
+        SlotsUnavailableError,
+        lambda e, bp: _retry_later(
+            {"detail": str(e)}, 423, None if e.retry_after_s is None else f"{e.retry_after_s:g}"
+        ),
+    ),
     (GoneError, lambda e, bp: json_response({"detail": e.message}, 410)),
     (PathNotFound, lambda e, bp: json_response({"detail": "Not Found"}, 404)),
     (NotFoundError, lambda e, bp: json_response({"detail": str(e)}, 404)),

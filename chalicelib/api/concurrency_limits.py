@@ -1,7 +1,8 @@
-"""``/v2/concurrency_limits`` routes: create, read/update/delete by id or name, filter, and slots
-taken with leases (``increment-with-lease``, ``decrement-with-lease``, ``leases/{id}/renew``); and
-v1's tag limits over them (``/concurrency_limits/...``: the ``prefect concurrency-limit`` CLI and
-the UI's Task Run tab), kept as the v2 limits ``tag:<tag>`` as Prefect 3 keeps them."""
+"""``/v2/concurrency_limits`` routes: create, read/update/delete by id or name, filter, slots taken
+and given back without a lease (``increment``/``decrement``: ``rate_limit()``, with slot decay) and
+with leases (``increment-with-lease``, ``decrement-with-lease``, ``leases/{id}/renew``); and v1's
+tag limits over them (``/concurrency_limits/...``: the ``prefect concurrency-limit`` CLI, the UI's
+Task Run tab, ``prefect.concurrency.v1``), kept as the v2 limits ``tag:<tag>`` as Prefect 3 keeps them."""
 
 from __future__ import annotations
 
@@ -18,17 +19,14 @@ BASE = "/v2/concurrency_limits"
 
 @route(bp, BASE, methods=("POST",), status=201)
 def create_concurrency_limit() -> object:
-    return services.resources.create(
-        services.concurrency_limits.RESOURCE,
-        repositories(),
-        parse_body(bp, schemas.concurrency_limits.ConcurrencyLimitCreate),
-        now(),
-    )
+    at = now()
+    body = parse_body(bp, schemas.concurrency_limits.ConcurrencyLimitCreate)
+    return services.concurrency_limits.as_of(services.concurrency_limits.create(repositories(), body, at), at)
 
 
 @route(bp, f"{BASE}/{{id_or_name}}")
 def read_concurrency_limit(id_or_name: str) -> object:
-    return services.concurrency_limits.read(repositories(), unquote(id_or_name))
+    return services.concurrency_limits.read(repositories(), unquote(id_or_name), now())
 
 
 @route(bp, f"{BASE}/{{id_or_name}}", methods=("PATCH",), status=204)
@@ -46,7 +44,19 @@ def delete_concurrency_limit(id_or_name: str) -> None:
 @route(bp, f"{BASE}/filter", methods=("POST",))
 def filter_concurrency_limits() -> object:
     body = parse_body(bp, schemas.concurrency_limits.ConcurrencyLimitFilterBody)
-    return services.resources.filter_objects(services.concurrency_limits.RESOURCE, repositories(), body)
+    return services.concurrency_limits.filter_limits(repositories(), body, now())
+
+
+@route(bp, f"{BASE}/increment", methods=("POST",))
+def increment() -> object:
+    body = parse_body(bp, schemas.concurrency_limits.Increment)
+    return services.concurrency_limits.increment(repositories(), body, now())
+
+
+@route(bp, f"{BASE}/decrement", methods=("POST",))
+def decrement() -> object:
+    body = parse_body(bp, schemas.concurrency_limits.Decrement)
+    return services.concurrency_limits.decrement(repositories(), body, now())
 
 
 @route(bp, f"{BASE}/increment-with-lease", methods=("POST",))
@@ -59,7 +69,7 @@ def increment_with_lease() -> object:
 @route(bp, f"{BASE}/decrement-with-lease", methods=("POST",), status=204)
 def decrement_with_lease() -> None:
     services.concurrency_limits.decrement_with_lease(
-        repositories(), parse_body(bp, schemas.concurrency_limits.DecrementWithLease).lease_id
+        repositories(), parse_body(bp, schemas.concurrency_limits.DecrementWithLease).lease_id, now()
     )
 
 
@@ -86,6 +96,18 @@ def upsert_tag_concurrency_limit() -> object:
     body = parse_body(bp, schemas.concurrency_limits.TagLimitCreate)
     limit, created = services.concurrency_limits.upsert_tag_limit(repositories(), body, now())
     return json_response(limit, 201 if created else 200)
+
+
+@route(bp, f"{V1}/increment", methods=("POST",))
+def increment_tag_slots() -> object:
+    body = parse_body(bp, schemas.concurrency_limits.TagSlots)
+    return services.concurrency_limits.increment_tag_slots(repositories(), body, now())
+
+
+@route(bp, f"{V1}/decrement", methods=("POST",))
+def decrement_tag_slots() -> object:
+    body = parse_body(bp, schemas.concurrency_limits.TagSlotsRelease)
+    return services.concurrency_limits.decrement_tag_slots(repositories(), body, now())
 
 
 @route(bp, f"{V1}/{{id}}")

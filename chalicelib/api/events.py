@@ -21,8 +21,9 @@ so the connection itself must be trusted before its frames are. Unlike Prefect's
 are therefore not required to follow the auth frame: both transports accept events from an
 authorized connection in any order.
 
-``/events/out`` (:mod:`chalicelib.api.events_out`) shares the deployed WebSocket API: its filter
-frame is told apart from an event by its ``"type": "filter"``.
+``/events/out`` (:mod:`chalicelib.api.events_out`) and ``/task_runs/subscriptions/scheduled``
+(:mod:`chalicelib.api.task_workers`) share the deployed WebSocket API: a filter frame is told apart
+from an event by its ``"type": "filter"``, a task worker's frames by ``"subscribe"`` and ``"ack"``.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from chalice import Blueprint
 from chalice.app import WebsocketDisconnectedError, WebsocketEvent
 
 from chalicelib import services
-from chalicelib.api import events_out
+from chalicelib.api import events_out, task_workers
 from chalicelib.api.auth import INVALID_KEY, NOT_AUTHENTICATED, header_api_key, key_is_valid
 from chalicelib.api.common import RequestInvalid, raw_body, repositories, route
 from chalicelib.config import get_settings
+from chalicelib.connections import sender
 from chalicelib.storage import boto3_session
 
 bp = Blueprint(__name__)
@@ -157,9 +159,14 @@ def events_message(event: WebsocketEvent) -> None:
     if api.session is None:
         api.session = boto3_session()
     try:
-        if events_out.is_filter_frame(event.body):  # an /events/out subscriber (one WebSocket API for both)
+        if events_out.is_filter_frame(event.body):  # an /events/out subscriber (one WebSocket API for all)
             sent, refused = events_out.subscribe_connection(event.connection_id, event.body)
             reply = Reply(send=tuple(sent), close=(events_out.PROTOCOL_ERROR, "Invalid filter") if refused else None)
+        elif task_workers.is_subscription_frame(event.body):  # a task worker (background tasks)
+            task_workers.subscribe_connection(event.connection_id, event.body, sender(api))
+            reply = Reply()
+        elif task_workers.is_ack_frame(event.body):  # a task worker took a run: nothing to answer
+            reply = Reply()
         else:
             reply = handle_frame(event.body)
     except Exception:  # noqa: BLE001 - a failure we cannot judge: close, and the client resends

@@ -60,5 +60,7 @@ def subscribe_connection(connection_id: str, text: str | bytes) -> tuple[list[st
 
 
 def events_disconnect(event: WebsocketEvent) -> None:
-    """``$disconnect``: forget the connection's subscription (none for an ``/events/in`` socket)."""
+    """``$disconnect``: forget the connection's subscription, an ``/events/out`` filter or a task
+    worker's (none for an ``/events/in`` socket)."""
     services.event_subscriptions.unsubscribe(repositories(), event.connection_id)
+    services.task_workers.unsubscribe(repositories(), event.connection_id)

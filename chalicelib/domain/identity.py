@@ -24,12 +24,19 @@ _FLOW_RUN_NS = uuid.uuid5(_NAMESPACE, "flow-run")
 _WORK_QUEUE_NS = uuid.uuid5(_NAMESPACE, "work-queue")
 _WORK_POOL_NS = uuid.uuid5(_NAMESPACE, "work-pool")
 _WORKER_NS = uuid.uuid5(_NAMESPACE, "worker")
+_TAG_LEASE_NS = uuid.uuid5(_NAMESPACE, "v1-tag-lease")
 
 #: Prefect's pool of queues named without a pool (legacy ``/work_queues``, deployments naming
 #: only a queue): ``work_queue_id(None, q) == work_queue_id(DEFAULT_AGENT_POOL, q)``.
 DEFAULT_AGENT_POOL = "default-agent-pool"
 #: The queue every pool is created with.
 DEFAULT_QUEUE = "default"
+
+
+def v1_tag_lease_id(task_run: uuid.UUID, tags: list[str]) -> uuid.UUID:
+    """The lease holding a task run's v1 tag slots (``/concurrency_limits/increment``), from the
+    task run and its sorted tags: a repeated increment and its decrement name the same lease."""
+    return uuid.uuid5(_TAG_LEASE_NS, "\n".join([str(task_run), *tags]))
 
 
 def flow_id(name: str) -> uuid.UUID:

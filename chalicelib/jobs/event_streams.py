@@ -4,7 +4,10 @@
   ``prefect.flow-run.<State>`` events (:mod:`chalicelib.services.flow_run_events`); a failed batch
   is retried (storing an event twice stores it once);
 - ``fan_out_events``: new items of the ``events`` stream → the ``/events/out`` subscribers whose
-  filter matches (:mod:`chalicelib.services.event_subscriptions`).
+  filter matches (:mod:`chalicelib.services.event_subscriptions`);
+- ``deliver_task_runs``: task runs that start waiting for a task worker (records of the
+  ``task_runs`` stream whose new image is on a task key's queue) → the subscribed task workers of
+  ``/task_runs/subscriptions/scheduled`` (:mod:`chalicelib.services.task_workers`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from functools import cache
 from typing import Any
 
 from chalice import Blueprint
-from chalice.app import WebsocketAPI, WebsocketDisconnectedError
+from chalice.app import WebsocketAPI
 
 from chalicelib import services
 from chalicelib.config import Settings, get_settings
+from chalicelib.connections import Send, sender
 from chalicelib.storage import boto3_session, shared_repositories
 
 bp = Blueprint(__name__)
@@ -54,6 +58,21 @@ def fan_out_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return report
 
 
+@bp.lambda_function(name="deliver_task_runs")
+def deliver_task_runs(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Background task runs that start waiting → the task workers subscribed to their task keys,
+    each run to one worker (a conditional write takes it off its queue), through API Gateway's
+    management API; a connection that is gone is forgotten and its run goes to the next worker.
+    A run no worker takes waits on its queue for the next subscription."""
+    settings = get_settings()
+    repos = shared_repositories(settings)
+    keys = services.task_workers.waiting_keys(repos, event.get("Records", []))
+    delivered = services.task_workers.deliver(repos, keys, _sender(settings), datetime.now(UTC))
+    report = {"job": "deliver_task_runs", "records": len(event.get("Records", [])), "delivered": delivered}
+    log.info(json.dumps(report))
+    return report
+
+
 @cache
 def _management_api(api_id: str) -> WebsocketAPI:
     """One management-API client per warm Lambda."""
@@ -63,14 +82,5 @@ def _management_api(api_id: str) -> WebsocketAPI:
     return api
 
 
-def _sender(settings: Settings) -> Any:
-    api = _management_api(settings.events_out_api_id or "")
-
-    def send(connection_id: str, text: str) -> bool:
-        try:
-            api.send(connection_id, text)
-        except WebsocketDisconnectedError:
-            return False
-        return True
-
-    return send
+def _sender(settings: Settings) -> Send:
+    return sender(_management_api(settings.events_out_api_id or ""))

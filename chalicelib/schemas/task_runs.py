@@ -88,6 +88,20 @@ class TaskRun(ResponseModel):
     estimated_run_time: float = 0.0
     estimated_start_time_delta: float = 0.0
     state: State | None = None
+    #: The id of the Scheduled state a task worker was handed (storage only): a background task
+    #: run is queued while its state is a deferred Scheduled one that was not handed out yet.
+    delivered_state_id: uuid.UUID | None = Field(default=None, exclude=True)
+
+    def awaits_task_worker(self) -> bool:
+        """A background task run (``task.delay()``) waiting for a task worker: its state is
+        Scheduled with ``deferred`` set (Prefect's ``EnqueueScheduledTasks``) and not handed out."""
+        state = self.state
+        return (
+            state is not None
+            and state.type is StateType.SCHEDULED
+            and bool(state.state_details.deferred)
+            and state.id != self.delivered_state_id
+        )
 
     def stands_for_subflow(self) -> bool:
         """Whether this task run stands for a subflow in its parent run: the subflow's states are
@@ -171,3 +185,13 @@ SORTS = {
     "DURATION_DESC": (_duration, True),
     "DURATION_ASC": (_duration, False),
 }
+
+
+class TaskWorkerFilter(ActionModel):
+    task_keys: list[Text] = Field(default_factory=list, max_length=500)
+
+
+class TaskWorkerFilterBody(ActionModel):
+    """``POST /task_workers/filter``: ``{"task_worker_filter": {"task_keys": [...]}}`` or nothing."""
+
+    task_worker_filter: TaskWorkerFilter | None = None

@@ -51,7 +51,7 @@ def read_by_name(resource: SimpleResource[R], repos: Repositories, name: str) ->
     return resource.repository(repos).get_by_unique(name)
 
 
-def _changes(resource: SimpleResource[R], body: BaseModel) -> dict[str, Any]:
+def changes(resource: SimpleResource[R], body: BaseModel) -> dict[str, Any]:
     """The fields the body sets; an explicit null only for fields that may be null."""
     return {
         k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in resource.nullable_updates
@@ -60,8 +60,8 @@ def _changes(resource: SimpleResource[R], body: BaseModel) -> dict[str, Any]:
 
 def update(resource: SimpleResource[R], repos: Repositories, id_: uuid.UUID | str, body: BaseModel, now: datetime) -> R:
     """Apply the fields ``body`` sets (a conditional write; a new unique value is claimed)."""
-    changes = _changes(resource, body)
-    return resource.repository(repos).update(id_, lambda current: current.model_copy(update=changes), now)
+    fields = changes(resource, body)
+    return resource.repository(repos).update(id_, lambda current: current.model_copy(update=fields), now)
 
 
 def update_by_name(resource: SimpleResource[R], repos: Repositories, name: str, body: BaseModel, now: datetime) -> R:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
     from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
-    from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
+    from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository, Lease
     from chalicelib.storage.deployments import (
         DeploymentChange,
         DeploymentRepository,
@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.sweeps import DEFAULT_PAGE_SIZE, Candidate, SweepStore
     from chalicelib.storage.tables import create_tables
     from chalicelib.storage.task_runs import TaskRunRepository
+    from chalicelib.storage.task_workers import TaskWorkerRecord, TaskWorkerRepository
     from chalicelib.storage.variables import VariableRepository
     from chalicelib.storage.work_pools import WorkPoolRepository
     from chalicelib.storage.workers import WorkerRepository
@@ -138,6 +139,12 @@ class Repositories:
         from chalicelib.storage.task_runs import TaskRunRepository
 
         return TaskRunRepository(self.settings)
+
+    @cached_property
+    def task_workers(self) -> TaskWorkerRepository:
+        from chalicelib.storage.task_workers import TaskWorkerRepository
+
+        return TaskWorkerRepository()
 
     @cached_property
     def logs(self) -> LogRepository:
@@ -269,6 +276,7 @@ __all__ = [
     "EXPECTED",
     "FLOW_RUNS",
     "KEYS",
+    "Lease",
     "LIVE_STATES",
     "Listing",
     "MAX_RUNS_PER_COMMIT",
@@ -284,6 +292,7 @@ __all__ = [
     "SchedulingStore",
     "SweepStore",
     "TASK_RUNS",
+    "TaskWorkerRecord",
     "TRANSACTION_ITEMS",
     "Window",
     "create_tables",
@@ -300,6 +309,7 @@ __all__ = [
 _EXPORTS = {
     **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
     **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
+    **dict.fromkeys(["Lease"], "concurrency_limits"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
     **dict.fromkeys(["DocumentRepository"], "documents"),
     **dict.fromkeys(["TOP", "decode", "hour_partition", "pointer_partition"], "event_store"),
@@ -328,6 +338,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["DEFAULT_PAGE_SIZE", "Candidate", "SweepStore"], "sweeps"),
     **dict.fromkeys(["create_tables"], "tables"),
+    **dict.fromkeys(["TaskWorkerRecord"], "task_workers"),
 }
 
 __getattr__ = on_first_use(__name__, _EXPORTS)

@@ -83,6 +83,15 @@ class TaskRunsByTime(GlobalSecondaryIndex["TaskRunModel"]):
     time_key = UnicodeAttribute(attr_name="tk", range_key=True)
 
 
+class TaskRunsAwaitingWorkers(GlobalSecondaryIndex["TaskRunModel"]):
+    """Background task runs waiting for a task worker, by task key (``qk``), oldest first (``qt`` =
+    ``<state time>#<state id>``). Sparse: a run leaves it when a worker is handed it (``dv``)."""
+
+    Meta = index_meta("by-task-key", KeysOnlyProjection())
+    queue_key = UnicodeAttribute(attr_name="qk", hash_key=True)
+    queued_at = UnicodeAttribute(attr_name="qt", range_key=True)
+
+
 class TaskRunModel(DocumentModel):
     """A task run. ``(flow_run_id, task_key, dynamic_key)`` is unique through a claim
     ``task-run/<flow_run_id>/<task_key>/<dynamic_key>`` that expires with the run."""
@@ -96,9 +105,13 @@ class TaskRunModel(DocumentModel):
     expires_at = TTLAttribute(null=True)
     time_bucket = UnicodeAttribute(attr_name="tb", null=True)
     time_key = UnicodeAttribute(attr_name="tk", null=True)
+    queue_key = UnicodeAttribute(attr_name="qk", null=True)
+    queued_at = UnicodeAttribute(attr_name="qt", null=True)
+    delivered_state_id = UnicodeAttribute(attr_name="dv", null=True)
 
     by_flow_run = TaskRunsByFlowRun()
     by_time = TaskRunsByTime()
+    by_task_key = TaskRunsAwaitingWorkers()
 
 
 class LogsByTaskRun(GlobalSecondaryIndex["LogModel"]):
@@ -132,7 +145,9 @@ class LogModel(Model):
 
 class ConcurrencyLimitModel(DocumentModel):
     """A global concurrency limit (v2); its name is unique through a claim. ``active_slots`` is
-    taken and given back with UpdateItem ADDs conditional on ``active_slots <= limit - n``."""
+    taken and given back with UpdateItem ADDs conditional on ``active_slots <= limit - n``; a
+    limit with slot decay keeps ``drained_at`` instead (``chalicelib.domain.slot_decay``).
+    ``holders`` maps a lease's id to its holder's id (v1's ``active_slots``)."""
 
     class Meta(TableMeta):
         table_name = "concurrency_limits"
@@ -141,6 +156,9 @@ class ConcurrencyLimitModel(DocumentModel):
     limit = NumberAttribute()
     active = BooleanAttribute(default=True)
     active_slots = NumberAttribute(default=0)
+    slot_decay_per_second = NumberAttribute(default=0)
+    drained_at = NumberAttribute(null=True)
+    holders = MapAttribute(null=True)  # type: ignore[var-annotated]
 
 
 class LeasesByExpiry(GlobalSecondaryIndex["ConcurrencyLeaseModel"]):
@@ -190,6 +208,23 @@ class ArtifactModel(DocumentModel):
     by_key = ArtifactsByKey()
 
 
+class TaskWorkerModel(Model):
+    """A task worker subscribed to ``/task_runs/subscriptions/scheduled``: one item per connection
+    (the local front's socket or an API Gateway connection), all in one partition (``shard``), so
+    the workers are one Query. Removed when the connection closes; ``expires_at`` (TTL) and readers
+    drop one whose connection vanished unannounced."""
+
+    class Meta(TableMeta):
+        table_name = "task_workers"
+
+    shard = UnicodeAttribute(hash_key=True, default="worker")
+    connection_id = UnicodeAttribute(range_key=True)
+    client_id = UnicodeAttribute()
+    task_keys = JSONAttribute(default=list)
+    seen = TimestampAttribute()
+    expires_at = TTLAttribute()
+
+
 RESOURCE_MODELS: tuple[type[Model], ...] = (
     ArtifactModel,
     VariableModel,
@@ -199,4 +234,5 @@ RESOURCE_MODELS: tuple[type[Model], ...] = (
     LogModel,
     ConcurrencyLimitModel,
     ConcurrencyLeaseModel,
+    TaskWorkerModel,
 )

@@ -5,10 +5,11 @@ a flow run's task runs through the ``by-flow-run`` index. Items and claims expir
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.config import Settings
 from chalicelib.domain.identity import utc_key
@@ -26,6 +27,13 @@ def list_time(run: TaskRun) -> datetime:
     return run.start_time or run.expected_start_time or run.created
 
 
+def queued_at(run: TaskRun) -> str:
+    """A waiting background task run's place in its task key's queue: its Scheduled state's time
+    and id (a retry's new Scheduled state queues it again, at the back)."""
+    assert run.state is not None
+    return f"{utc_key(run.state.timestamp)}#{run.state.id}"
+
+
 def upsert_key(run: TaskRun) -> str:
     return f"{run.flow_run_id or '-'}/{run.task_key}/{run.dynamic_key}"
 
@@ -34,7 +42,7 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
     model = TaskRunModel
     schema = TaskRun
     kind = "Task run"
-    top_level = ("flow_run_id",)
+    top_level = ("flow_run_id", "delivered_state_id")
     unique = Unique("task_key", "task-run", lambda key: f"Task run {key} already exists.", compute=upsert_key)
 
     def __init__(self, settings: Settings) -> None:
@@ -48,6 +56,8 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
         when = list_time(obj)
         item.time_bucket = day_bucket(when)  # type: ignore[attr-defined]
         item.time_key = f"{utc_key(when)}#{obj.id}"  # type: ignore[attr-defined]
+        if obj.awaits_task_worker():
+            item.queue_key, item.queued_at = obj.task_key, queued_at(obj)  # type: ignore[attr-defined]
         return item
 
     def attribute_value(self, name: str, value: object) -> object:
@@ -92,3 +102,59 @@ class TaskRunRepository(DocumentRepository[TaskRun]):
     def for_flow_run(self, flow_run_id: uuid.UUID) -> Iterator[TaskRun]:
         """The flow run's task runs, oldest first (one Query per page of the index)."""
         return self.query(TaskRunModel.by_flow_run, str(flow_run_id))
+
+    # ------------------------------------------------------------------ background task runs
+    def waiting(self, task_key: str, limit: int) -> list[str]:
+        """Up to ``limit`` places (``queued_at``) of the task key's waiting runs, oldest first
+        (one Query of the sparse ``by-task-key`` index)."""
+        found = TaskRunModel.by_task_key.query(task_key, limit=limit, page_size=limit)
+        return [f"{item.queued_at}|{item.id}" for item in found]
+
+    def waiting_keys(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
+        """The task keys of runs that started waiting, from records of this table's stream (their
+        new image carries the queue's key ``qk``), each once, in order."""
+        keys = (((record.get("dynamodb") or {}).get("NewImage") or {}).get("qk") or {} for record in records)
+        return list(dict.fromkeys(key["S"] for key in keys if key.get("S")))
+
+    def hand_out(self, place: str) -> TaskRun | None:
+        """Take the waiting run at ``place`` (from :meth:`waiting`) off its queue for one task
+        worker: an UpdateItem conditional on the run still being at that place, so each Scheduled
+        state is handed out once however many workers race for it. ``None``: another took it, or
+        the run moved on."""
+        at, run_id = place.split("|")
+        state_id = at.rsplit("#", 1)[1]
+        actions = [
+            TaskRunModel.queue_key.remove(),
+            TaskRunModel.queued_at.remove(),
+            TaskRunModel.delivered_state_id.set(state_id),
+            TaskRunModel.rev.add(1),
+        ]
+        try:
+            item = TaskRunModel(run_id)
+            item.update(actions=actions, condition=TaskRunModel.queued_at == at)
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                return None
+            raise
+        return self.from_item(item)
+
+    def put_back(self, run: TaskRun) -> bool:
+        """Queue a run handed out to a worker that never got it (its socket failed) again, at its
+        old place; ``False`` when the run changed since (a worker did get it)."""
+        assert run.state is not None and run.delivered_state_id is not None
+        actions = [
+            TaskRunModel.queue_key.set(run.task_key),
+            TaskRunModel.queued_at.set(queued_at(run)),
+            TaskRunModel.delivered_state_id.remove(),
+            TaskRunModel.rev.add(1),
+        ]
+        condition = (TaskRunModel.delivered_state_id == str(run.delivered_state_id)) & (
+            TaskRunModel.updated == run.updated
+        )
+        try:
+            TaskRunModel(str(run.id)).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True

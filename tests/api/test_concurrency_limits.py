@@ -1,9 +1,9 @@
-import threading
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.services.concurrency_limits import reclaim_expired_leases
-from tests.helpers import call
+from tests.helpers import call, concurrently
 
 BASE = "/v2/concurrency_limits"
 
@@ -35,7 +35,8 @@ def test_crud_by_id_and_by_name(client):
     assert call(client, "DELETE", f"{BASE}/tag:etl") == (204, None)
     assert call(client, "DELETE", f"{BASE}/{made['id']}")[0] == 404
     assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": -1})[0] == 422
-    assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": 1, "slot_decay_per_second": 0.5})[0] == 422
+    assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": 1, "slot_decay_per_second": 1e-9})[0] == 422
+    assert call(client, "POST", f"{BASE}/", {"name": "x", "limit": 1, "slot_decay_per_second": -1})[0] == 422
 
 
 def test_slots_are_taken_refused_when_full_and_given_back(client):
@@ -103,11 +104,7 @@ def test_racing_increments_never_exceed_the_limit(client):
     def take() -> None:
         results.append(_take(client, "race")[0])
 
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    concurrently(take, 8)
     assert sorted(results) == [200] * 3 + [423] * 5
     assert call(client, "GET", f"{BASE}/race")[1]["active_slots"] == 3
 
@@ -144,3 +141,71 @@ def test_v1_tag_limits_over_v2(client):
     assert call(client, "DELETE", "/concurrency_limits/tag/db")[0] == 200
     assert call(client, "GET", f"/concurrency_limits/{created['id']}")[0] == 404
     assert call(client, "GET", "/v2/concurrency_limits/plain")[0] == 200
+
+
+def test_v1_increment_and_decrement_hold_a_tag_slot_per_task_run(client):
+    """``prefect.concurrency.v1`` (``/concurrency_limits/increment|decrement``): one slot of each tag's
+    limit per task run; the UI's Task Run tab names the task runs holding them."""
+    call(client, "POST", "/concurrency_limits/", {"tag": "db", "concurrency_limit": 2})
+    call(client, "POST", "/concurrency_limits/", {"tag": "off", "concurrency_limit": 0})
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    status, taken = call(
+        client, "POST", "/concurrency_limits/increment", {"names": ["db", "free"], "task_run_id": first}
+    )
+    assert status == 200 and [(x["name"], x["limit"]) for x in taken] == [("db", 2)]
+    again = call(client, "POST", "/concurrency_limits/increment", {"names": ["free", "db"], "task_run_id": first})
+    assert again[0] == 200  # the same task run and tags: idempotent, nothing more is taken
+    assert call(client, "GET", "/v2/concurrency_limits/tag:db")[1]["active_slots"] == 1
+    assert call(client, "POST", "/concurrency_limits/increment", {"names": ["db"], "task_run_id": second})[0] == 200
+    response = client.http.post(
+        "/concurrency_limits/increment",
+        body=json.dumps({"names": ["db"], "task_run_id": third}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 423 and float(response.headers["Retry-After"]) >= 1
+    listed = call(client, "POST", "/concurrency_limits/filter", {})[1]
+    assert {x["tag"]: sorted(x["active_slots"]) for x in listed} == {"db": sorted([first, second]), "off": []}
+    assert sorted(call(client, "GET", "/concurrency_limits/tag/db")[1]["active_slots"]) == sorted([first, second])
+    body = {"names": ["db", "free"], "task_run_id": first, "occupancy_seconds": 1.0}
+    status, released = call(client, "POST", "/concurrency_limits/decrement", body)
+    assert status == 200 and [x["name"] for x in released] == ["tag:db"]
+    assert call(client, "POST", "/concurrency_limits/decrement", body)[0] == 200  # released already: nothing
+    assert call(client, "GET", "/concurrency_limits/tag/db")[1]["active_slots"] == [second]
+    assert call(client, "GET", "/v2/concurrency_limits/tag:db")[1]["active_slots"] == 1
+    zero = client.http.post(
+        "/concurrency_limits/increment",
+        body=json.dumps({"names": ["off"], "task_run_id": third}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert zero.status_code == 423 and "Retry-After" not in zero.headers
+    assert "will deadlock" in json.loads(zero.body)["detail"]
+    assert call(client, "POST", "/concurrency_limits/increment", {"names": ["db"]})[0] == 422
+    assert call(client, "POST", "/concurrency_limits/increment", {"names": ["db"], "task_run_id": "x"})[0] == 422
+
+
+def test_task_engine_leases_name_their_task_runs_in_v1(client):
+    """Prefect 3.9's task engine takes ``tag:`` slots with ``increment-with-lease`` and a task-run
+    holder: the Task Run tab lists that task run until the lease is given back."""
+    call(client, "POST", "/concurrency_limits/", {"tag": "etl", "concurrency_limit": 1})
+    task_run = str(uuid.uuid4())
+    holder = {"type": "task_run", "id": task_run}
+    _, lease = _take(client, "tag:etl", holder=holder, lease_duration=60)
+    assert call(client, "GET", "/concurrency_limits/tag/etl")[1]["active_slots"] == [task_run]
+    assert call(client, "POST", "/concurrency_limits/tag/etl/reset", {"slot_override": [task_run]})[0] == 200
+    assert call(client, "GET", "/concurrency_limits/tag/etl")[1]["active_slots"] == [task_run]
+    call(client, "POST", f"{BASE}/decrement-with-lease", {"lease_id": lease["lease_id"]})
+    assert call(client, "GET", "/concurrency_limits/tag/etl")[1]["active_slots"] == []
+    assert call(client, "GET", f"{BASE}/tag:etl")[1]["active_slots"] == 0
+
+
+def test_racing_v1_increments_never_exceed_the_limit(client):
+    call(client, "POST", "/concurrency_limits/", {"tag": "race", "concurrency_limit": 2})
+    results: list[int] = []
+
+    def take() -> None:
+        body = {"names": ["race"], "task_run_id": str(uuid.uuid4())}
+        results.append(call(client, "POST", "/concurrency_limits/increment", body)[0])
+
+    concurrently(take, 6)
+    assert sorted(results) == [200] * 2 + [423] * 4
+    assert len(call(client, "GET", "/concurrency_limits/tag/race")[1]["active_slots"]) == 2

@@ -259,7 +259,7 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
 
     # The REST API under /api/* (the default behavior is Prefect's UI: test_prefect_ui_is_the_root);
     # /api/events/in comes first, since CloudFront takes the first pattern that matches.
-    events_in, events_out, rest = config["CacheBehaviors"]
+    events_in, events_out, task_subscriptions, rest = config["CacheBehaviors"]
     assert rest["PathPattern"] == "/api/*"
     assert api_of(rest["TargetOriginId"]) == "RestAPI"
     assert set(rest["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
@@ -270,11 +270,13 @@ def test_one_cloudfront_host_serves_rest_and_the_events_websocket(templates, sta
     function = template["Resources"][association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
     assert "request.uri = '/api'" in function["FunctionCode"]  # the WebSocket API's stage root
 
-    # /api/events/out: the same WebSocket API, path and policies (one behavior for both sockets).
+    # /api/events/out and the task workers' subscription: the same WebSocket API, path and policies.
     assert events_out["PathPattern"] == "/api/events/out"
-    assert {k: v for k, v in events_out.items() if k != "PathPattern"} == {
-        k: v for k, v in events_in.items() if k != "PathPattern"
-    }
+    assert task_subscriptions["PathPattern"] == "/api/task_runs/subscriptions/scheduled"
+    for other in (events_out, task_subscriptions):
+        assert {k: v for k, v in other.items() if k != "PathPattern"} == {
+            k: v for k, v in events_in.items() if k != "PathPattern"
+        }
     for behavior in (rest, events_in):
         assert behavior["ViewerProtocolPolicy"] == "https-only"
         policy = template["Resources"][behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
@@ -412,8 +414,19 @@ def test_iam_is_least_privilege(templates, stage):
         (name % "event_subscriptions", "table"): {"dynamodb:DeleteItem", "dynamodb:Scan"},
         (name % "events", "stream"): ALLOWED_STREAM_ACTIONS,
     }
-    assert set(manages) == {events_role, fan_out_role}
-    assert manages[fan_out_role] == [{"Fn::Sub": [connections % "POST", {"Api": {"Ref": "WebsocketAPI"}}]}]
+    # Background tasks: the delivery reads the task runs stream, Queries the queue's index and hands
+    # a run out (UpdateItem), reads and forgets task workers, and only posts.
+    deliver_role = by_name["deliver_task_runs"]
+    assert deliver_role.startswith("DeliverTaskRunsRole")
+    assert grants[deliver_role] == {
+        (name % "task_runs", "stream"): ALLOWED_STREAM_ACTIONS,
+        (name % "task_runs", "table"): {"dynamodb:Query", "dynamodb:UpdateItem"},
+        (name % "task_runs", "index"): {"dynamodb:Query", "dynamodb:UpdateItem"},
+        (name % "task_workers", "table"): {"dynamodb:DeleteItem", "dynamodb:Query"},
+    }
+    assert set(manages) == {events_role, fan_out_role, deliver_role}
+    for role in (fan_out_role, deliver_role):
+        assert manages[role] == [{"Fn::Sub": [connections % "POST", {"Api": {"Ref": "WebsocketAPI"}}]}]
 
 
 def _check_ui_upload_role(template: dict[str, Any], statements: list[dict[str, Any]]) -> None:
@@ -523,7 +536,7 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
         mapping = by_source[lid]
         assert handlers[mapping["FunctionName"]["Ref"]].endswith(handler)
         assert mapping["ParallelizationFactor"] == 1 and mapping["StartingPosition"] == "TRIM_HORIZON"
-    assert len(mappings) == 4  # and the event feed's two (below)
+    assert len(mappings) == 5  # and the event feed's two and the background tasks' delivery (below)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -549,11 +562,33 @@ def test_the_event_feed_consumes_the_runs_and_events_streams(templates, stage):
     assert json.loads(pattern["Pattern"]) == {
         "eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t#"}]}}},
     }  # fmt: skip
-    fan_out_function = next(
-        f for f in functions(template).values() if f["Properties"]["Handler"].endswith(".fan_out_events")
-    )
-    env = fan_out_function["Properties"]["Environment"]["Variables"]
-    assert env["CIRRUS_EVENTS_OUT_API_ID"] == {"Ref": "WebsocketAPI"}
+    for handler in ("fan_out_events", "deliver_task_runs"):
+        function = next(f for f in functions(template).values() if f["Properties"]["Handler"].endswith(handler))
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["CIRRUS_EVENTS_OUT_API_ID"] == {"Ref": "WebsocketAPI"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_waiting_background_task_runs_reach_the_delivery(templates, stage):
+    """task_runs' stream also feeds deliver_task_runs, filtered to new images on a task key's queue
+    (``qk``: a task run Scheduled with ``deferred``), from the latest records, without batching window."""
+    template = templates[stage]
+    tables = {t["Properties"]["TableName"]: lid for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
+    handlers = {lid: f["Properties"]["Handler"] for lid, f in functions(template).items()}
+    mappings = [
+        m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if handlers[m["Properties"]["FunctionName"]["Ref"]].endswith(".deliver_task_runs")
+    ]
+    (deliver,) = mappings
+    assert deliver["EventSourceArn"] == {"Fn::GetAtt": [tables[f"cirrus-{stage}-task_runs"], "StreamArn"]}
+    assert deliver["StartingPosition"] == "LATEST" and deliver["MaximumBatchingWindowInSeconds"] == 0
+    (pattern,) = deliver["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {"dynamodb": {"NewImage": {"qk": {"S": [{"exists": True}]}}}}
+    spec = resources(template, "AWS::DynamoDB::Table")[tables[f"cirrus-{stage}-task_runs"]]["Properties"]
+    (queue,) = [i for i in spec["GlobalSecondaryIndexes"] if i["IndexName"] == "by-task-key"]
+    assert queue["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert [k["AttributeName"] for k in queue["KeySchema"]] == ["qk", "qt"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

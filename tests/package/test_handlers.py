@@ -334,6 +334,7 @@ def test_stream_consumers_on_their_tables_records(stack, run):
 VIEWER_REQUESTS = {
     "/api/events/in": [("/api/events/in", "/api")],
     "/api/events/out": [("/api/events/out", "/api")],
+    "/api/task_runs/subscriptions/scheduled": [("/api/task_runs/subscriptions/scheduled", "/api")],
     "default": [("/", "/index.html"), ("/flows", "/index.html"), ("/flow-runs/flow-run/abc", "/index.html"),
                 ("/ui-settings", "/ui-settings"), ("/assets/index-abc123.js", "/assets/index-abc123.js"),
                 ("/favicon.ico", "/favicon.ico")],
