@@ -354,11 +354,14 @@ class Report:
     seconds: float = 0.0
     #: What Prefect's client read back afterwards (tests/e2e/read_back_driver.py).
     read_back: dict[str, Any] = field(default_factory=dict)
+    #: The distinct (method, route template) pairs the requests went to.
+    routes: set[tuple[str, str]] = field(default_factory=set)
 
     def summary(self) -> dict[str, Any]:
         return {
             "store": self.store,
             "hostile_requests": self.sent,
+            "routes": len(self.routes),
             "5xx": len(self.server_errors),
             "edge_attacks_accepted": len(self.edge_accepted),
             "statuses": dict(sorted(self.statuses.items())),
@@ -418,6 +421,7 @@ def fuzz(stack: Stack, doc: dict[str, Any], *, fields: int | None, per_route: in
             known = fingerprint.of(client, request)
         status, _, data = client.send(request.route.method, request.path, request.body, request.content_type)
         report.sent += 1
+        report.routes.add((request.route.method, request.route.path))
         report.statuses[status] += 1
         where = f"{request.route.method} {request.path} [{request.label}] -> {status}"
         if status >= 500 or status == 0:
