@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.aggregates import RunCountRepository
     from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
+    from chalicelib.storage.automations import AutomationStore, StateWrite, bucket_doc, bucket_from, bucket_sk
     from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository
     from chalicelib.storage.deployments import (
@@ -187,6 +188,13 @@ class Repositories:
         return EventStore(self.settings)
 
     @cached_property
+    def automations(self) -> AutomationStore:
+        """Automations, their trigger state and firings (:mod:`chalicelib.storage.automations`)."""
+        from chalicelib.storage.automations import AutomationStore
+
+        return AutomationStore()
+
+    @cached_property
     def api_keys(self) -> ApiKeyRepository:
         from chalicelib.storage.api_keys import ApiKeyRepository
 
@@ -248,6 +256,10 @@ __all__ = [
     "shared_repositories",
     "tables",
     "ApiKeyRecord",
+    "StateWrite",
+    "bucket_doc",
+    "bucket_from",
+    "bucket_sk",
     "BlockStore",
     "StoredBlockDocument",
     "BY_DEPLOYMENT",
@@ -291,6 +303,7 @@ __all__ = [
 #: Name -> the submodule that defines it, for the names services and edges import from here.
 _EXPORTS = {
     **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
+    **dict.fromkeys(["StateWrite", "bucket_doc", "bucket_from", "bucket_sk"], "automations"),
     **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),
     **dict.fromkeys(["DocumentRepository"], "documents"),
