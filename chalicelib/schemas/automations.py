@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
-from chalicelib.schemas.common import ActionModel, Document, Flag, ResponseModel, Tags, Text, UtcDateTime
+from chalicelib.schemas.common import ActionModel, Flag, Int, PositiveInt, ResponseModel, Tags, Text, UtcDateTime
 from chalicelib.schemas.filters import Limit, Operator
 from chalicelib.schemas.states import StateType
 
@@ -71,7 +71,7 @@ class EventTrigger(_Lenient):
     expect: list[str] = Field(default_factory=list)
     for_each: list[str] = Field(default_factory=list)
     posture: Posture
-    threshold: int = 1
+    threshold: Int = 1
     within: Seconds = timedelta(0)
 
     @field_validator("after", "expect", "for_each")
@@ -146,7 +146,7 @@ class CompoundTrigger(_Lenient):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     triggers: list[TriggerTypes]
     within: Seconds | None = None
-    require: int | Literal["any", "all"]
+    require: PositiveInt | Literal["any", "all"]
 
     @model_validator(mode="after")
     def _require(self) -> CompoundTrigger:
@@ -246,7 +246,7 @@ class ChangeFlowRunState(_Lenient):
     name: str | None = None
     state: StateType
     message: str | None = None
-    force: bool = False
+    force: Flag = False
 
 
 class CancelFlowRun(_Lenient):
@@ -335,7 +335,12 @@ ActionTypes = Annotated[
     Field(discriminator="type"),
 ]
 
-_LOOP_EVENTS = {"prefect.flow-run.Scheduled", "prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.*"}
+_LOOP_EVENTS = {
+    "prefect.flow-run.Scheduled",
+    "prefect.flow-run.Pending",
+    "prefect.flow-run.Running",
+    "prefect.flow-run.*",
+}
 
 
 def _matches_every_flow_run(spec: LabelSpec) -> bool:
@@ -443,7 +448,7 @@ class _TagsFilter(ActionModel):
     operator: Operator = Operator.and_
     all_: list[str] | None = None
     any_: list[str] | None = None
-    is_null_: bool | None = None
+    is_null_: Flag | None = None
 
 
 class AutomationFilter(ActionModel):
@@ -494,5 +499,3 @@ class AutomationCountBody(ActionModel):
 
 class TemplateBody(ActionModel):
     template: str = ""
-
-

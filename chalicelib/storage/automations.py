@@ -142,7 +142,9 @@ class AutomationStore:
         self._bump(tx)
         tx.commit()
 
-    def replace(self, automation: Automation, refs: dict[str, bool], expected_rev: int, old_refs: dict[str, bool]) -> None:
+    def replace(
+        self, automation: Automation, refs: dict[str, bool], expected_rev: int, old_refs: dict[str, bool]
+    ) -> None:
         """Write ``automation`` over revision ``expected_rev``; a lost race is a ConcurrentUpdateError."""
         tx = LabelledTransaction(AutomationModel)
         item = AutomationModel(
@@ -203,7 +205,9 @@ class AutomationStore:
             for item in AutomationModel.query(pk, consistent_read=True)
         ]
 
-    def commit(self, writes: Iterable[StateWrite], firings: Iterable[tuple[str, dict[str, Any]]], now: datetime) -> bool:
+    def commit(
+        self, writes: Iterable[StateWrite], firings: Iterable[tuple[str, dict[str, Any]]], now: datetime
+    ) -> bool:
         """Write the state changes and put the new firings (each once: ``attribute_not_exists``), in
         one transaction; ``False`` when a state item changed since it was read, or a firing exists
         (nothing is written: the caller reads again)."""

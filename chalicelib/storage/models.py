@@ -19,8 +19,8 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
-from chalicelib.storage.blocks._models import BLOCK_MODELS
 from chalicelib.storage.automations import AUTOMATION_MODELS
+from chalicelib.storage.blocks._models import BLOCK_MODELS
 from chalicelib.storage.event_models import EVENT_MODELS
 from chalicelib.storage.model_meta import TableMeta, index_meta
 from chalicelib.storage.resource_models import RESOURCE_MODELS

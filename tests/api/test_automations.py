@@ -13,7 +13,9 @@ from tests.helpers import call
 def _automation(deployment_id: str | None = None, **overrides):
     body = {
         "name": "on my.event",
-        "trigger": {"type": "event", "posture": "Reactive", "expect": ["my.event"], "match": {"prefect.resource.id": "my.*"}},
+        "trigger": {
+            "type": "event", "posture": "Reactive", "expect": ["my.event"], "match": {"prefect.resource.id": "my.*"},
+        },
         "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": deployment_id,
                      "parameters": {"x": "{{ event.payload.x }}"}}] if deployment_id else [{"type": "do-nothing"}],
     }  # fmt: skip
@@ -35,7 +37,11 @@ def test_create_read_update_patch_delete(client):
     replaced = _automation(name="renamed", description="d")
     assert call(client, "PUT", f"/automations/{created['id']}", replaced)[0] == 204
     read = call(client, "GET", f"/automations/{created['id']}")[1]
-    assert read["name"] == "renamed" and read["trigger"]["id"] != created["trigger"]["id"] and read["created"] == created["created"]
+    assert (
+        read["name"] == "renamed"
+        and read["trigger"]["id"] != created["trigger"]["id"]
+        and read["created"] == created["created"]
+    )
     assert call(client, "PATCH", f"/automations/{created['id']}", {"enabled": False})[0] == 204
     assert call(client, "GET", f"/automations/{created['id']}")[1]["enabled"] is False
     assert call(client, "POST", "/automations/count", {}) == (200, 1)
@@ -112,7 +118,11 @@ def test_an_event_runs_the_deployment_once_with_templated_parameters(client, rep
     automation_jobs.pump()
     assert len(runs_of(repos, dep["id"])) == 1
     names = _stored_event_names(client, automation["id"])
-    assert names >= {"prefect.automation.triggered", "prefect.automation.action.triggered", "prefect.automation.action.executed"}
+    assert names >= {
+        "prefect.automation.triggered",
+        "prefect.automation.action.triggered",
+        "prefect.automation.action.executed",
+    }
 
 
 def _stored_event_names(client, automation_id):

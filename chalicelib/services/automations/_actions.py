@@ -49,7 +49,9 @@ class ActionFailed(Exception):
         super().__init__(reason)
 
 
-def perform_pending(repos: Repositories, settings: Settings, firings: list[tuple[str, dict[str, Any]]], now: datetime) -> int:
+def perform_pending(
+    repos: Repositories, settings: Settings, firings: list[tuple[str, dict[str, Any]]], now: datetime
+) -> int:
     """Perform the actions of firings this evaluator just wrote (it holds their lease)."""
     for firing_id, firing in firings:
         act(repos, settings, firing_id, firing, [], now)
@@ -69,7 +71,9 @@ def recover(repos: Repositories, settings: Settings, now: datetime) -> int:
     return finished
 
 
-def act(repos: Repositories, settings: Settings, firing_id: str, firing: dict[str, Any], done: list[int], now: datetime) -> None:
+def act(
+    repos: Repositories, settings: Settings, firing_id: str, firing: dict[str, Any], done: list[int], now: datetime
+) -> None:
     automation = wire.Automation.model_validate(firing["automation"])
     triggered_event = _triggered_event(automation, firing)
     _emit(repos, triggered_event, now)
@@ -79,7 +83,12 @@ def act(repos: Repositories, settings: Settings, firing_id: str, firing: dict[st
         if index in done:
             continue
         invocation = derived_id(firing_id, "action", index)
-        context = {"automation": automation, "firing": firing, "event": event, "labels": firing.get("triggering_labels", {})}
+        context = {
+            "automation": automation,
+            "firing": firing,
+            "event": event,
+            "labels": firing.get("triggering_labels", {}),
+        }
         related: list[dict[str, str]] = []
         try:
             details = _perform(repos, settings, action, automation, index, invocation, context, related, now)
@@ -87,7 +96,9 @@ def act(repos: Repositories, settings: Settings, firing_id: str, firing: dict[st
         except ActionFailed as exc:
             log.warning("automation %s action %d (%s) failed: %s", automation.id, index, action.type, exc.reason)
             outcome, payload = "failed", {"reason": exc.reason, **exc.details}
-        _emit_action(repos, automation, firing, action, index, invocation, event, triggered_event, related, outcome, payload, now)
+        _emit_action(
+            repos, automation, firing, action, index, invocation, event, triggered_event, related, outcome, payload, now
+        )
         repos.automations.mark_done(firing_id, index)
     repos.automations.finish(firing_id)
 
@@ -140,15 +151,25 @@ def _emit_action(
     details = {"action_index": index, "action_type": action.type, "invocation": invocation}
     related = [
         *related,
-        {"prefect.resource.id": f"prefect.event.{triggered_event['id']}", "prefect.resource.role": "automation-triggered-event"},
+        {
+            "prefect.resource.id": f"prefect.event.{triggered_event['id']}",
+            "prefect.resource.role": "automation-triggered-event",
+        },
     ]
     if event:
-        related.append({"prefect.resource.id": f"prefect.event.{event['id']}", "prefect.resource.role": "triggering-event"})
+        related.append(
+            {"prefect.resource.id": f"prefect.event.{event['id']}", "prefect.resource.role": "triggering-event"}
+        )
     action_triggered = derived_id(invocation, "triggered")
-    _emit(repos, {"id": action_triggered, "occurred": firing["triggered"], "event": "prefect.automation.action.triggered",
-                  "resource": resource, "related": related, "payload": details}, now)  # fmt: skip
-    _emit(repos, {"id": derived_id(invocation, outcome), "occurred": iso_z(now), "event": f"prefect.automation.action.{outcome}",
-                  "resource": resource, "related": related, "payload": {**details, **payload}, "follows": action_triggered}, now)  # fmt: skip
+    common = {"resource": resource, "related": related}
+    triggered = {"id": action_triggered, "occurred": firing["triggered"], "payload": details}
+    _emit(repos, {**common, **triggered, "event": "prefect.automation.action.triggered"}, now)
+    result = {"id": derived_id(invocation, outcome), "occurred": iso_z(now), "follows": action_triggered}
+    _emit(
+        repos,
+        {**common, **result, "event": f"prefect.automation.action.{outcome}", "payload": {**details, **payload}},
+        now,
+    )
 
 
 # ------------------------------------------------------------------------------ the actions
@@ -211,13 +232,17 @@ def _perform(
             return {}
         if isinstance(action, wire.RunDeployment | wire.PauseDeployment | wire.ResumeDeployment):
             deployment_id = _target(action, "deployment_id", "deployment", event, "deployment")
-            related.append({"prefect.resource.id": f"prefect.deployment.{deployment_id}", "prefect.resource.role": "target"})
+            related.append(
+                {"prefect.resource.id": f"prefect.deployment.{deployment_id}", "prefect.resource.role": "target"}
+            )
             if isinstance(action, wire.PauseDeployment):
                 services.deployments.pause_deployment(repos, deployment_id, now)
             elif isinstance(action, wire.ResumeDeployment):
                 services.deployments.resume_deployment(repos, settings, deployment_id, now)
             else:
-                return _run_deployment(repos, action, automation, index, invocation, deployment_id, context, related, now)
+                return _run_deployment(
+                    repos, action, automation, index, invocation, deployment_id, context, related, now
+                )
             return {"status_code": 200}
         if isinstance(action, wire.ChangeFlowRunState | wire.CancelFlowRun | wire.SuspendFlowRun):
             run_id = _flow_run(context)
@@ -331,16 +356,25 @@ def _new_state(action: Any, automation: wire.Automation, now: datetime) -> State
         return StateCreate(type=StateType.CANCELLING, message=f"Cancelled by Automation {automation.id}")
     if isinstance(action, wire.SuspendFlowRun):
         return StateCreate.model_validate(
-            {"type": "PAUSED", "name": "Suspended", "message": f"Suspended by Automation {automation.id}",
-             "state_details": {"pause_timeout": iso_z(now + timedelta(hours=1)), "pause_reschedule": True,
-                               "pause_key": "suspended-by-automation"}}  # fmt: skip
+            {
+                "type": "PAUSED",
+                "name": "Suspended",
+                "message": f"Suspended by Automation {automation.id}",
+                "state_details": {
+                    "pause_timeout": iso_z(now + timedelta(hours=1)),
+                    "pause_reschedule": True,
+                    "pause_key": "suspended-by-automation",
+                },
+            }  # fmt: skip
         )
     return StateCreate(
         type=action.state, name=action.name, message=action.message or f"State changed by Automation {automation.id}"
     )
 
 
-def _set_state(repos: Repositories, run_id: uuid.UUID, state: StateCreate, force: bool, now: datetime) -> dict[str, Any]:
+def _set_state(
+    repos: Repositories, run_id: uuid.UUID, state: StateCreate, force: bool, now: datetime
+) -> dict[str, Any]:
     from chalicelib import services
 
     result = services.flow_runs.set_flow_run_state(repos, run_id, SetStateBody(state=state, force=force), now)

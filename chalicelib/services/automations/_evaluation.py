@@ -127,7 +127,7 @@ def _react(
 ) -> None:
     key = trigger.bucketing_key(event)
     pk, sk = f"b#{trigger.id}", bucket_sk(key)
-    for attempt in range(ATTEMPTS):
+    for _ in range(ATTEMPTS):
         writes: list[StateWrite] = []
         if _stateless(trigger):
             if not trigger.expects(event["event"]):
@@ -173,7 +173,13 @@ def _firing(automation: Automation, trigger: Any, fired: Fired, firing_id: str, 
 
 
 def _propagate(
-    repos: Repositories, current: Catalog, automation: Automation, trigger: Any, fired: Fired, firing_id: str, now: datetime
+    repos: Repositories,
+    current: Catalog,
+    automation: Automation,
+    trigger: Any,
+    fired: Fired,
+    firing_id: str,
+    now: datetime,
 ) -> tuple[list[StateWrite], list[tuple[str, dict[str, Any]]]]:
     """A trigger fired: the automation's firing, or the composite parent's state change."""
     parent = current.parents.get(str(trigger.id))
@@ -224,13 +230,18 @@ def _tick(
 ) -> None:
     pk = f"b#{trigger.id}"
     for _ in range(ATTEMPTS):
-        stored = {bucket_sk(b.key): (b, rev) for b, rev in ((bucket_from(v), rev) for _, v, rev in repos.automations.states(pk))}
+        stored = {
+            bucket_sk(b.key): (b, rev)
+            for b, rev in ((bucket_from(v), rev) for _, v, rev in repos.automations.states(pk))
+        }
         changes, fired = tick(trigger, [b for b, _ in stored.values()], now)
         writes = []
         for old, new in changes:
             key = (new or old).key  # type: ignore[union-attr]
             rev = stored[bucket_sk(key)][1] if old is not None and bucket_sk(key) in stored else None
-            writes.append(StateWrite(pk, bucket_sk(key), rev, bucket_doc(new) if new else None, new.end if new else now))
+            writes.append(
+                StateWrite(pk, bucket_sk(key), rev, bucket_doc(new) if new else None, new.end if new else now)
+            )
         firings: list[tuple[str, dict[str, Any]]] = []
         for one in fired:
             firing_id = derived_id(trigger.id, one.key, one.start.isoformat(), one.end.isoformat())

@@ -75,7 +75,11 @@ class Resource(dict):  # type: ignore[type-arg]
 def event_view(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {**event, "resource": Resource(event["resource"]), "related": [Resource(r) for r in event.get("related", [])]}
+    return {
+        **event,
+        "resource": Resource(event["resource"]),
+        "related": [Resource(r) for r in event.get("related", [])],
+    }
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -99,7 +103,10 @@ def _upgrade_v1(value: Any) -> Any:
             return value
         return {k: _upgrade_v1(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_upgrade_v1(v) if isinstance(v, dict) else _wrap(v) if isinstance(v, str) and is_template(v) else v for v in value]
+        return [
+            _upgrade_v1(v) if isinstance(v, dict) else _wrap(v) if isinstance(v, str) and is_template(v) else v
+            for v in value
+        ]
     if isinstance(value, str) and is_template(value):
         return _wrap(value)
     return value
@@ -109,7 +116,10 @@ def _wrap(template: str) -> dict[str, Any]:
     stripped = template.strip()
     if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
         inner = stripped[2:-2].strip()
-        return {"__prefect_kind": "json", "value": {"__prefect_kind": "jinja", "template": "{{ " + inner + " | tojson }}"}}
+        return {
+            "__prefect_kind": "json",
+            "value": {"__prefect_kind": "jinja", "template": "{{ " + inner + " | tojson }}"},
+        }
     return {"__prefect_kind": "jinja", "template": template}
 
 
