@@ -537,7 +537,7 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
         mapping = by_source[lid]
         assert handlers[mapping["FunctionName"]["Ref"]].endswith(handler)
         assert mapping["ParallelizationFactor"] == 1 and mapping["StartingPosition"] == "TRIM_HORIZON"
-    assert len(mappings) == 4  # and the event feed's two (below)
+    assert len(mappings) == 5  # and the event feed's two and the automations' one (below)
 
 
 @pytest.mark.parametrize("stage", STAGES)
