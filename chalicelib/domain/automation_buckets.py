@@ -47,6 +47,8 @@ class Bucket:
     count: int = 0
     last_event: dict[str, Any] | None = None
     seen: dict[str, float] = field(default_factory=dict)
+    #: ``False``: no window is open (Prefect would have deleted it); kept for ``seen`` alone.
+    open: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,27 @@ def react(
     event_id = str(event["id"])
     if stored is not None and event_id in stored.seen:
         return stored, [], False
+    seen = stored.seen if stored is not None else {}
+    if stored is not None and not stored.open:
+        stored = None
     name = event["event"]
     at = occurred(event)
     bucket = None
     if trigger.after and trigger.starts_after(name):
         initial = -1 if trigger.expects(name) else 0
-        bucket = stored or Bucket(key, at, at + trigger.within, initial, event)
+        bucket = stored or Bucket(key, at, at + trigger.within, initial, event, seen)
     if bucket is None and not trigger.after and trigger.expects(name):
-        bucket = stored or Bucket(key, at - LOOKBACK, at + trigger.within, 0, event)
+        bucket = stored or Bucket(key, at - LOOKBACK, at + trigger.within, 0, event, seen)
     if not trigger.expects(name):
-        return (_remember(bucket, event_id, at) if bucket is not None else None), [], bucket is not stored
+        changed = bucket is not None and bucket is not stored
+        return (_remember(bucket, event_id, at) if changed else stored), [], changed
+    bucket = bucket or stored
     if bucket is None:
         return None, [], False
     after, fired = evaluate(trigger, bucket, at, event)
-    return (_remember(after, event_id, at) if after is not None else None), fired, True
+    if after is None:  # no window stays open; the event ids do, so a redelivery is recognised
+        after = Bucket(key, at, at, 0, None, bucket.seen, open=False)
+    return _remember(after, event_id, at), fired, True
 
 
 def _remember(bucket: Bucket, event_id: str, at: datetime) -> Bucket:
@@ -154,11 +163,14 @@ def tick(
     changes: list[tuple[Bucket | None, Bucket | None]] = []
     fired: list[Fired] = []
     buckets = list(stored)
-    if not trigger.for_each and not any(b.key == () for b in buckets):
-        opened = Bucket((), as_of, as_of + trigger.within)
-        changes.append((None, opened))
-        buckets.append(opened)
+    existing = next((b for b in buckets if b.key == ()), None)
+    if not trigger.for_each and (existing is None or not existing.open):
+        opened = Bucket((), as_of, as_of + trigger.within, seen=existing.seen if existing else {})
+        changes.append((existing, opened))
+        buckets = [b for b in buckets if b is not existing] + [opened]
     for bucket in buckets:
+        if not bucket.open:
+            continue
         if bucket.count >= getattr(trigger, "threshold", 1) and not _reactive(trigger):
             changes.append((bucket, None))  # can never fire: Prefect deletes it up front
             continue

@@ -79,6 +79,7 @@ def bucket_doc(bucket: Bucket) -> dict[str, Any]:
         "count": bucket.count,
         "last_event": bucket.last_event,
         "seen": bucket.seen,
+        "open": bucket.open,
     }
 
 
@@ -90,6 +91,7 @@ def bucket_from(doc: dict[str, Any]) -> Bucket:
         count=int(doc["count"]),
         last_event=doc.get("last_event"),
         seen=dict(doc.get("seen") or {}),
+        open=bool(doc.get("open", True)),
     )
 
 

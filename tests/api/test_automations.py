@@ -213,3 +213,39 @@ def test_compound_all_and_sequence(client, repos):
     assert fire(repos, [_event("s.two")], now).firings == []
     assert fire(repos, [_event("s.one")], now + timedelta(seconds=1)).firings == []  # out of order
     assert len(fire(repos, [_event("s.two")], now + timedelta(seconds=2)).firings) == 1
+
+
+def test_racing_proactive_ticks_fire_once(client, repos):
+    from chalicelib import services
+
+    trigger = {"type": "event", "posture": "Proactive", "expect": ["my.done"], "within": 10}
+    call(client, "POST", "/automations/", _automation(trigger=trigger))
+    start = datetime.now(UTC)
+    services.automations.evaluate_proactive(repos, start)
+    firings: list[int] = []
+
+    def tick() -> None:
+        firings.append(len(services.automations.evaluate_proactive(repos, start + timedelta(seconds=11)).firings))
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(firings) == 1, firings
+
+
+def test_an_unfinished_firing_is_finished_by_the_next_tick(client, repos, settings):
+    """An evaluator that died after writing a firing: after its lease, the tick performs the actions."""
+    from chalicelib import services
+
+    flow_id = make_flow(client)
+    dep = deploy(client, flow_id)
+    call(client, "POST", "/automations/", _automation(dep["id"]))
+    now = datetime.now(UTC)
+    report = services.automations.evaluate_events(repos, [_event(x=5)], now)  # firing written, not acted on
+    assert len(report.firings) == 1 and runs_of(repos, dep["id"]) == []
+    assert services.automations.recover(repos, settings, now) == 0  # its lease holds
+    assert services.automations.recover(repos, settings, now + timedelta(seconds=61)) == 1
+    assert [r.parameters for r in runs_of(repos, dep["id"])] == [{"x": 5}]
+    assert services.automations.recover(repos, settings, now + timedelta(seconds=200)) == 0
