@@ -213,10 +213,28 @@ class DoNothing(_Lenient):
     type: Literal["do-nothing"] = "do-nothing"
 
 
-class RunDeployment(_Selected):
-    type: Literal["run-deployment"] = "run-deployment"
+class _OnDeployment(_Selected):
     _id_field = "deployment_id"
     deployment_id: uuid.UUID | None = None
+
+
+class _OnWorkPool(_Selected):
+    _id_field = "work_pool_id"
+    work_pool_id: uuid.UUID | None = None
+
+
+class _OnWorkQueue(_Selected):
+    _id_field = "work_queue_id"
+    work_queue_id: uuid.UUID | None = None
+
+
+class _OnAutomation(_Selected):
+    _id_field = "automation_id"
+    automation_id: uuid.UUID | None = None
+
+
+class RunDeployment(_OnDeployment):
+    type: Literal["run-deployment"] = "run-deployment"
     parameters: dict[str, Any] | None = None
     job_variables: dict[str, Any] | None = None
     schedule_after: Seconds = timedelta(0)
@@ -229,16 +247,12 @@ class RunDeployment(_Selected):
         return value
 
 
-class PauseDeployment(_Selected):
+class PauseDeployment(_OnDeployment):
     type: Literal["pause-deployment"] = "pause-deployment"
-    _id_field = "deployment_id"
-    deployment_id: uuid.UUID | None = None
 
 
-class ResumeDeployment(_Selected):
+class ResumeDeployment(_OnDeployment):
     type: Literal["resume-deployment"] = "resume-deployment"
-    _id_field = "deployment_id"
-    deployment_id: uuid.UUID | None = None
 
 
 class ChangeFlowRunState(_Lenient):
@@ -278,40 +292,28 @@ class SendNotification(_Lenient):
     body: str
 
 
-class PauseWorkPool(_Selected):
+class PauseWorkPool(_OnWorkPool):
     type: Literal["pause-work-pool"] = "pause-work-pool"
-    _id_field = "work_pool_id"
-    work_pool_id: uuid.UUID | None = None
 
 
-class ResumeWorkPool(_Selected):
+class ResumeWorkPool(_OnWorkPool):
     type: Literal["resume-work-pool"] = "resume-work-pool"
-    _id_field = "work_pool_id"
-    work_pool_id: uuid.UUID | None = None
 
 
-class PauseWorkQueue(_Selected):
+class PauseWorkQueue(_OnWorkQueue):
     type: Literal["pause-work-queue"] = "pause-work-queue"
-    _id_field = "work_queue_id"
-    work_queue_id: uuid.UUID | None = None
 
 
-class ResumeWorkQueue(_Selected):
+class ResumeWorkQueue(_OnWorkQueue):
     type: Literal["resume-work-queue"] = "resume-work-queue"
-    _id_field = "work_queue_id"
-    work_queue_id: uuid.UUID | None = None
 
 
-class PauseAutomation(_Selected):
+class PauseAutomation(_OnAutomation):
     type: Literal["pause-automation"] = "pause-automation"
-    _id_field = "automation_id"
-    automation_id: uuid.UUID | None = None
 
 
-class ResumeAutomation(_Selected):
+class ResumeAutomation(_OnAutomation):
     type: Literal["resume-automation"] = "resume-automation"
-    _id_field = "automation_id"
-    automation_id: uuid.UUID | None = None
 
 
 ActionTypes = Annotated[

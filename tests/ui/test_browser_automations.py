@@ -4,26 +4,13 @@ from the list's toggle, its page and its edit form; no console error and no fail
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.local.test_stack import RunningStack, cleanup, start_stack, stop_stack  # noqa: F401 - fixture
-from tests.ui.test_browser import PAGE_TIMEOUT_MS, PageWatch, _missing, browser, visit
+from tests.local.test_stack import RunningStack, cleanup  # noqa: F401 - fixture
+from tests.ui.test_browser import PAGE_TIMEOUT_MS, PageWatch, browser, visit
+from tests.ui.test_browser_blocks import stack  # noqa: F401 - fixture: the stack without schedules
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-
-
-@pytest.fixture
-def stack(tmp_path: Path, cleanup: list[RunningStack]) -> Iterator[RunningStack]:  # noqa: F811
-    reason = _missing()
-    if reason is not None:
-        pytest.skip(reason)
-    running = start_stack(tmp_path, {"CIRRUS_LOCAL_SCHEDULES": "false"})
-    cleanup.append(running)
-    yield running
-    stop_stack(running)
 
 
 def _choose(page, select_class: str, option: str) -> None:
@@ -39,13 +26,13 @@ def _choose(page, select_class: str, option: str) -> None:
     page.get_by_role("option", name=option).click(timeout=PAGE_TIMEOUT_MS)
 
 
-def _automations(stack: RunningStack) -> list[dict]:
-    status, found = stack.request("POST", "/automations/filter", {})
+def _automations(running: RunningStack) -> list[dict]:
+    status, found = running.request("POST", "/automations/filter", {})
     assert status == 200, found
     return found
 
 
-def test_automations_list_wizard_toggle_page_and_edit(stack: RunningStack) -> None:
+def test_automations_list_wizard_toggle_page_and_edit(stack: RunningStack) -> None:  # noqa: F811
     with browser(stack) as context:
         base = stack.api_url
         page = context.new_page()

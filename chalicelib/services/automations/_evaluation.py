@@ -146,18 +146,35 @@ def _react(
                     StateWrite(pk, sk, rev, bucket_doc(after) if after else None, after.end if after else now)
                 )
             ids = [derived_id(trigger.id, key, f.start.isoformat(), f.end.isoformat(), event["id"]) for f in fired]
-        firings: list[tuple[str, dict[str, Any]]] = []
-        for one, firing_id in zip(fired, ids, strict=True):
-            more_writes, more = _propagate(repos, current, automation, trigger, one, firing_id, now)
-            writes += more_writes
-            firings += more
-        if repos.automations.commit(writes, firings, now):
-            report.firings += firings
+        if _commit(repos, current, automation, trigger, zip(fired, ids, strict=True), writes, now, report):
             return
-        report.retries += 1
         if _stateless(trigger) and not writes:
             return  # the firing exists: this event was evaluated already
     log.warning("automation %s trigger %s: gave up after %d attempts", automation.id, trigger.id, ATTEMPTS)
+
+
+def _commit(
+    repos: Repositories,
+    current: Catalog,
+    automation: Automation,
+    trigger: Any,
+    fired: Iterable[tuple[Fired, str]],
+    writes: list[StateWrite],
+    now: datetime,
+    report: Report,
+) -> bool:
+    """Write the state changes with the firings they cause (a composite parent's state included),
+    in one conditional transaction; ``False`` (counted as a retry) when something changed since read."""
+    firings: list[tuple[str, dict[str, Any]]] = []
+    for one, firing_id in fired:
+        more_writes, more = _propagate(repos, current, automation, trigger, one, firing_id, now)
+        writes = [*writes, *more_writes]
+        firings += more
+    if repos.automations.commit(writes, firings, now):
+        report.firings += firings
+        return True
+    report.retries += 1
+    return False
 
 
 def _firing(automation: Automation, trigger: Any, fired: Fired, firing_id: str, now: datetime) -> dict[str, Any]:
@@ -242,16 +259,9 @@ def _tick(
             writes.append(
                 StateWrite(pk, bucket_sk(key), rev, bucket_doc(new) if new else None, new.end if new else now)
             )
-        firings: list[tuple[str, dict[str, Any]]] = []
-        for one in fired:
-            firing_id = derived_id(trigger.id, one.key, one.start.isoformat(), one.end.isoformat())
-            more_writes, more = _propagate(repos, current, automation, trigger, one, firing_id, now)
-            writes += more_writes
-            firings += more
-        if repos.automations.commit(writes, firings, now):
-            report.firings += firings
+        ids = [derived_id(trigger.id, one.key, one.start.isoformat(), one.end.isoformat()) for one in fired]
+        if _commit(repos, current, automation, trigger, zip(fired, ids, strict=True), writes, now, report):
             return
-        report.retries += 1
 
 
 def bucket_of(repos: Repositories, trigger_id: uuid.UUID, key: tuple[str, ...] = ()) -> Bucket | None:
