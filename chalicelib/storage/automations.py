@@ -8,12 +8,14 @@
 | an event trigger's bucket | ``b#<trigger id>`` | the bucketing key | the window (``doc``), ``rev`` |
 | a composite trigger's child firings | ``c#<trigger id>`` | ``-`` | the children fired so far, ``rev`` |
 | a firing whose actions are not all done | ``f`` | the firing id | the firing, ``lease``, ``done`` |
+| a firing's claim (kept a day after its actions) | ``x#<firing id>`` | ``-`` | nothing: it exists |
 
 Evaluators read the catalog once per version (one GetItem of ``v`` per batch, a Query of ``a``
 when it changed), so an event costs no read of the automations. Every trigger-state change is one
 transaction conditioned on the ``rev`` of each state item it read, with the firing it causes put in
-the same transaction (``attribute_not_exists``): concurrent evaluations, retries and redeliveries
-write each firing once. Buckets, composite state and firings expire (TTL) a day after their window.
+the same transaction with its claim (both ``attribute_not_exists``): concurrent evaluations,
+retries and redeliveries write each firing once, also after its actions were done. Buckets,
+composite state, firings and claims expire (TTL) a day after their window.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from chalicelib.storage.errors import is_cancelled_by_condition, is_condition_fa
 from chalicelib.storage.labelled_transaction import LabelledTransaction
 from chalicelib.storage.model_meta import TableMeta
 
-AUTOMATION, VERSION, FIRING = "a", "v", "f"
+AUTOMATION, VERSION, FIRING, FIRED = "a", "v", "f", "x#"
 #: How long trigger state and unfinished firings are kept after their window.
 STATE_TTL = timedelta(days=1)
 
@@ -241,6 +243,9 @@ class AutomationStore:
                 expires_at=now + STATE_TTL,
             )
             tx.put(f"firing {firing_id}", item, AutomationModel.pk.does_not_exist())
+            # The claim outlives the firing's actions (a day): a redelivered event cannot fire again.
+            claim = AutomationModel(f"{FIRED}{firing_id}", "-", expires_at=now + STATE_TTL)
+            tx.put(f"claim {firing_id}", claim, AutomationModel.pk.does_not_exist())
         if not len(tx):
             return True
         try:

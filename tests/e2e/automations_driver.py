@@ -161,8 +161,12 @@ async def main() -> None:
                 name="e2e cancel long runs",
                 trigger=EventTrigger(
                     after={"prefect.flow-run.Running"},
-                    expect={"prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
-                            "prefect.flow-run.Crashed"},  # fmt: skip
+                    expect={
+                        "prefect.flow-run.Completed",
+                        "prefect.flow-run.Failed",
+                        "prefect.flow-run.Cancelled",
+                        "prefect.flow-run.Crashed",
+                    },  # fmt: skip
                     match={"prefect.resource.id": "prefect.flow-run.*"},
                     match_related={"prefect.resource.id": f"prefect.deployment.{sleeper.id}"},
                     for_each={"prefect.resource.id"},
