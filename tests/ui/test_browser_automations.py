@@ -1,6 +1,7 @@
-"""Prefect's UI Automations pages in a real browser against the local stack (as test_browser.py): the
-empty list, an automation created with the wizard (custom trigger, "Cancel a flow run"), disabled
-from the list's toggle, its page and its edit form; no console error and no failed request."""
+"""Prefect's UI Automations pages in a real browser against the local stack (as test_browser.py):
+the empty list, an automation created with the wizard (custom trigger, "Cancel a flow run"),
+disabled from the list's toggle, its page, renamed through its edit form (PUT); no console error
+and no failed request."""
 
 from __future__ import annotations
 
@@ -64,5 +65,13 @@ def test_automations_list_wizard_toggle_page_and_edit(stack: RunningStack) -> No
         visit(page, watch, base, f"/automations/automation/{created['id']}", ["ui automation"], "automation")
         edit = f"/automations/automation/{created['id']}/edit"
         visit(page, watch, base, edit, ["Trigger"], "automation-edit")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Next").click()
+        page.locator(".automation-wizard-step-details input").first.fill("ui automation, edited")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text("Automation updated").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        (edited,) = _automations(stack)
+        assert edited["name"] == "ui automation, edited" and edited["id"] == created["id"], edited
+        assert edited["actions"] == [{"type": "cancel-flow-run"}], edited
         problems = watch.take()
         assert not problems, "\n".join(problems)
