@@ -25,6 +25,7 @@ from chalicelib.api import (
     work_queues,
 )
 from chalicelib.api.fallbacks import declare_missing_methods
+from chalicelib.jobs import automations as automation_jobs
 from chalicelib.jobs import event_streams, maintenance, run_counts, scheduler
 
 app = Chalice(app_name="cirrus")
@@ -54,6 +55,7 @@ for blueprint in (
     maintenance.bp,
     run_counts.bp,
     event_streams.bp,
+    automation_jobs.bp,
 ):
     app.register_blueprint(blueprint)
 

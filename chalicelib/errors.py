@@ -34,6 +34,11 @@ class FlowRunNotFoundError(NotFoundError):
         super().__init__("Flow run", key)
 
 
+class AutomationNotFoundError(NotFoundError):
+    def __init__(self, key: object = None) -> None:
+        super().__init__("Automation", key)
+
+
 class ScheduleNotFoundError(NotFoundError):
     def __init__(self, key: object = None) -> None:
         super().__init__("Schedule", key)

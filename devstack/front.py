@@ -44,6 +44,8 @@ EVENTS_OUT = "/events/out"
 TASK_SUBSCRIPTIONS = "/task_runs/subscriptions/scheduled"
 #: Threads running the synchronous Chalice app (the old dev server used a thread per request).
 DEFAULT_THREADS = 32
+#: How often new events are evaluated against the automations (the local stream consumer).
+AUTOMATIONS_PUMP_INTERVAL_S = 0.5
 
 
 class Front:
@@ -66,6 +68,7 @@ class Front:
     def application(self) -> web.Application:
         web_app = web.Application(client_max_size=10 * 1024 * 1024)
         web_app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        web_app.on_startup.append(self._start_automations)
         web_app.on_shutdown.append(self._close_sockets)
         web_app.on_cleanup.append(self._stop_pool)
         return web_app
@@ -171,7 +174,26 @@ class Front:
             self.sockets.discard(socket)
         return socket
 
+    # ------------------------------------------------------------------ automations
+    async def _start_automations(self, _app: web.Application) -> None:
+        """Evaluate automations on new events, as the deployed stream consumer does, whether or
+        not anyone subscribes to ``/events/out``."""
+        self.automations_task = asyncio.get_running_loop().create_task(self._pump_automations())
+
+    async def _pump_automations(self) -> None:
+        from chalicelib.jobs import automations
+
+        while True:
+            try:
+                await self._run(automations.pump)
+            except Exception:  # noqa: BLE001 - a failed pump is retried at the next tick
+                LOG.exception("automations: pump failed")
+            await asyncio.sleep(AUTOMATIONS_PUMP_INTERVAL_S)
+
     async def _close_sockets(self, _app: web.Application) -> None:
+        task = getattr(self, "automations_task", None)
+        if task is not None:
+            task.cancel()
         await self.events_out_hub.close()
         for socket in list(self.sockets):
             await socket.close(code=1001, message=b"Server shutting down")

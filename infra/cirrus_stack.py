@@ -94,6 +94,8 @@ STREAM_ACTIONS = (
 EMIT_FUNCTION = "EmitFlowRunEvents"
 FAN_OUT_FUNCTION = "FanOutEvents"
 WEBSOCKET_DISCONNECT_FUNCTION = "WebsocketDisconnect"
+#: The automations' evaluator (chalicelib/jobs/automations.py): new events → triggers → actions.
+AUTOMATIONS_FUNCTION = "EvaluateAutomations"
 #: The emitter reads a run's flow, deployment and work pool (GetItem) and stores the event.
 EMIT_READS = {"flows": ("dynamodb:GetItem",), "deployments": ("dynamodb:GetItem",), "work_pools": ("dynamodb:GetItem",)}
 EMIT_WRITES = ("dynamodb:BatchWriteItem", "dynamodb:PutItem")
@@ -117,7 +119,7 @@ API_TIMEOUT_S = 29
 #: ``job_time_margin_s`` before its timeout; a stream consumer's batch is at most 1,000 records.
 FUNCTION_SIZES = {
     **{job: (512, 60) for job in ("ScheduleDeployments", "ScheduleRecentDeployments", "KillZombies",
-                                  "ReviveCrashedRuns", "MarkLateRuns")},
+                                  "ReviveCrashedRuns", "MarkLateRuns", "EvaluateProactiveAutomations")},
     **{consumer: (512, 120) for consumer in STREAM_CONSUMERS.values()},
     "ApiKeyAuthorizer": (256, 10),
     "WebsocketConnect": (256, 10),
@@ -125,6 +127,7 @@ FUNCTION_SIZES = {
     EMIT_FUNCTION: (512, 120),
     FAN_OUT_FUNCTION: (512, 60),
     DELIVER_FUNCTION: (512, 60),
+    AUTOMATIONS_FUNCTION: (512, 120),
 }  # fmt: skip
 
 _PROJECTIONS = {
@@ -212,6 +215,7 @@ class CirrusStack(Stack):
         self._stream_consumers(api_role)
         self._event_feed_consumers()
         self._task_run_delivery()
+        self._automations_consumer(blocks_key)
         self.ui = UiSite(self, "Ui", ui_dir=ui_dir, protected=self.protected)
         self.distribution = self._front_door()
         # Every deployed stage requires an API key: the UI asks for it (Basic auth carries the key).
@@ -443,6 +447,42 @@ class CirrusStack(Stack):
             parallelization_factor=1,
             filter_criteria=lambda_.CfnEventSourceMapping.FilterCriteriaProperty(
                 filters=[lambda_.CfnEventSourceMapping.FilterProperty(pattern=json.dumps(waiting))]
+            ),
+        )
+
+    # ------------------------------------------------------------------ automations
+    def _automations_consumer(self, blocks_key: kms.Key) -> None:
+        """The ``events`` stream (new events only, as the fan-out) → the automations' evaluator.
+        Its actions do what the API does (create runs, change states, pause deployments, pools and
+        queues, read a webhook block's secrets), so its role has the API's tables, this one stream,
+        and only Decrypt with the blocks key. A failed batch is retried (a firing is written once);
+        records older than an hour are dropped (a bucket remembers events for 15 minutes)."""
+        role = self._role("AutomationsRole", "Cirrus automations: the events stream, the API's tables")
+        self._grant_tables(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[blocks_key.key_arn],
+                conditions={"StringEquals": {f"kms:EncryptionContext:{BLOCKS_CONTEXT_KEY}": BLOCKS_CONTEXT_VALUE}},
+            )
+        )
+        events = self.tables["events"]
+        role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[events.table_stream_arn]))
+        function = self.chalice.get_resource(AUTOMATIONS_FUNCTION)
+        function.add_property_override("Role", role.role_arn)
+        new_events = {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t#"}]}}}}
+        lambda_.CfnEventSourceMapping(
+            self,
+            "EventsAutomations",
+            function_name=function.ref,
+            event_source_arn=events.table_stream_arn,
+            starting_position="LATEST",
+            batch_size=100,
+            maximum_batching_window_in_seconds=0,
+            parallelization_factor=1,
+            maximum_record_age_in_seconds=3600,
+            filter_criteria=lambda_.CfnEventSourceMapping.FilterCriteriaProperty(
+                filters=[lambda_.CfnEventSourceMapping.FilterProperty(pattern=json.dumps(new_events))]
             ),
         )
 

@@ -64,7 +64,7 @@ def empty_tables(endpoint: str) -> int:
 
 
 def skip_streams(endpoint: str) -> None:
-    """Move the stream consumers' checkpoints (run counts, flow-run events, fan-out) past every
+    """Move the stream consumers' checkpoints (run counts, flow-run events, fan-out, automations) past every
     record so far (the deletes of the emptying included), so the next test starts from its own writes."""
     from chalicelib.config import Settings
     from chalicelib.storage import aggregates, event_streams
@@ -77,6 +77,7 @@ def skip_streams(endpoint: str) -> None:
         # The event feed's consumers too: no event from an earlier test's runs or events.
         event_streams.pull_flow_run_changes(settings, lambda changes: None)
         event_streams.pull_new_events(settings, lambda events: None)
+        event_streams.pull_automation_events(settings, lambda events: None)
     except Exception:  # noqa: BLE001 - tables not created yet (the first test of a session)
         pass
 

@@ -13,6 +13,7 @@ from chalicelib.deferred import on_first_use
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.schemas import (
         artifacts,
+        automations,
         blocks,
         common,
         concurrency_limits,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "artifacts",
+    "automations",
     "blocks",
     "common",
     "concurrency_limits",

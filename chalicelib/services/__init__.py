@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.services import (
         api_keys,
         artifacts,
+        automations,
         blocks,
         concurrency_limits,
         deployments,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "api_keys",
     "artifacts",
+    "automations",
     "blocks",
     "concurrency_limits",
     "deployments",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - the repositories' modules are imported o
     from chalicelib.storage.aggregates import RunCountRepository
     from chalicelib.storage.api_keys import ApiKeyRecord, ApiKeyRepository
     from chalicelib.storage.artifacts import ArtifactRepository
+    from chalicelib.storage.automations import AutomationStore, StateWrite, bucket_doc, bucket_from, bucket_sk
     from chalicelib.storage.blocks.store import BlockStore, StoredBlockDocument
     from chalicelib.storage.concurrency_limits import ConcurrencyLimitRepository, Lease
     from chalicelib.storage.deployments import (
@@ -195,6 +196,13 @@ class Repositories:
         return EventStore(self.settings)
 
     @cached_property
+    def automations(self) -> AutomationStore:
+        """Automations, their trigger state and firings (:mod:`chalicelib.storage.automations`)."""
+        from chalicelib.storage.automations import AutomationStore
+
+        return AutomationStore()
+
+    @cached_property
     def api_keys(self) -> ApiKeyRepository:
         from chalicelib.storage.api_keys import ApiKeyRepository
 
@@ -263,6 +271,10 @@ __all__ = [
     "shared_repositories",
     "tables",
     "ApiKeyRecord",
+    "StateWrite",
+    "bucket_doc",
+    "bucket_from",
+    "bucket_sk",
     "BlockStore",
     "StoredBlockDocument",
     "BY_DEPLOYMENT",
@@ -308,6 +320,7 @@ __all__ = [
 #: Name -> the submodule that defines it, for the names services and edges import from here.
 _EXPORTS = {
     **dict.fromkeys(["ApiKeyRecord"], "api_keys"),
+    **dict.fromkeys(["StateWrite", "bucket_doc", "bucket_from", "bucket_sk"], "automations"),
     **dict.fromkeys(["BlockStore", "StoredBlockDocument"], "blocks.store"),
     **dict.fromkeys(["Lease"], "concurrency_limits"),
     **dict.fromkeys(["DeploymentChange", "ScheduleWrite", "filter_view", "slugs_of"], "deployments"),

@@ -203,6 +203,12 @@ class EventStore:
 
         return event_streams.pull_new_events(self.settings, handle)
 
+    def pull_automation_events(self, handle: Callable[[list[dict[str, Any]]], object]) -> int:
+        """The events stored since the automations' evaluator last pulled (its own checkpoints)."""
+        from chalicelib.storage import event_streams
+
+        return event_streams.pull_automation_events(self.settings, handle)
+
 
 def decode(item: EventModel) -> dict[str, Any]:
     return json.loads(item.doc or "{}")

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 FLOW_RUN_EVENTS = "flow-run-events"
 FAN_OUT = "fan-out"
-_locks = {FLOW_RUN_EVENTS: threading.Lock(), FAN_OUT: threading.Lock()}
+AUTOMATIONS = "automations"
+_locks = {FLOW_RUN_EVENTS: threading.Lock(), FAN_OUT: threading.Lock(), AUTOMATIONS: threading.Lock()}
 
 Change = tuple[FlowRun | None, FlowRun]
 
@@ -88,3 +89,7 @@ def pull_flow_run_changes(settings: Settings, handle: Callable[[list[Change]], o
 
 def pull_new_events(settings: Settings, handle: Callable[[list[dict[str, Any]]], object]) -> int:
     return _pull(settings, EventModel, FAN_OUT, lambda records: handle(new_events(records)))
+
+
+def pull_automation_events(settings: Settings, handle: Callable[[list[dict[str, Any]]], object]) -> int:
+    return _pull(settings, EventModel, AUTOMATIONS, lambda records: handle(new_events(records)))

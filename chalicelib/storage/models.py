@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.storage.attributes import TimestampAttribute
+from chalicelib.storage.automations import AUTOMATION_MODELS
 from chalicelib.storage.blocks._models import BLOCK_MODELS
 from chalicelib.storage.event_models import EVENT_MODELS
 from chalicelib.storage.model_meta import TableMeta, index_meta
@@ -386,4 +387,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     *WAIT_MODELS,
     *BLOCK_MODELS,
     *EVENT_MODELS,
+    *AUTOMATION_MODELS,
 )

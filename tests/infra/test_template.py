@@ -372,7 +372,21 @@ def test_iam_is_least_privilege(templates, stage):
     assert grants[authorizer_role] == {(f"cirrus-{stage}-api_keys", "table"): {"dynamodb:GetItem"}}
     # Blocks: only the API (and jobs) role, only data keys of the blocks key, only under Cirrus's context.
     (blocks_key,) = resources(template, "AWS::KMS::Key")
-    assert set(key_grants) == {api_role}
+    automations_role = next(r for r in roles if r.startswith("AutomationsRole"))
+    assert set(key_grants) == {api_role, automations_role}
+    assert key_grants[automations_role] == [  # reads a webhook block's secrets, never seals
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:cirrus": "block-document"}},
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [blocks_key, "Arn"]},
+        }
+    ]
+    assert grants[automations_role] == {
+        **{(name, "table"): ALLOWED_TABLE_ACTIONS for name in tables.values()},
+        **{(name, "index"): ALLOWED_INDEX_ACTIONS for name in indexed},
+        (f"cirrus-{stage}-events", "stream"): ALLOWED_STREAM_ACTIONS,
+    }
     assert key_grants[api_role] == [
         {
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
@@ -536,7 +550,7 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
         mapping = by_source[lid]
         assert handlers[mapping["FunctionName"]["Ref"]].endswith(handler)
         assert mapping["ParallelizationFactor"] == 1 and mapping["StartingPosition"] == "TRIM_HORIZON"
-    assert len(mappings) == 5  # and the event feed's two and the background tasks' delivery (below)
+    assert len(mappings) == 6  # and the event feed's two, the task runs' delivery, the automations' one
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -625,3 +639,39 @@ def test_block_documents_key_rotates_and_prod_keeps_it(templates, stage):
     ((_, key),) = resources(templates[stage], "AWS::KMS::Key").items()
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_automations_are_evaluated_from_the_events_stream(templates, stage):
+    """The events stream's new events also feed the automations' evaluator, under its own role:
+    the API's tables, the blocks key (webhook secrets) and that one stream, no other stream."""
+    template = templates[stage]
+    tables = {t["Properties"]["TableName"]: lid for lid, t in resources(template, "AWS::DynamoDB::Table").items()}
+    handlers = {lid: f["Properties"]["Handler"] for lid, f in functions(template).items()}
+    by_name = {
+        handlers[m["Properties"]["FunctionName"]["Ref"]].rsplit(".", 1)[-1]: m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    mapping = by_name["evaluate_automations"]
+    events = tables[f"cirrus-{stage}-events"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [events, "StreamArn"]}
+    assert mapping["StartingPosition"] == "LATEST" and mapping["MaximumRecordAgeInSeconds"] == 3600
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"])["eventName"] == ["INSERT"]
+    assert f"cirrus-{stage}-automations" in tables
+    function = next(
+        f for f in functions(template).values() if f["Properties"]["Handler"].endswith(".evaluate_automations")
+    )
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert role.startswith("AutomationsRole")
+    policies = [
+        p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    streams = [
+        s
+        for s in statements
+        if "dynamodb:GetRecords" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert [s["Resource"] for s in streams] == [{"Fn::GetAtt": [events, "StreamArn"]}]
+    assert any(h.endswith(".evaluate_proactive_automations") for h in handlers.values())

@@ -33,7 +33,7 @@ from chalicelib.schemas.deployments import (
     DeploymentUpdate,
 )
 from chalicelib.schemas.work_pools import StoredWorkPool
-from chalicelib.services import scheduler, work_pools
+from chalicelib.services import automations, scheduler, work_pools
 from chalicelib.services.deployments._changes import (
     MAX_ATTEMPTS,
     Saved,
@@ -126,7 +126,8 @@ def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
     The deployment item goes first, so no scheduler transaction (which checks it exists) can add
     a run afterwards. The auto-scheduled runs are deleted by the ids their schedules planned
     (strongly consistent, from the ``planned_through`` read just before), then whatever the
-    by-owner-state index still lists (it lags writes by a moment).
+    by-owner-state index still lists (it lags writes by a moment). The automations the deployment
+    owns (its ``serve``/``deploy`` triggers) go last, as in Prefect.
     """
     for attempt in range(MAX_ATTEMPTS):
         stored = repos.deployments.get_stored(id_)
@@ -146,6 +147,7 @@ def delete_deployment(repos: Repositories, id_: uuid.UUID) -> None:
                 since=None,
             )
         repos.deployments.delete_unstarted_runs(id_)
+        automations.delete_owned_by(repos, f"prefect.deployment.{id_}")
         return
     raise ConcurrentUpdateError("Deployment", id_)
 
