@@ -18,6 +18,14 @@ from tests.helpers import call
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs() -> None:
+    """The routes read the real clock: ``NOW`` is taken when each test starts, not at import (the
+    slow suites run first, so a module may be imported many minutes before its tests run)."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def _event(name: str, resource: str, at: datetime, *, related: list[dict] | None = None, **labels: str) -> dict:
     return {
         "id": str(uuid.uuid4()),

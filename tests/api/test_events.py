@@ -22,6 +22,14 @@ from tests.helpers import call
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs() -> None:
+    """The routes read the real clock: ``NOW`` is taken when each test starts, not at import (the
+    slow suites run first, so a module may be imported many minutes before its tests run)."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 def _run(client: Any, state: str = "RUNNING") -> str:
     _, flow = call(client, "POST", "/flows/", {"name": "events-flow"})
     status, run = call(client, "POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": state}})

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib.services import event_subscriptions
 from chalicelib.services.event_subscriptions import Refused, Subscription
 from tests.api import test_events
@@ -16,6 +18,14 @@ from tests.api.test_events import _frame, _ws_event
 from tests.helpers import call
 
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs() -> None:
+    """The routes read the real clock: ``NOW`` is taken when each test starts, not at import (the
+    slow suites run first, so a module may be imported many minutes before its tests run)."""
+    global NOW
+    NOW = datetime.now(UTC)
 websocket_app = test_events.websocket_app  # the fixture
 
 

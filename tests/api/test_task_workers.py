@@ -5,6 +5,8 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from chalicelib import services
 from chalicelib.services.task_workers import Refused, Subscribe, read_subscribe_frame, waiting_keys
 from tests.api import test_events
@@ -14,6 +16,14 @@ from tests.helpers import call, concurrently
 websocket_app = test_events.websocket_app  # the fixture
 
 NOW = datetime.now(UTC)  # the routes read the real clock: subscriptions must be live
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs() -> None:
+    """The routes read the real clock: ``NOW`` is taken when each test starts, not at import (the
+    slow suites run first, so a module may be imported many minutes before its tests run)."""
+    global NOW
+    NOW = datetime.now(UTC)
 DEFERRED = {"type": "SCHEDULED", "state_details": {"deferred": True}}
 
 
