@@ -494,6 +494,15 @@ class AutomationFilterBody(ActionModel):
     offset: int = Field(default=0, ge=0, strict=True)
     automations: AutomationFilter | None = None
 
+    @field_validator("sort", "limit", "offset", mode="before")
+    @classmethod
+    def _null_means_default(cls, value: Any, info: Any) -> Any:
+        # Prefect's client sends ``"sort": null, "limit": null`` (``read_automations()``); its
+        # server, as FastAPI does for a body field with a default, takes null for the default.
+        if value is None:
+            return cls.model_fields[info.field_name].default
+        return value
+
 
 class AutomationCountBody(ActionModel):
     automations: AutomationFilter | None = None

@@ -77,6 +77,9 @@ def test_filter_sorts_and_filters(client):
     assert [a["name"] for a in only] == ["b"]
     assert call(client, "POST", "/automations/count", {"automations": {"tags": {"any_": ["a", "c"]}}}) == (200, 2)
     assert call(client, "POST", "/automations/filter", {"limit": 201})[0] == 422
+    # Prefect's client (read_automations()) sends nulls for "the server's default".
+    nulls = {"automations": None, "sort": None, "limit": None, "offset": 0}
+    assert [a["name"] for a in call(client, "POST", "/automations/filter", nulls)[1]] == ["a", "b", "c"]
 
 
 def test_owned_by_and_related_to(client):
