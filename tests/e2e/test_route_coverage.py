@@ -30,6 +30,6 @@ def test_stub_views_are_counted_apart():
     import route_coverage
 
     routes = route_coverage.cirrus_routes()
-    assert routes[("POST", "/automations/filter")] == "stub"
+    assert routes[("POST", "/saved_searches/filter")] == "stub"
     assert routes[("POST", "/flows/filter")] == "served"
     assert ("PATCH", "/flows/filter") not in routes  # the fallbacks' 405 is no route served

@@ -200,8 +200,11 @@ def test_migrate_runs_brings_runs_of_the_wave_before_into_listings_and_counts(re
     aggregates.drain(settings, apply=False)  # the older version had no counts: its stream is not replayed
     client = RunCountModel._get_connection().connection.client
     items = client.scan(TableName=RunCountModel.Meta.table_name)["Items"]
-    # checkpoints only: the run counts' and the event feed's stream consumers'
-    assert all(item["pk"]["S"].startswith(("stream#", "flow-run-events#", "fan-out#")) for item in items), items
+    # checkpoints only: the run counts' and the event consumers' (feed, fan-out, automations)
+    from chalicelib.storage.event_streams import AUTOMATIONS, FAN_OUT, FLOW_RUN_EVENTS
+
+    consumers = tuple(f"{name}#" for name in ("stream", FLOW_RUN_EVENTS, FAN_OUT, AUTOMATIONS))
+    assert all(item["pk"]["S"].startswith(consumers) for item in items), items
     assert list(repos.flow_runs.listed(Listing(order="id"))) == []
     assert cli.main(["migrate-runs"]) == 0
     report = json.loads(capsys.readouterr().out)
