@@ -57,8 +57,10 @@ def test_automations_list_wizard_toggle_page_and_edit(stack: RunningStack) -> No
 
         # Disable it from the list's toggle.
         visit(page, watch, base, "/automations", ["ui automation"], "automations-list")
-        page.get_by_role("switch").first.click()
-        page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        toggled = lambda r: "/automations/" in r.url and r.request.method in ("PATCH", "PUT")  # noqa: E731
+        with page.expect_response(toggled, timeout=PAGE_TIMEOUT_MS) as answer:
+            page.get_by_role("switch").first.click()
+        assert answer.value.status < 300, answer.value.status
         assert _automations(stack)[0]["enabled"] is False
 
         # Its page and its edit form.
