@@ -9,8 +9,9 @@ chosen with ``--dynamodb``:
   session on a free port; the tables are created once and emptied after each test (cheaper than
   per-test tables: CreateTable costs ~0.2 s there). No shim: its writes are atomic per item and
   its transactions all-or-nothing, as on AWS.
-- ``both``: the suites in :data:`BOTH_SUITES` run on each (ids ``[moto]``/``[local]``), the rest on
-  moto. ``make test`` uses it.
+- ``both``: the suites in :data:`BOTH_SUITES`, and the API tests marked ``both_backends`` (races,
+  hostile input, the Scan guard: what depends on DynamoDB's own semantics), run on each (ids
+  ``[moto]``/``[local]``), the rest on moto. ``make test`` uses it.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ for _name, _value in {
 
 BACKENDS = ("moto", "local")
 #: Run on both backends with ``--dynamodb both``: everything whose correctness is the storage's
-#: (conditions, transactions, indexes, concurrency). The rest (unit, property, infra, local stack,
-#: e2e) is logic over the same calls and stays on moto, to keep ``make test`` short.
-BOTH_SUITES = ("storage", "jobs", "reliability", "api")
+#: (conditions, transactions, indexes, concurrency), and in the other suites the tests marked
+#: ``both_backends`` (the API's racing callers, hostile bodies, listings and the Scan guard). The
+#: rest (API behaviour, unit, property, infra, local stack, e2e) is logic over the same storage
+#: calls and stays on moto, to keep ``make test`` short.
+BOTH_SUITES = ("storage", "jobs", "reliability")
 _TESTS = Path(__file__).resolve().parent
 
 
@@ -52,17 +55,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _backends_for(config: pytest.Config, path: Path) -> tuple[str, ...]:
+def _backends_for(config: pytest.Config, definition: pytest.Item) -> tuple[str, ...]:
     choice = config.getoption("dynamodb")
     if choice != "both":
         return (choice,)
-    suite = path.resolve().relative_to(_TESTS).parts[0]
-    return BACKENDS if suite in BOTH_SUITES else ("moto",)
+    suite = Path(definition.path).resolve().relative_to(_TESTS).parts[0]
+    both = suite in BOTH_SUITES or definition.get_closest_marker("both_backends") is not None
+    return BACKENDS if both else ("moto",)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "aws" in metafunc.fixturenames and metafunc.config.getoption("dynamodb") == "both":
-        metafunc.parametrize("aws", _backends_for(metafunc.config, Path(metafunc.definition.path)), indirect=True)
+        metafunc.parametrize("aws", _backends_for(metafunc.config, metafunc.definition), indirect=True)
 
 
 #: Suites whose files mostly wait on subprocesses (a local stack, Prefect's processes, a browser, a

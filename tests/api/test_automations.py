@@ -5,6 +5,8 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chalicelib.jobs import automations as automation_jobs
 from tests.api.deployments_support import deploy, make_flow, runs_of
 from tests.helpers import call
@@ -163,6 +165,7 @@ def test_threshold_within_a_window_and_disabled_automations(client, repos):
     assert len(runs_of(repos, dep["id"])) == 1
 
 
+@pytest.mark.both_backends
 def test_racing_evaluations_of_one_event_fire_once(client, repos):
     from chalicelib import services
 
@@ -218,6 +221,7 @@ def test_compound_all_and_sequence(client, repos):
     assert len(fire(repos, [_event("s.two")], now + timedelta(seconds=2)).firings) == 1
 
 
+@pytest.mark.both_backends
 def test_racing_proactive_ticks_fire_once(client, repos):
     from chalicelib import services
 

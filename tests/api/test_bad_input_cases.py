@@ -14,6 +14,8 @@ import pytest
 from chalicelib.schemas.common import MAX_BODY_BYTES, MAX_IDS_PER_REQUEST, MAX_STATE_MESSAGE_CHARS
 from tests.helpers import call
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 MB = 1_000_000
 
 

@@ -7,6 +7,8 @@ import logging
 import threading
 import uuid
 
+import pytest
+
 from chalicelib.storage.instrumentation import count_requests
 from tests.helpers import call
 
@@ -232,6 +234,7 @@ def test_names_are_unique_per_type_and_anonymous_documents(client):
     assert call(client, "POST", "/block_documents/", bad_schema)[0] == 404
 
 
+@pytest.mark.both_backends
 def test_racing_creates_of_one_name_make_one_document(client):
     creds = _type(client)
     schema = _schema(client, creds["id"])

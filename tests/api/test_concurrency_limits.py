@@ -2,8 +2,12 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chalicelib.services.concurrency_limits import reclaim_expired_leases
 from tests.helpers import call, concurrently
+
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
 
 BASE = "/v2/concurrency_limits"
 

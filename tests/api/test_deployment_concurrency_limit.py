@@ -8,6 +8,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from chalicelib.domain.orchestration import SetStateStatus
 from chalicelib.schemas.flow_runs import FlowRunCreate
 from chalicelib.schemas.states import SetStateBody
@@ -15,6 +17,8 @@ from chalicelib.services import flow_runs, maintenance
 from chalicelib.storage.deployment_slots import active_slots
 from tests.api.deployments_support import deploy, make_flow
 from tests.helpers import call
+
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -12,10 +12,14 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from chalicelib.schemas.deployments import DeploymentUpdate
 from chalicelib.services import deployments, scheduler
 from tests.api.deployments_support import HOURLY, auto_runs, deploy, make_flow, utcnow
 from tests.helpers import call
+
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
 
 
 def _race(*actions: Callable[[], object]) -> list[object]:

@@ -15,6 +15,8 @@ import pytest
 from chalicelib.storage.instrumentation import count_requests
 from tests.helpers import call
 
+pytestmark = pytest.mark.both_backends  # the feed's ordering and paging over its indexes: on DynamoDB Local too
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

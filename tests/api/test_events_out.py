@@ -26,6 +26,8 @@ def _now_is_when_the_test_runs() -> None:
     slow suites run first, so a module may be imported many minutes before its tests run)."""
     global NOW
     NOW = datetime.now(UTC)
+
+
 websocket_app = test_events.websocket_app  # the fixture
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.helpers import call
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 
 @pytest.fixture
 def world(client):

@@ -15,6 +15,8 @@ from chalicelib.schemas.flow_runs import FlowRunCreate, FlowRunUpdate
 from chalicelib.schemas.states import SetStateBody
 from chalicelib.services import flow_runs
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 

@@ -1,6 +1,8 @@
 import threading
 import uuid
 
+import pytest
+
 from tests.helpers import call
 
 
@@ -101,6 +103,7 @@ def test_filter_limits_are_validated(client):
     assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "sort"]
 
 
+@pytest.mark.both_backends
 def test_concurrent_creates_of_one_name_yield_one_flow(client):
     results: list[tuple[int, dict]] = []
     barrier = threading.Barrier(8)

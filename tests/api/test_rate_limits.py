@@ -11,6 +11,8 @@ from chalicelib import schemas, services
 from chalicelib.errors import InvalidRequestError, SlotsUnavailableError
 from tests.helpers import call, concurrently
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 BASE = "/v2/concurrency_limits"
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 

@@ -22,6 +22,8 @@ from chalicelib.storage.instrumentation import count_requests
 from tests.api.deployments_support import HOURLY, deploy, make_flow, make_pool
 from tests.helpers import call
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 UI_CALLS = json.loads((Path(__file__).resolve().parents[2] / "bench" / "ui_page_calls.json").read_text())
 RUNS_TABLES = ("flow_runs", "task_runs", "flow_run_states", "logs", "events")
 

@@ -174,6 +174,7 @@ def test_the_cirrus_schedule_commands_set_and_show_overlap(client, repos, capsys
     assert "overlap" in capsys.readouterr().err
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("overlap", ["SKIP", "BUFFER_ONE"])
 def test_racing_starts_never_make_two_active_runs_nor_two_waiting(client, repos, overlap):
     _, runs = _runs(client, repos, overlap, count=12)
@@ -197,6 +198,7 @@ def test_racing_starts_never_make_two_active_runs_nor_two_waiting(client, repos,
     assert owner["active"] == next(str(r.id) for r in stored if r.state_type.value == "PENDING")
 
 
+@pytest.mark.both_backends
 def test_racing_starts_and_ends_keep_one_active_run(client, repos):
     """Runners finishing the active run while others try to start: every moment at most one run of
     the schedule is PENDING or RUNNING (checked from the stored states' order)."""

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib.services import status_events
 from tests.helpers import call
 
@@ -67,6 +69,7 @@ def test_a_pools_and_queues_statuses_become_events_once_each(client, repos):
     assert _names(client).count("prefect.work-pool.not-ready") == 1
 
 
+@pytest.mark.both_backends
 def test_racing_watchers_emit_each_change_once(client, repos):
     call(client, "POST", "/work_pools/", {"name": "raced", "type": "process"})
     status_events.watch_work_pools(repos, repos.settings, datetime.now(UTC))

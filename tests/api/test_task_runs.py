@@ -2,6 +2,8 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.helpers import call
 
 
@@ -34,6 +36,7 @@ def test_create_is_idempotent_on_flow_run_task_key_and_dynamic_key(client):
     assert call(client, "GET", f"/task_runs/{run['id']}") == (200, run)
 
 
+@pytest.mark.both_backends
 def test_racing_creates_make_one_task_run(client):
     fr = _flow_run(client)
     results: list[tuple[int, str]] = []

@@ -24,6 +24,8 @@ def _now_is_when_the_test_runs() -> None:
     slow suites run first, so a module may be imported many minutes before its tests run)."""
     global NOW
     NOW = datetime.now(UTC)
+
+
 DEFERRED = {"type": "SCHEDULED", "state_details": {"deferred": True}}
 
 
@@ -34,6 +36,7 @@ def _delay(client, task_key="add-1", state=DEFERRED):
     return run["id"]
 
 
+@pytest.mark.both_backends
 def test_each_deferred_run_is_handed_to_one_of_racing_workers(client, repos):
     made = {_delay(client) for _ in range(6)}
     _delay(client, state={"type": "SCHEDULED"})  # not deferred: no worker's business

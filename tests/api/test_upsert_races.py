@@ -19,6 +19,8 @@ from chalicelib.schemas.states import SetStateBody
 from chalicelib.services import deployments, flow_runs, flows
 from tests.moto_shim import installed
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 THREADS = 16
 
 

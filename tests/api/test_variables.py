@@ -1,6 +1,8 @@
 import threading
 import uuid
 
+import pytest
+
 from tests.helpers import call
 
 
@@ -37,6 +39,7 @@ def test_names_are_unique(client):
     assert call(client, "GET", "/variables/name/other")[1]["id"] == other["id"]
 
 
+@pytest.mark.both_backends
 def test_racing_creates_of_one_name_make_one_variable(client):
     results: list[int] = []
 

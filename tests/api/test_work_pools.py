@@ -3,6 +3,8 @@
 import threading
 import uuid
 
+import pytest
+
 from tests.helpers import call
 
 TEMPLATE = {
@@ -74,6 +76,7 @@ def test_update_filter_count_delete(client):
     assert call(client, "POST", "/work_pools/filter", {"limit": 500})[0] == 422
 
 
+@pytest.mark.both_backends
 def test_racing_creates_of_one_pool_make_one_pool(client):
     results: list[int] = []
 
@@ -125,6 +128,7 @@ def test_queues(client):
     assert [q["name"] for q in call(client, "POST", "/work_pools/p/queues/filter", {})[1]] == ["high", "default"]
 
 
+@pytest.mark.both_backends
 def test_racing_creates_of_one_queue_make_one_queue(client):
     _pool(client, "p")
     results: list[int] = []

@@ -3,6 +3,8 @@
 import threading
 from datetime import timedelta
 
+import pytest
+
 from chalicelib.config import override_settings
 from chalicelib.domain import identity
 from chalicelib.domain.worker_health import Thresholds, pool_status, queue_status, worker_status
@@ -169,6 +171,7 @@ def test_a_poll_of_three_queues_costs_five_requests_and_a_heartbeat_one(client, 
     assert beat.total == 1, beat.by_operation
 
 
+@pytest.mark.both_backends
 def test_racing_polls_and_heartbeats(client):
     _pool(client)
     flow = make_flow(client)
@@ -261,6 +264,7 @@ def test_job_variables_are_checked_against_the_pools_template(client):
     assert ok[0] == 201 and ok[1]["job_variables"] == {"image": "a"}
 
 
+@pytest.mark.both_backends
 def test_a_claimed_run_goes_to_one_of_many_racing_polls_until_its_claim_ends(client, repos, settings):
     """Issue 23: 200 runs were handed out 1,547 times to 8 polling workers; now each run once."""
     from chalicelib.schemas.states import SetStateBody
