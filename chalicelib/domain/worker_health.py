@@ -51,3 +51,13 @@ def pool_status(pool_type: str, is_paused: bool, worker_statuses: Iterable[str])
     if is_paused:
         return "PAUSED"
     return "READY" if "ONLINE" in worker_statuses else "NOT_READY"
+
+
+def ready_entry_at(last_polled: datetime, window_s: float) -> datetime:
+    """When a deployment polled at ``last_polled`` is next looked at for NOT_READY: the instant it
+    would be NOT_READY (``last_polled + window``), rounded down to a multiple of half the window.
+    So polls within one half window give the same instant (its index entry moves at most once per
+    half window), and it is never later than the real one (at most half a window early)."""
+    half = timedelta(seconds=window_s / 2)
+    epoch = datetime(1970, 1, 1, tzinfo=last_polled.tzinfo)
+    return epoch + ((last_polled - epoch) // half) * half + timedelta(seconds=window_s)

@@ -31,13 +31,15 @@ def _tick(job: str, service: Any, event: CloudWatchEvent) -> dict[str, Any]:
 def _zombies_and_statuses(repos: Any, *, now: datetime, settings: Any, deadline: Any) -> Any:
     report = services.maintenance.kill_zombies(repos, now=now, settings=settings, deadline=deadline)
     report.outcomes.update(services.status_events.watch_work_pools(repos, settings, now))
+    report.outcomes.update(services.deployments.watch_statuses(repos, now))
     return report
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def kill_zombies(event: CloudWatchEvent) -> dict[str, Any]:
     """RUNNING runs silent past the zombie threshold → CRASHED; stuck CANCELLING → CANCELLED; then
-    the work pools' and queues' status events (a worker gone quiet makes its pool NOT_READY)."""
+    the work pools', queues' and deployments' status events (a worker gone quiet makes its pool
+    NOT_READY, a runner gone quiet its deployments)."""
     return _tick("kill_zombies", _zombies_and_statuses, event)
 
 

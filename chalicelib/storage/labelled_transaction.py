@@ -69,6 +69,18 @@ class LabelledTransaction:
                 for _, add in self._ops[kind]:
                     add(tx)
 
+    def commit_or_failures(self) -> dict[str, str]:
+        """:meth:`commit`; when the transaction is cancelled, the :meth:`failures` instead of an
+        error (empty: it was written). Any other error is raised."""
+        try:
+            self.commit()
+        except TransactWriteError as exc:
+            failures = self.failures(exc)
+            if not failures:
+                raise
+            return failures
+        return {}
+
     def failures(self, exc: TransactWriteError) -> dict[str, str]:
         """Label → reason code of every item that failed (empty when the error was no cancellation)."""
         codes = cancellation_codes(exc)

@@ -64,6 +64,18 @@ class DeploymentsByUpdated(GlobalSecondaryIndex["DeploymentModel"]):
     updated = TimestampAttribute(range_key=True)
 
 
+class DeploymentsByReady(GlobalSecondaryIndex["DeploymentModel"]):
+    """Sparse: only deployments whose last status event was ``prefect.deployment.ready`` carry
+    ``ready_shard``/``ready_until`` (the earliest instant they may be NOT_READY). The maintenance
+    tick queries ``ready_until <= now``: it reads only deployments that may have gone quiet. A poll
+    writes ``ready_until`` rounded to half the readiness window, so the entry moves at most once per
+    half window (a same-value write rewrites no index entry)."""
+
+    Meta = _index_meta("by-ready", KeysOnlyProjection())
+    ready_shard = UnicodeAttribute(hash_key=True)
+    ready_until = TimestampAttribute(range_key=True)
+
+
 class DeploymentModel(Model):
     """A deployment. ``id`` = uuid5(flow_id, name); ``rev`` is bumped by every write (optimistic lock)."""
 
@@ -82,10 +94,16 @@ class DeploymentModel(Model):
     updated_shard = UnicodeAttribute(default="all")
     #: Set by get_scheduled_flow_runs (a worker polled); outside ``doc`` so polling is one UpdateItem.
     last_polled = TimestampAttribute(null=True)
+    #: The last status event emitted (``"<STATUS>|<event id>"``) and, while it is READY, the
+    #: by-ready entry (``services/deployments/_status_events.py``).
+    status_mark = UnicodeAttribute(null=True)
+    ready_shard = UnicodeAttribute(null=True)
+    ready_until = TimestampAttribute(null=True)
     doc = JSONAttribute(default=dict)
 
     by_flow = DeploymentsByFlow()
     by_updated = DeploymentsByUpdated()
+    by_ready = DeploymentsByReady()
 
 
 # --------------------------------------------------------------------------- schedules

@@ -6,7 +6,9 @@
    run`` starts a run; once it is RUNNING, CANCELLING is set (as ``prefect flow-run cancel`` does) and the
    flow's process must be gone within 5 seconds (the runner's cancellation observer is pushed the
    ``prefect.flow-run.Cancelling`` event; its fallback poll runs every 10 s);
-3. the runner's output has no "failed to connect to the events stream" warning.
+3. the runner's polls made its deployment READY: ``/events/filter`` holds exactly one
+   ``prefect.deployment.ready`` for it, in Prefect's shape;
+4. the runner's output has no "failed to connect to the events stream" warning.
 
 Every subprocess runs in its own process group with a hard timeout and is killed at the end.
 Prints ``e2e-events: ok`` at the end, and ``e2e-events: measured {...}``.
@@ -154,6 +156,23 @@ def cancellation_is_pushed(source: str) -> float:
     return killed
 
 
+def deployment_became_ready_once() -> None:
+    """The runner polled ``sleeper/e2e-cancel`` every 10 s: one ``prefect.deployment.ready``."""
+    import httpx
+
+    api = os.environ["PREFECT_API_URL"]
+    deployment = httpx.get(f"{api}/deployments/name/sleeper/e2e-cancel", timeout=10).json()
+    resource_id = f"prefect.deployment.{deployment['id']}"
+    body = {"filter": {"event": {"name": ["prefect.deployment.ready"]}, "resource": {"id": [resource_id]}}}
+    response = httpx.post(f"{api}/events/filter", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    assert len(events) == 1, events
+    assert events[0]["resource"] == {"prefect.resource.id": resource_id, "prefect.resource.name": "e2e-cancel"}
+    assert events[0]["related"][0]["prefect.resource.role"] == "flow", events[0]
+    assert deployment["status"] == "READY", deployment
+
+
 def main() -> None:
     measured: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as source:
@@ -172,6 +191,8 @@ def main() -> None:
             print(
                 f"e2e-events: cancelled run's process killed {measured['cancel_kill_s']} s after CANCELLING", flush=True
             )
+            deployment_became_ready_once()
+            print("e2e-events: the served deployment's prefect.deployment.ready is in the feed", flush=True)
         except BaseException:
             log.flush()
             print(log_path.read_text()[-6000:], flush=True)

@@ -44,6 +44,12 @@ def test_create_flow_run_costs_at_most_three(repos, deployed):
 
 def test_poll_is_one_query_per_deployment_one_read_of_the_runs_and_one_write(repos, deployed):
     body = GetScheduledFlowRunsBody(deployment_ids=[d.id for d in deployed])
+    # The first poll is a change of status (NOT_READY → READY): per deployment, its read and its
+    # flow's, the event (claim, pointers, event) and the mark's move, after the write that failed.
+    with count_requests() as counter:
+        deployments.get_scheduled_flow_runs(repos, body, datetime.now(UTC))
+    changed = {"Query": 3, "BatchGetItem": 1, "TransactWriteItems": 1, "GetItem": 6, "PutItem": 6}
+    assert counter.snapshot() == {**changed, "BatchWriteItem": 3, "UpdateItem": 3}
     with count_requests() as counter:
         runs = deployments.get_scheduled_flow_runs(repos, body, datetime.now(UTC))
     assert len(runs) == 9

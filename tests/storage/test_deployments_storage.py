@@ -119,13 +119,38 @@ def test_delete_removes_schedules_and_claims(repos):
     assert _table_counts() == (0, 0, 0)
 
 
-def test_mark_polled_never_creates_deployments(repos):
+def test_poll_stamps_only_deployments_marked_ready_and_never_creates_any(repos):
     stored = _create(repos)
-    repos.deployments.mark_polled([uuid.uuid4()], NOW)
-    repos.deployments.mark_polled([stored.deployment.id, uuid.uuid4(), uuid.uuid4()], NOW)
+    id_, ghosts = stored.deployment.id, [uuid.uuid4(), uuid.uuid4()]
+    due = NOW + timedelta(seconds=60)
+    assert repos.deployments.stamp_polls([ghosts[0]], NOW, due) == [ghosts[0]]
+    # Not marked READY yet: nothing stamped, every id handed back (the service reads those).
+    assert set(repos.deployments.stamp_polls([id_, *ghosts], NOW, due)) == {id_, *ghosts}
+    assert repos.deployments.get(id_).last_polled is None
+    assert repos.deployments.move_status_mark(id_, None, "READY|e1", ready_until=due, polled=NOW)
+    assert not repos.deployments.move_status_mark(id_, None, "READY|e2", ready_until=due, polled=NOW)  # moved
+    assert not repos.deployments.move_status_mark(ghosts[0], None, "READY|e2", ready_until=due)  # never creates
+    later = NOW + timedelta(seconds=10)
+    assert set(repos.deployments.stamp_polls([id_, *ghosts], later, due)) == set(ghosts)
+    assert repos.deployments.stamp_polls([id_], later, due) == []
     assert _table_counts()[0] == 1
-    assert repos.deployments.get(stored.deployment.id).last_polled == NOW
-    assert repos.deployments.get_stored(stored.deployment.id).rev == stored.rev  # polling is no change
+    read = repos.deployments.readiness(id_)
+    assert (read.deployment.last_polled, read.mark, read.ready_until) == (later, "READY|e1", due)
+    assert repos.deployments.get_stored(id_).rev == stored.rev  # polling is no change
+
+
+def test_the_ready_index_holds_only_deployments_marked_ready(repos):
+    ids = [_create(repos, name=f"d{i}", slugs=()).deployment.id for i in range(3)]
+    at = [NOW + timedelta(seconds=s) for s in (30, 60, 90)]
+    for id_, until in zip(ids[:2], at, strict=False):
+        assert repos.deployments.move_status_mark(id_, None, "READY|e", ready_until=until, polled=NOW)
+    assert repos.deployments.ready_entries_due(at[2], 10) == ids[:2]  # oldest first; ids[2] has none
+    assert repos.deployments.ready_entries_due(at[0] - timedelta(microseconds=1), 10) == []
+    assert repos.deployments.move_ready_entry(ids[0], at[0], at[2])
+    assert not repos.deployments.move_ready_entry(ids[0], at[0], at[2])  # not the entry read
+    assert repos.deployments.move_status_mark(ids[1], "READY|e", "NOT_READY|f", ready_until=None)
+    assert repos.deployments.ready_entries_due(at[2], 10) == [ids[0]]
+    assert [r.mark for r in repos.deployments.readiness_many(ids)].count("NOT_READY|f") == 1
 
 
 def test_set_paused_reports_whether_it_changed(repos):

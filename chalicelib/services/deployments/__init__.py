@@ -5,7 +5,8 @@
 - ``_schedules``: the schedules sub-resource;
 - ``_runs``: runs of a deployment (create_flow_run, a worker's poll, a backfill);
 - ``_queries``: ``/filter``, ``/count``, ``/paginate``;
-- ``_pause_on_failure``: a schedule that deactivates itself when one of its runs fails.
+- ``_pause_on_failure``: a schedule that deactivates itself when one of its runs fails;
+- ``_status_events``: ``prefect.deployment.ready|not-ready`` (a poll, the maintenance tick).
 """
 
 from chalicelib.services.deployments._changes import MAX_SCHEDULES, save
@@ -23,6 +24,12 @@ from chalicelib.services.deployments._schedules import (
     list_schedules,
     update_schedule,
 )
+from chalicelib.services.deployments._status_events import (
+    STATUS_ENTRIES_MOVED,
+    STATUS_EVENTS,
+    record_poll,
+    watch_statuses,
+)
 from chalicelib.services.deployments._upsert import (
     delete_deployment,
     pause_deployment,
@@ -35,6 +42,8 @@ from chalicelib.services.deployments._upsert import (
 
 __all__ = [
     "MAX_SCHEDULES",
+    "STATUS_ENTRIES_MOVED",
+    "STATUS_EVENTS",
     "backfill",
     "count_deployments",
     "create_flow_run",
@@ -49,10 +58,12 @@ __all__ = [
     "pause_on_failure",
     "read_deployment",
     "read_deployment_by_name",
+    "record_poll",
     "resume_deployment",
     "save",
     "update_deployment",
     "update_schedule",
     "upsert_deployment",
+    "watch_statuses",
     "work_queue_check",
 ]

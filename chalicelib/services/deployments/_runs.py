@@ -23,6 +23,7 @@ from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
 from chalicelib.schemas.work_pools import WorkQueue
 from chalicelib.services import scheduler
+from chalicelib.services.deployments._status_events import record_poll
 from chalicelib.services.scheduler import run_name
 from chalicelib.services.work_pools import check_job_variables, present_queue
 from chalicelib.storage import Repositories
@@ -92,7 +93,7 @@ def get_scheduled_flow_runs(repos: Repositories, body: GetScheduledFlowRunsBody,
     ``scheduled_before`` and at most ``limit`` keys, then one BatchGetItem of the runs (none when
     nothing is due); the sorted streams are merged. A run past its schedule's catch-up window is
     never handed out (the late-runs job skips it). The deployments that exist are then marked
-    polled (READY, ``last_polled`` = ``now``).
+    polled (READY, ``last_polled`` = ``now``; ``prefect.deployment.ready`` for those that were not).
     """
     ids = list(dict.fromkeys(body.deployment_ids))
     if not ids:
@@ -102,7 +103,7 @@ def get_scheduled_flow_runs(repos: Repositories, body: GetScheduledFlowRunsBody,
     streams = [found[id_] for id_ in ids]
     merged = heapq.merge(*streams, key=lambda run: (run.next_scheduled_start_time or run.created, str(run.id)))
     runs = list(itertools.islice((r for r in merged if not sweeps.is_past_catchup(r, now)), limit))
-    repos.deployments.mark_polled(ids, now)
+    record_poll(repos, ids, now)
     return runs
 
 

@@ -3,7 +3,8 @@
 - ``_repository``: the deployments table (one item per deployment, schedules copied into ``doc``);
 - ``_schedules``: the schedules table and its slug claims;
 - ``_items``: mapping a deployment to and from its item;
-- ``_writes``: one deployment change as one TransactWriteItems.
+- ``_writes``: one deployment change as one TransactWriteItems;
+- ``_readiness``: polls, status marks and the by-ready entries (deployment status events).
 """
 
 from chalicelib.storage.deployments._items import filter_view, to_item

@@ -6,7 +6,8 @@ Top-level attributes are the ones keys, indexes and conditions use (``id``, ``fl
 schedules, written in the same transactions as the schedule items, so reading a deployment with
 its schedules is one GetItem. ``rev`` grows with every write of the document: writers read it and
 condition their write on it (optimistic locking). ``status`` is not stored: the services derive it
-from ``last_polled``.
+from ``last_polled``; ``status_mark`` and the ``by-ready`` entry record the last status event
+(:mod:`chalicelib.storage.deployments._readiness`).
 
 Writes of a whole change (deployment + schedules + slug claims) are in
 :mod:`chalicelib.storage.deployments._writes`.
@@ -18,24 +19,25 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.deployments import Deployment
 from chalicelib.schemas.filters import DeploymentFilter
 from chalicelib.schemas.states import StateType
 from chalicelib.storage.deployments._items import StoredDeployment, filter_view, to_deployment, to_stored
+from chalicelib.storage.deployments._readiness import DeploymentReadiness
 from chalicelib.storage.deployments._writes import DeploymentWrites
-from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
+from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.flow_runs import never_ran_scheduled
-from chalicelib.storage.labelled_transaction import MAX_ITEMS, LabelledTransaction
 from chalicelib.storage.models import DeploymentModel, FlowModel, FlowRunModel
 
 #: Attempts of a cascade delete against concurrent writers before giving up.
 
 
-class DeploymentRepository(DeploymentWrites):
-    """Reads deployments; writes live in :class:`~chalicelib.storage.deployments._writes.DeploymentWrites`.
+class DeploymentRepository(DeploymentWrites, DeploymentReadiness):
+    """Reads deployments; writes live in :class:`~chalicelib.storage.deployments._writes.DeploymentWrites`,
+    polls and status marks in :class:`~chalicelib.storage.deployments._readiness.DeploymentReadiness`.
 
     Missing deployments raise :class:`DeploymentNotFoundError` (or give ``None`` from ``find``).
     """
@@ -91,45 +93,6 @@ class DeploymentRepository(DeploymentWrites):
                 raise DeploymentNotFoundError(id_) from exc
             return None
         return to_stored(item)
-
-    def mark_polled(self, ids: list[uuid.UUID], now: datetime) -> None:
-        """Record a worker's poll (``last_polled = now``) on those of ``ids`` that exist.
-
-        Best effort: one UpdateItem for one id, else one transaction per 100 ids (retried once
-        without deployments that do not exist); a poll lost to a concurrent transaction is skipped.
-        """
-        ids = list(dict.fromkeys(ids))
-        if len(ids) == 1:
-            try:
-                DeploymentModel(str(ids[0])).update(
-                    actions=[DeploymentModel.last_polled.set(now)], condition=DeploymentModel.id.exists()
-                )
-            except UpdateError as exc:
-                if not is_condition_failure(exc):
-                    raise
-            return
-        for start in range(0, len(ids), MAX_ITEMS):
-            self._mark_polled_batch(ids[start : start + MAX_ITEMS], now, retry=True)
-
-    def _mark_polled_batch(self, ids: list[uuid.UUID], now: datetime, *, retry: bool) -> None:
-        tx = LabelledTransaction(DeploymentModel)
-        for id_ in ids:
-            tx.update(
-                str(id_),
-                DeploymentModel(str(id_)),
-                [DeploymentModel.last_polled.set(now)],
-                condition=DeploymentModel.id.exists(),
-            )
-        try:
-            tx.commit()
-        except TransactWriteError as exc:
-            failures = tx.failures(exc)
-            if not failures:
-                raise
-            missing = {label for label, code in failures.items() if code == REASON_CONDITION_FAILED}
-            rest = [i for i in ids if str(i) not in missing]
-            if retry and rest:
-                self._mark_polled_batch(rest, now, retry=False)
 
     @staticmethod
     def delete_unstarted_runs(deployment_id: uuid.UUID, *, auto_scheduled_only: bool = False) -> int:
