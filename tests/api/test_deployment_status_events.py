@@ -15,6 +15,8 @@ from chalicelib.services import deployments
 from chalicelib.storage.deployments import DeploymentRepository
 from tests.helpers import call
 
+pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
+
 #: A minute's start plus 10 s: a poll then gets the by-ready entry T0 + 50 s (T0 + 60 s rounded down
 #: to a half window).
 T0 = datetime.now(UTC).replace(second=10, microsecond=0) - timedelta(minutes=5)
