@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from chalicelib.storage.errors import REASON_CONDITION_FAILED, is_condition_failure
@@ -274,14 +274,11 @@ class DocumentRepository(Generic[R]):
     def _commit(self, tx: LabelledTransaction, value: str | None) -> None:
         """Send ``tx``: a taken claim is a :class:`ConflictError`; a lost lock or a claim moved
         concurrently is a :class:`ConcurrentUpdateError` (the caller re-reads)."""
-        try:
-            tx.commit()
-        except TransactWriteError as exc:
-            failures = tx.failures(exc)
-            if not failures:
-                raise
-            if failures.get("claim") == REASON_CONDITION_FAILED and self.unique is not None and value is not None:
-                raise ConflictError(self.unique.taken(value)) from exc
-            if failures.get("new-item") == REASON_CONDITION_FAILED:
-                raise ConflictError(f"{self.kind} already exists.") from exc
-            raise ConcurrentUpdateError(self.kind, value) from exc
+        failures = tx.commit_or_failures()
+        if not failures:
+            return
+        if failures.get("claim") == REASON_CONDITION_FAILED and self.unique is not None and value is not None:
+            raise ConflictError(self.unique.taken(value))
+        if failures.get("new-item") == REASON_CONDITION_FAILED:
+            raise ConflictError(f"{self.kind} already exists.")
+        raise ConcurrentUpdateError(self.kind, value)
