@@ -181,3 +181,40 @@ def test_an_item_older_than_the_index_gets_its_key_aligned_without_an_event(clie
     assert _tick(repos, datetime.now(UTC))[_status_events.QUEUE_MARKS_ALIGNED] == 1
     assert _tick(repos, datetime.now(UTC) + timedelta(minutes=3))[EVENTS] == 1  # found by its key: READY
     assert [e["event"] for e in _events(client)] == ["prefect.deployment.ready", "prefect.deployment.not-ready"]
+
+
+def test_what_the_index_and_the_events_cost(client, repos, aws):
+    if aws.name == "moto":
+        pytest.skip("moto reports fixed capacity figures")
+
+    def measured(action: Any) -> Any:
+        with count_requests(capacity=True) as counter:
+            action()
+        return counter.capacity
+
+    _pool(client, "q1", "q2")
+    _worker_polls(client, "q1")
+    _tick(repos, datetime.now(UTC))
+    created = measured(lambda: _deployment(client, "d", "q1"))
+    d = call(client, "GET", "/deployments/name/f/d")[1]
+    kept = measured(lambda: call(client, "PATCH", f"/deployments/{d['id']}", {"description": "x"}))
+    ready = measured(lambda: _tick(repos, datetime.now(UTC)))
+    quiet = measured(lambda: _tick(repos, datetime.now(UTC)))
+    moved = measured(lambda: call(client, "PATCH", f"/deployments/{d['id']}", {"work_queue_name": "q2"}))
+    not_ready = measured(lambda: _tick(repos, datetime.now(UTC)))
+
+    def index(capacity: Any, kind: str) -> float:
+        return sum(u for key, u in capacity.by_index().items() if key.startswith(kind) and key.endswith("/by-queue"))
+
+    # Entering by-queue: one keys-only entry, in the deployment's transaction (DynamoDB Local reports
+    # 4 units for it, AWS bills 2); an update that keeps the queue rewrites none; a move, 2 entries.
+    assert index(created, "write") == 4, created.by_index()
+    assert index(kept, "write") == 0, kept.by_index()
+    assert index(moved, "write") == 8, moved.by_index()
+    # A change: the event (6: claim, the event, 4 pointers), the mark (1) and its by-queue key (2);
+    # reads: the Query, the deployment (strongly consistent), its flow and pool (related).
+    for change in (ready, not_ready):
+        assert (change.write_units(), index(change, "write")) == (9, 2), change.by_index()
+        assert index(change, "read") == 0.5, change.by_index()
+    assert quiet.write_units() == 0 and index(quiet, "read") <= 0.5, quiet.by_index()
+    assert not any(k.endswith("deployments") and v for k, v in quiet.by_index().items()), quiet.by_index()
