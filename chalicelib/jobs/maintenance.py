@@ -39,7 +39,7 @@ def _zombies_and_statuses(repos: Any, *, now: datetime, settings: Any, deadline:
 def kill_zombies(event: CloudWatchEvent) -> dict[str, Any]:
     """RUNNING runs silent past the zombie threshold → CRASHED; stuck CANCELLING → CANCELLED; then
     the work pools', queues' and deployments' status events (a worker gone quiet makes its pool
-    NOT_READY, a runner gone quiet its deployments)."""
+    NOT_READY, a runner gone quiet its deployments; a worker's queue, polled or quiet, its own)."""
     return _tick("kill_zombies", _zombies_and_statuses, event)
 
 

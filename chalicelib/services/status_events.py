@@ -12,7 +12,8 @@ new status, so watchers racing on one change (two ticks, a tick and an edit, a L
 the same event, which the store keeps once; the mark then moves conditionally on being the one
 read. A crash between the two leaves the mark behind: the next watcher rebuilds the same event (a
 no-op) and moves it. A resource seen for the first time NOT_READY gets a mark and no event (Prefect
-emits nothing when a pool is created either).
+emits nothing when a pool is created either). The deployments of each queue are observed with it
+(``prefect.deployment.ready|not-ready``, :mod:`chalicelib.services.deployments._status_events`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.schemas.events import Event
-from chalicelib.services import event_records
+from chalicelib.services import deployments, event_records
 from chalicelib.services.work_pools import present_pool, present_queue
 from chalicelib.storage import Repositories
 
@@ -62,7 +63,8 @@ def observe(repos: Repositories, resource: dict[str, str], status: str, related:
 
 
 def watch_pool(repos: Repositories, settings: Settings, pool: Any, now: datetime) -> Counter[str]:
-    """Observe ``pool`` (a stored pool) and each of its queues."""
+    """Observe ``pool`` (a stored pool), each of its queues and their deployments (one by-queue Query
+    per queue: :func:`chalicelib.services.deployments.watch_queue`)."""
     counts: Counter[str] = Counter()
     shown = present_pool(repos, settings, pool, now)
     pool_resource = {
@@ -82,6 +84,7 @@ def watch_pool(repos: Repositories, settings: Settings, pool: Any, now: datetime
         }
         if status is not None:
             counts[EMITTED if observe(repos, queue_resource, status, as_related, now) else UNCHANGED] += 1
+        counts += deployments.watch_queue(repos, pool, queue, now)
     return counts
 
 

@@ -76,6 +76,19 @@ class DeploymentsByReady(GlobalSecondaryIndex["DeploymentModel"]):
     ready_until = TimestampAttribute(range_key=True)
 
 
+class DeploymentsByQueue(GlobalSecondaryIndex["DeploymentModel"]):
+    """Sparse: only deployments of a work pool's queue carry ``queue_id`` (that queue's id, written
+    when the deployment is created or changes queue); ``queue_mark`` is the status of their last
+    status event (``READY``, ``NOT_READY``, ``-`` for none yet: ``-`` < ``NOT_READY`` < ``READY``).
+    The maintenance tick queries, per queue, the deployments whose mark differs from what the
+    queue's polls make them (``queue_mark < READY``, or ``= READY``): usually none. Keys only, and a
+    poll writes neither attribute."""
+
+    Meta = _index_meta("by-queue", KeysOnlyProjection())
+    queue_id = UnicodeAttribute(hash_key=True)
+    queue_mark = UnicodeAttribute(range_key=True)
+
+
 class DeploymentModel(Model):
     """A deployment. ``id`` = uuid5(flow_id, name); ``rev`` is bumped by every write (optimistic lock)."""
 
@@ -99,11 +112,15 @@ class DeploymentModel(Model):
     status_mark = UnicodeAttribute(null=True)
     ready_shard = UnicodeAttribute(null=True)
     ready_until = TimestampAttribute(null=True)
+    #: The by-queue entry: its work pool queue's id and its mark's status (``storage/deployments/_readiness.py``).
+    queue_id = UnicodeAttribute(null=True)
+    queue_mark = UnicodeAttribute(null=True)
     doc = JSONAttribute(default=dict)
 
     by_flow = DeploymentsByFlow()
     by_updated = DeploymentsByUpdated()
     by_ready = DeploymentsByReady()
+    by_queue = DeploymentsByQueue()
 
 
 # --------------------------------------------------------------------------- schedules

@@ -6,7 +6,7 @@
 - ``_runs``: runs of a deployment (create_flow_run, a worker's poll, a backfill);
 - ``_queries``: ``/filter``, ``/count``, ``/paginate``;
 - ``_pause_on_failure``: a schedule that deactivates itself when one of its runs fails;
-- ``_status_events``: ``prefect.deployment.ready|not-ready`` (a poll, the maintenance tick).
+- ``_status_events``: ``prefect.deployment.ready|not-ready`` (a poll, the maintenance tick, a work queue's polls).
 """
 
 from chalicelib.services.deployments._changes import MAX_SCHEDULES, save
@@ -25,9 +25,12 @@ from chalicelib.services.deployments._schedules import (
     update_schedule,
 )
 from chalicelib.services.deployments._status_events import (
+    QUEUE_LIMIT,
+    QUEUE_STATUS_EVENTS,
     STATUS_ENTRIES_MOVED,
     STATUS_EVENTS,
     record_poll,
+    watch_queue,
     watch_statuses,
 )
 from chalicelib.services.deployments._upsert import (
@@ -42,6 +45,8 @@ from chalicelib.services.deployments._upsert import (
 
 __all__ = [
     "MAX_SCHEDULES",
+    "QUEUE_LIMIT",
+    "QUEUE_STATUS_EVENTS",
     "STATUS_ENTRIES_MOVED",
     "STATUS_EVENTS",
     "backfill",
@@ -64,6 +69,7 @@ __all__ = [
     "update_deployment",
     "update_schedule",
     "upsert_deployment",
+    "watch_queue",
     "watch_statuses",
     "work_queue_check",
 ]

@@ -22,9 +22,18 @@ retry) build the same event and the store keeps it once; the mark moves only fro
 event is stored before the mark moves: a crash between them leaves the old mark, and the next poll
 (or tick) rebuilds the same event and moves it. A status that flips back before anyone looks (a
 poll after a gap shorter than the tick's period) emits nothing, as Prefect's foreman, which also
-marks deployments NOT_READY periodically. As in Prefect, a worker's poll of a work pool's queue
-makes its deployments READY when read, but emits no deployment event here (only the queue's own,
-:mod:`chalicelib.services.status_events`).
+marks deployments NOT_READY periodically.
+
+- **A work pool's queue** (:func:`watch_queue`, from :func:`chalicelib.services.status_events.watch_pool`:
+  the maintenance tick and pool or queue edits). A worker's poll stamps only its pool; the queue's
+  deployments are READY when read while it was polled within the window, as in Prefect (whose
+  worker poll marks every deployment of the polled queues READY, paused or not, and whose foreman
+  marks them NOT_READY). Per queue, one Query of ``by-queue`` finds the deployments whose mark
+  differs from what the queue's polls make them (usually none); those are read (strongly consistent)
+  and the event emitted, the mark moved as above. Their marks stay out of ``by-ready`` (their
+  NOT_READY comes from the queue). A deployment created on (or moved to) a queue already READY is
+  found by the next tick, as Prefect's next poll finds it NOT_READY. At most :data:`QUEUE_LIMIT`
+  deployments per queue per tick: the rest still differ, so the next tick finds them.
 """
 
 from __future__ import annotations
@@ -38,8 +47,9 @@ from chalicelib.domain.worker_health import ready_entry_at
 from chalicelib.errors import NotFoundError
 from chalicelib.schemas.deployments import Deployment
 from chalicelib.schemas.events import Event
+from chalicelib.schemas.work_pools import QueueSpec, StoredWorkPool
 from chalicelib.services import event_records
-from chalicelib.services.deployments._upsert import READY_WINDOW, present
+from chalicelib.services.deployments._upsert import READY_WINDOW, polled_status, present
 from chalicelib.storage import Repositories
 
 _NS = uuid.UUID("5d0f3a8e-2c41-4b7d-9e16-8a3f0c2b6d51")
@@ -47,8 +57,13 @@ READY, NOT_READY = "READY", "NOT_READY"
 #: The tick's counts: events emitted, by-ready entries moved (deployments still READY).
 STATUS_EVENTS = "deployment_status_events"
 STATUS_ENTRIES_MOVED = "deployment_ready_entries_moved"
+#: The work queues' part of the tick: deployment events emitted, marks aligned with their by-queue key.
+QUEUE_STATUS_EVENTS = "deployment_status_events_of_queues"
+QUEUE_MARKS_ALIGNED = "deployment_queue_marks_aligned"
 #: Entries a tick examines at most (the rest wait for the next tick).
 TICK_LIMIT = 500
+#: Deployments of one work queue a tick (or an edit) reads at most: one BatchGetItem.
+QUEUE_LIMIT = 100
 #: Attempts of a poll's mark move against racing writers (each re-reads the deployment).
 _ATTEMPTS = 3
 
@@ -100,6 +115,27 @@ def watch_statuses(repos: Repositories, now: datetime) -> Counter[str]:
             mark = _emit(repos, r.deployment, r.mark, NOT_READY, now)
         if repos.deployments.move_status_mark(r.deployment.id, r.mark, mark or f"{NOT_READY}|", ready_until=None):
             counts[STATUS_EVENTS] += mark != r.mark
+    return counts
+
+
+def watch_queue(repos: Repositories, pool: StoredWorkPool, queue: QueueSpec, now: datetime) -> Counter[str]:
+    """``prefect.deployment.ready|not-ready`` for the deployments of ``pool``'s ``queue`` whose last
+    status event differs from their status at ``now`` (at most :data:`QUEUE_LIMIT` of them)."""
+    counts: Counter[str] = Counter()
+    queue_status = polled_status(pool.queue_last_polled(queue), now)
+    due = repos.deployments.marked_otherwise_in_queue(queue.id, queue_status, QUEUE_LIMIT)
+    for r in repos.deployments.readiness_many(due) if due else []:
+        if r.deployment.work_pool_name != pool.name or r.deployment.work_queue_id != queue.id:
+            continue  # moved since by-queue was written: its new queue's look finds it
+        status, marked = present(r.deployment, now, pool).status, _status_of(r.mark)
+        if status == marked or (marked is None and status == NOT_READY):  # NOT_READY first: no event
+            if r.mark is not None and r.queue_mark != marked:  # an item older than by-queue: align its key
+                moved = repos.deployments.move_status_mark(r.deployment.id, r.mark, r.mark, ready_until=r.ready_until)
+                counts[QUEUE_MARKS_ALIGNED] += moved
+            continue
+        mark = _emit(repos, r.deployment, r.mark, status, now)
+        moved = repos.deployments.move_status_mark(r.deployment.id, r.mark, mark, ready_until=None)
+        counts[QUEUE_STATUS_EVENTS] += moved
     return counts
 
 

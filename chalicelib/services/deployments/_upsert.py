@@ -59,8 +59,12 @@ def present(deployment: Deployment, now: datetime, pool: StoredWorkPool | None =
     if queue is not None and pool is not None:
         marks.append(pool.queue_last_polled(queue))
     polled = max((m for m in marks if m is not None), default=None)
-    ready = polled is not None and now - polled <= READY_WINDOW
-    return deployment.model_copy(update={"status": "READY" if ready else "NOT_READY", "last_polled": polled})
+    return deployment.model_copy(update={"status": polled_status(polled, now), "last_polled": polled})
+
+
+def polled_status(polled: datetime | None, now: datetime) -> str:
+    """READY when ``polled`` (a deployment's or its queue's last poll) is within the window at ``now``."""
+    return "READY" if polled is not None and now - polled <= READY_WINDOW else "NOT_READY"
 
 
 def present_all(repos: Repositories, deployments: list[Deployment], now: datetime) -> list[Deployment]:

@@ -14,6 +14,17 @@ _TOP_LEVEL = {
 }  # fmt: skip
 
 
+#: ``queue_mark`` of a deployment without a status mark yet (sorts before ``NOT_READY`` and ``READY``).
+UNMARKED = "-"
+
+
+def queue_key(deployment: Deployment) -> str | None:
+    """The deployment's by-queue partition: its work pool queue's id (None outside a work pool)."""
+    if deployment.work_pool_name is None or deployment.work_queue_id is None:
+        return None
+    return str(deployment.work_queue_id)
+
+
 @dataclass(frozen=True)
 class StoredDeployment:
     """A deployment and the ``rev`` a conditional write of it must name."""
@@ -35,6 +46,8 @@ def to_item(deployment: Deployment, rev: int) -> DeploymentModel:
         created=deployment.created,
         updated=deployment.updated,
         last_polled=deployment.last_polled,
+        queue_id=queue_key(deployment),
+        queue_mark=UNMARKED,
         doc={k: v for k, v in data.items() if k not in _TOP_LEVEL},
     )
 

@@ -1,11 +1,15 @@
 """A deployment's polls and its status marks (``prefect.deployment.ready|not-ready``).
 
-Three top-level attributes of the deployment item, beside ``last_polled``:
+Top-level attributes of the deployment item, beside ``last_polled``:
 
 - ``status_mark``: the last status event emitted for it, ``"<STATUS>|<event id>"`` (absent: none);
 - ``ready_shard``/``ready_until``: its entry in the sparse ``by-ready`` index, present exactly
   while the mark is READY (both are moved by one UpdateItem): ``ready_until`` is the earliest
-  instant the deployment may be NOT_READY, so the maintenance tick queries only those.
+  instant the deployment may be NOT_READY, so the maintenance tick queries only those;
+- ``queue_id``/``queue_mark``: its entry in the sparse ``by-queue`` index, present while it is in a
+  work pool's queue (``queue_id``, written with the deployment); ``queue_mark`` is its mark's status
+  (``UNMARKED`` before the first), moved with the mark, so a tick finds a queue's deployments whose
+  mark differs from what the queue's polls make them without reading the others.
 
 A poll is one UpdateItem (one transaction per 100 deployments) of ``last_polled`` and
 ``ready_until``, conditioned on the entry existing (the mark is READY): nothing else to decide.
@@ -31,6 +35,8 @@ from chalicelib.storage.models import DeploymentModel
 
 #: by-ready's one partition.
 READY_SHARD = "ready"
+#: The status a mark records when it is READY (``"READY|<event id>"``).
+READY = "READY"
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,11 @@ class Readiness:
     deployment: Deployment
     mark: str | None
     ready_until: datetime | None
+    queue_mark: str | None = None
 
 
 def _readiness(item: DeploymentModel) -> Readiness:
-    return Readiness(to_deployment(item), item.status_mark, item.ready_until)
+    return Readiness(to_deployment(item), item.status_mark, item.ready_until, item.queue_mark)
 
 
 def _stamp(now: datetime, ready_until: datetime) -> list:
@@ -108,6 +115,15 @@ class DeploymentReadiness:
         query = DeploymentModel.by_ready.query(READY_SHARD, DeploymentModel.ready_until <= now, limit=limit)
         return [uuid.UUID(item.id) for item in query]
 
+    def marked_otherwise_in_queue(self, queue_id: uuid.UUID, status: str, limit: int) -> list[uuid.UUID]:
+        """Up to ``limit`` deployments of work queue ``queue_id`` whose mark is not ``status``
+        (``READY``: those marked NOT_READY or not yet; ``NOT_READY``: those marked READY), from
+        by-queue (one Query, keys only, eventually consistent: read them before acting)."""
+        marked = DeploymentModel.queue_mark
+        condition = marked < READY if status == READY else marked == READY
+        query = DeploymentModel.by_queue.query(str(queue_id), condition, limit=limit)
+        return [uuid.UUID(item.id) for item in query]
+
     def move_status_mark(
         self,
         id_: uuid.UUID,
@@ -119,9 +135,10 @@ class DeploymentReadiness:
     ) -> bool:
         """Replace the mark ``seen`` (None: no mark) by ``mark``, with the by-ready entry at
         ``ready_until`` (None: out of it) and, for a poll, ``last_polled = polled``. False when
-        another writer moved the mark first, or the deployment is gone. One UpdateItem."""
+        another writer moved the mark first, or the deployment is gone. One UpdateItem (its by-queue
+        key moves with the mark's status)."""
         entry = DeploymentModel.ready_until
-        actions = [DeploymentModel.status_mark.set(mark)]
+        actions = [DeploymentModel.status_mark.set(mark), DeploymentModel.queue_mark.set(mark.partition("|")[0])]
         if ready_until is None:
             actions += [DeploymentModel.ready_shard.remove(), entry.remove()]
         else:

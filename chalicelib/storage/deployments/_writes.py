@@ -31,7 +31,7 @@ from chalicelib.domain.schedule_matching import Change
 from chalicelib.errors import ConcurrentUpdateError, ConflictError, FlowNotFoundError
 from chalicelib.schemas.deployments import Deployment, DeploymentSchedule
 from chalicelib.storage.deployments import _schedules as schedule_items
-from chalicelib.storage.deployments._items import StoredDeployment, document, to_item
+from chalicelib.storage.deployments._items import UNMARKED, StoredDeployment, document, queue_key, to_item
 from chalicelib.storage.deployments._schedules import StoredSchedule
 from chalicelib.storage.errors import REASON_CONDITION_FAILED
 from chalicelib.storage.labelled_transaction import (
@@ -133,10 +133,14 @@ def _document_actions(deployment: Deployment) -> list[Action]:
         DeploymentModel.updated.set(deployment.updated),
         DeploymentModel.doc.set(document(deployment)),
         DeploymentModel.rev.add(1),
+        # by-queue: the mark's status is kept (an item older than the index gets UNMARKED: the tick
+        # aligns it); an unchanged queue_id rewrites no entry.
+        DeploymentModel.queue_mark.set(DeploymentModel.queue_mark | UNMARKED),
     ]
     for attribute, value in (
         (DeploymentModel.work_queue_name, deployment.work_queue_name),
         (DeploymentModel.work_pool_name, deployment.work_pool_name),
+        (DeploymentModel.queue_id, queue_key(deployment)),
     ):
         actions.append(attribute.remove() if value is None else attribute.set(value))
     return actions
