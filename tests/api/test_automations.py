@@ -256,3 +256,29 @@ def test_an_unfinished_firing_is_finished_by_the_next_tick(client, repos, settin
     assert services.automations.recover(repos, settings, now + timedelta(seconds=61)) == 1
     assert [r.parameters for r in runs_of(repos, dep["id"])] == [{"x": 5}]
     assert services.automations.recover(repos, settings, now + timedelta(seconds=200)) == 0
+
+
+def test_run_deployment_job_variables_are_checked_when_the_automation_is_written(client):
+    """As Prefect: an action whose job variables no run of its deployment could take is refused at
+    create and replace (422 naming the variable), an unknown deployment is a 404."""
+    from tests.api.test_workers import PROCESS_LIKE, _pool
+
+    _pool(client, base_job_template=PROCESS_LIKE)
+    deployment = deploy(client, make_flow(client), "d", work_pool_name="p")
+
+    def with_job_variables(deployment_id, job_variables):
+        body = _automation(deployment["id"])
+        body["actions"][0].update(deployment_id=deployment_id, job_variables=job_variables)
+        return body
+
+    status, body = call(client, "POST", "/automations/", with_job_variables(deployment["id"], {"image": "c"}))
+    assert status == 422 and body["exception_detail"][0]["loc"] == ["body", "actions", 0, "job_variables", "image"]
+    status, body = call(client, "POST", "/automations/", with_job_variables(str(uuid.uuid4()), {"image": "a"}))
+    assert status == 404, body
+    assert call(client, "POST", "/automations/count", {}) == (200, 0)
+    status, created = call(client, "POST", "/automations/", with_job_variables(deployment["id"], {"image": "a"}))
+    assert status == 201 and created["actions"][0]["job_variables"] == {"image": "a"}, created
+    replaced = with_job_variables(deployment["id"], {"image": "a", "stream_output": "yes"})
+    status, body = call(client, "PUT", f"/automations/{created['id']}", replaced)
+    assert status == 422 and body["exception_detail"][0]["loc"][-1] == "stream_output", body
+    assert call(client, "GET", f"/automations/{created['id']}")[1]["actions"] == created["actions"]

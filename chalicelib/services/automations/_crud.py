@@ -10,6 +10,7 @@ one partition. Every write bumps the catalog version the evaluators cache the au
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib.errors import AutomationNotFoundError, ConcurrentUpdateError
@@ -39,12 +40,25 @@ def _refs(automation: Automation, owner: str | None) -> dict[str, bool]:
     return refs
 
 
+def _check_run_deployments(repos: Repositories, actions: Sequence[object]) -> None:
+    """As Prefect: a run-deployment action's job variables must make a valid run of its deployment
+    (404 for an unknown deployment, 422 naming the variable), so that firing cannot fail on them."""
+    from chalicelib import services
+
+    for index, action in enumerate(actions):
+        if isinstance(action, RunDeployment) and action.deployment_id is not None and action.job_variables:
+            deployment = repos.deployments.get(action.deployment_id)
+            loc = ("body", "actions", index, "job_variables")
+            services.deployments.check_run_job_variables(repos, deployment, action.job_variables, loc)
+
+
 def create_automation(repos: Repositories, body: AutomationCreate, now: datetime) -> Automation:
     fields = body.model_dump(exclude={"owner_resource", "trigger"})
     automation = Automation(
         id=uuid.uuid4(), created=now, updated=now, trigger=with_fresh_trigger_ids(body.trigger), **fields
     )
     automation = Automation.model_validate(automation.model_dump(mode="json"))
+    _check_run_deployments(repos, automation.actions)
     repos.automations.create(automation, _refs(automation, body.owner_resource))
     return automation
 
@@ -76,6 +90,7 @@ def update_automation(repos: Repositories, automation_id: uuid.UUID, body: Autom
             id=current.id, created=current.created, updated=now, trigger=with_fresh_trigger_ids(body.trigger), **fields
         )
 
+    _check_run_deployments(repos, body.actions)
     _rewrite(repos, automation_id, change, now)
 
 

@@ -14,6 +14,7 @@ from chalicelib.services.deployments._pause_on_failure import pause_on_failure
 from chalicelib.services.deployments._queries import count_deployments, filter_deployments, paginate_deployments
 from chalicelib.services.deployments._runs import (
     backfill,
+    check_run_job_variables,
     create_flow_run,
     get_scheduled_flow_runs,
     work_queue_check,
@@ -50,6 +51,7 @@ __all__ = [
     "STATUS_ENTRIES_MOVED",
     "STATUS_EVENTS",
     "backfill",
+    "check_run_job_variables",
     "count_deployments",
     "create_flow_run",
     "create_schedules",

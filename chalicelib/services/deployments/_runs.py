@@ -14,11 +14,12 @@ import heapq
 import itertools
 import uuid
 from datetime import datetime
+from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain import identity, sweeps
 from chalicelib.domain.run_bookkeeping import with_initial_state
-from chalicelib.schemas.deployments import BackfillBody, DeploymentFlowRunCreate, GetScheduledFlowRunsBody
+from chalicelib.schemas.deployments import BackfillBody, Deployment, DeploymentFlowRunCreate, GetScheduledFlowRunsBody
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, StateType
 from chalicelib.schemas.work_pools import WorkQueue
@@ -32,6 +33,17 @@ from chalicelib.storage import Repositories
 DEFAULT_LIMIT = 200
 
 
+def check_run_job_variables(
+    repos: Repositories, deployment: Deployment, job_variables: dict[str, Any] | None, loc: tuple[Any, ...]
+) -> None:
+    """422 naming the variable when a run of ``deployment`` with ``job_variables`` would break its
+    work pool's base job template (its ``required`` variables included: a run's are final)."""
+    if deployment.work_pool_name and (deployment.job_variables or job_variables):
+        pool = repos.work_pools.find_named(deployment.work_pool_name)
+        if pool is not None:
+            check_job_variables(pool, deployment.job_variables, job_variables, check_required=True, loc=loc)
+
+
 def create_flow_run(
     repos: Repositories, deployment_id: uuid.UUID, body: DeploymentFlowRunCreate, now: datetime
 ) -> tuple[FlowRun, bool]:
@@ -43,11 +55,7 @@ def create_flow_run(
     SCHEDULED, RUNNING...) is the run's first state, with every derived field set from it.
     """
     deployment = repos.deployments.get(deployment_id)
-    if deployment.work_pool_name and (deployment.job_variables or body.job_variables):
-        pool = repos.work_pools.find_named(deployment.work_pool_name)
-        if pool is not None:
-            overlays = (deployment.job_variables, body.job_variables)
-            check_job_variables(pool, *overlays, check_required=True, loc=("body", "job_variables"))
+    check_run_job_variables(repos, deployment, body.job_variables, ("body", "job_variables"))
     key = body.idempotency_key
     run_id = identity.flow_run_id(deployment.flow_id, key) if key is not None else uuid.uuid4()
     state = body.state.to_state(now) if body.state is not None else _scheduled_now(now)
