@@ -10,7 +10,11 @@ catch-up window and overlap policy with a real ``serve()`` runner (issue 28).
    policy fields included, without complaint;
 4. ``slow`` (it sleeps 8 s) gets a 3-second interval schedule with ``overlap: SKIP``: the runner
    submits every due run, one starts and the others are skipped (CANCELLED "Skipped", saying which
-   run was active); from the runs' state histories, no two runs were ever PENDING or RUNNING at once.
+   run was active); from the runs' state histories, no two runs were ever PENDING or RUNNING at once;
+5. meanwhile ``endless`` (it sleeps 10 minutes) gets a 20-second interval schedule with
+   ``overlap: CANCEL_OTHER``: when the next run is due, the active one is set CANCELLING, the
+   runner kills its process (Prefect's cancellation path) and it ends CANCELLED, saying which run
+   was due; the due run then runs; again no two runs were ever active at once.
 
 Every subprocess runs in its own process group with a hard timeout and is killed on failure.
 Prints ``e2e-policies: ok`` at the end.
@@ -44,8 +48,17 @@ def slow() -> None:
     time.sleep(8)
 
 
+@flow(log_prints=True)
+def endless() -> None:
+    time.sleep(600)
+
+
 if __name__ == "__main__":
-    serve(once.to_deployment(name="policies"), slow.to_deployment(name="overlap"))
+    serve(
+        once.to_deployment(name="policies"),
+        slow.to_deployment(name="overlap"),
+        endless.to_deployment(name="cancel-other"),
+    )
 """
 
 
@@ -102,14 +115,15 @@ async def wait_for_runs(deployment, timeout_s: float = 150.0) -> dict[str, objec
         raise AssertionError(f"runs never settled: {[(r.name, r.state.name) for r in runs]}")
 
 
-async def add_overlapping_schedule(deployment) -> None:
+async def add_overlapping_schedule(deployment, policy: str = "SKIP", every_s: int = 3) -> None:
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
-        schedule = {"schedule": {"interval": 3, "timezone": "UTC"}, "overlap": "SKIP", "slug": "every-3s"}
+        interval = {"interval": every_s, "timezone": "UTC"}
+        schedule = {"schedule": interval, "overlap": policy, "slug": f"every-{every_s}s"}
         response = await client._client.post(f"/deployments/{deployment}/schedules", json=[schedule])
         assert response.status_code == 201, response.text
-        assert response.json()[0]["overlap"] == "SKIP", response.text
+        assert response.json()[0]["overlap"] == policy, response.text
 
 
 async def overlap_settled(deployment, timeout_s: float = 75.0) -> list:
@@ -132,9 +146,51 @@ async def overlap_settled(deployment, timeout_s: float = 75.0) -> list:
         raise AssertionError(f"the SKIP schedule never settled: {[(r.name, r.state.name) for r in runs]}")
 
 
+async def cancel_other_settled(deployment, timeout_s: float = 120.0) -> list:
+    """The runs of the CANCEL_OTHER schedule, with their state histories, once one was cancelled by
+    the policy and a later one is RUNNING; the schedule is then paused."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout_s
+    async with get_client() as client:
+        while time.monotonic() < deadline:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment]))
+            )
+            cancelled = [r for r in runs if r.state and r.state.type.value == "CANCELLED"]
+            if cancelled and any(r.state.type.value == "RUNNING" for r in runs):
+                await client.pause_deployment(deployment)
+                return [(r, await client.read_flow_run_states(r.id)) for r in runs]
+            await asyncio.sleep(1)
+        raise AssertionError(f"CANCEL_OTHER never settled: {[(r.name, r.state.name) for r in runs]}")
+
+
+def check_cancel_other(runs: list) -> int:
+    """A run the policy cancelled went CANCELLING → CANCELLED (its process killed by the runner) and
+    says which run was due; the run due then ran; never two active at once. Returns how many."""
+    check_spans(runs)
+    cancelled = [states for run, states in runs if run.state.type.value == "CANCELLED"]
+    for states in cancelled:
+        assert "CANCELLING" in [s.type.value for s in states], states
+        assert any("(overlap policy CANCEL_OTHER)" in (s.message or "") for s in states), states
+        assert "RUNNING" in [s.type.value for s in states], states  # it was running: its process was killed
+    return len(cancelled)
+
+
 def check_no_overlap(runs: list) -> int:
     """No two runs were active (PENDING or RUNNING) at once; skipped runs say why. Returns how many
     runs were skipped."""
+    check_spans(runs)
+    skipped = [run for run, _ in runs if run.state.name == "Skipped"]
+    for run in skipped:
+        assert run.state.type.value == "CANCELLED", run.state
+        assert "of this schedule is still active (overlap policy SKIP)" in (run.state.message or ""), run.state
+    return len(skipped)
+
+
+def check_spans(runs: list) -> None:
+    """No two of ``runs`` were active (PENDING to a final state) at once."""
     spans = []
     for run, states in runs:
         times = {s.type.value: s.timestamp for s in states}
@@ -144,11 +200,6 @@ def check_no_overlap(runs: list) -> int:
     spans.sort()
     for (_, end, name), (start, _, other) in zip(spans, spans[1:], strict=False):
         assert end <= start, f"{other} started at {start} while {name} was active until {end}"
-    skipped = [run for run, _ in runs if run.state.name == "Skipped"]
-    for run in skipped:
-        assert run.state.type.value == "CANCELLED", run.state
-        assert "of this schedule is still active (overlap policy SKIP)" in (run.state.message or ""), run.state
-    return len(skipped)
 
 
 def main() -> None:
@@ -161,12 +212,16 @@ def main() -> None:
         try:
             deployment = asyncio.run(deployment_id())
             overlapping = asyncio.run(deployment_id("slow/overlap"))
+            cancelling = asyncio.run(deployment_id("endless/cancel-other"))
             asyncio.run(add_schedules(deployment))
             asyncio.run(add_overlapping_schedule(overlapping))
-            print("e2e-policies: one-time, stale and SKIP schedules added", flush=True)
+            asyncio.run(add_overlapping_schedule(cancelling, "CANCEL_OTHER", 20))
+            print("e2e-policies: one-time, stale, SKIP and CANCEL_OTHER schedules added", flush=True)
             started = time.monotonic()
             skipped = check_no_overlap(asyncio.run(overlap_settled(overlapping)))
             print(f"e2e-policies: SKIP never overlapped; {skipped} runs skipped in {time.monotonic() - started:.0f} s")
+            cancelled = check_cancel_other(asyncio.run(cancel_other_settled(cancelling)))
+            print(f"e2e-policies: CANCEL_OTHER killed {cancelled} active run(s), the due run ran; never overlapped")
             runs = asyncio.run(wait_for_runs(deployment))
             time.sleep(5)  # nothing else runs: the one-time schedule planned exactly one run
             final = asyncio.run(wait_for_runs(deployment))
