@@ -14,7 +14,9 @@ catch-up window and overlap policy with a real ``serve()`` runner (issue 28).
 5. meanwhile ``endless`` (it sleeps 10 minutes) gets a 20-second interval schedule with
    ``overlap: CANCEL_OTHER``: when the next run is due, the active one is set CANCELLING, the
    runner kills its process (Prefect's cancellation path) and it ends CANCELLED, saying which run
-   was due; the due run then runs; again no two runs were ever active at once.
+   was due; the due run then runs; again no two runs were ever active at once;
+6. ``tick`` (a 4-second interval, 1-minute catch-up window) is paused through Prefect's client for
+   15 s, then resumed: no occurrence of the paused span ever runs (no backlog), and runs resume.
 
 Every subprocess runs in its own process group with a hard timeout and is killed on failure.
 Prints ``e2e-policies: ok`` at the end.
@@ -53,11 +55,17 @@ def endless() -> None:
     time.sleep(600)
 
 
+@flow(log_prints=True)
+def tick() -> None:
+    print("tick")
+
+
 if __name__ == "__main__":
     serve(
         once.to_deployment(name="policies"),
         slow.to_deployment(name="overlap"),
         endless.to_deployment(name="cancel-other"),
+        tick.to_deployment(name="paused"),
     )
 """
 
@@ -113,6 +121,15 @@ async def wait_for_runs(deployment, timeout_s: float = 150.0) -> dict[str, objec
                 return {r.state.name: r for r in runs}
             await asyncio.sleep(2)
         raise AssertionError(f"runs never settled: {[(r.name, r.state.name) for r in runs]}")
+
+
+async def add_interval_schedule(deployment, every_s: int, **policies: object) -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        schedule = {"schedule": {"interval": every_s, "timezone": "UTC"}, "slug": f"every-{every_s}s", **policies}
+        response = await client._client.post(f"/deployments/{deployment}/schedules", json=[schedule])
+        assert response.status_code == 201, response.text
 
 
 async def add_overlapping_schedule(deployment, policy: str = "SKIP", every_s: int = 3) -> None:
@@ -189,6 +206,51 @@ def check_no_overlap(runs: list) -> int:
     return len(skipped)
 
 
+async def runs_of(client, deployment) -> list:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    return await client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment])))
+
+
+async def pause_and_resume(deployment, pause_s: float = 15.0, timeout_s: float = 60.0) -> tuple[int, int]:
+    """Pause ``deployment`` once a run of it completed, resume it ``pause_s`` later, wait for a run
+    due after the resume to complete; no run due while it was paused may have run (no backlog).
+    Returns (runs completed before the pause, after the resume)."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        deadline = time.monotonic() + timeout_s
+        while not any(r.state.type.value == "COMPLETED" for r in await runs_of(client, deployment)):
+            assert time.monotonic() < deadline, "no run of the interval schedule completed"
+            await asyncio.sleep(1)
+        await client.pause_deployment(deployment)
+        paused_at = datetime.now(UTC)
+        await asyncio.sleep(pause_s)
+        await client.resume_deployment(deployment)
+        resumed_at = datetime.now(UTC)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = await runs_of(client, deployment)
+            after = [r for r in runs if r.state.type.value == "COMPLETED" and r.expected_start_time >= resumed_at]
+            if after:
+                break
+            assert time.monotonic() < deadline, f"no run after the resume: {[(r.name, r.state.name) for r in runs]}"
+            await asyncio.sleep(1)
+        await client.pause_deployment(deployment)
+        # Due while paused: only runs the runner had already submitted (PENDING before the pause:
+        # its prefetch takes runs up to 10 s early) may have run; nothing was started later.
+        margin = timedelta(seconds=1)
+        span = [r for r in runs if paused_at + margin < r.expected_start_time < resumed_at - margin]
+        backlog = []
+        for run in span:
+            started = [s.timestamp for s in await client.read_flow_run_states(run.id) if s.type.value == "PENDING"]
+            if any(at > paused_at for at in started):
+                backlog.append((run.name, run.expected_start_time, run.state.name, started))
+    assert not backlog, backlog
+    before = [r for r in runs if r.state.type.value == "COMPLETED" and r.expected_start_time <= paused_at]
+    return len(before), len(after)
+
+
 def check_spans(runs: list) -> None:
     """No two of ``runs`` were active (PENDING to a final state) at once."""
     spans = []
@@ -213,13 +275,17 @@ def main() -> None:
             deployment = asyncio.run(deployment_id())
             overlapping = asyncio.run(deployment_id("slow/overlap"))
             cancelling = asyncio.run(deployment_id("endless/cancel-other"))
+            paused = asyncio.run(deployment_id("tick/paused"))
             asyncio.run(add_schedules(deployment))
             asyncio.run(add_overlapping_schedule(overlapping))
             asyncio.run(add_overlapping_schedule(cancelling, "CANCEL_OTHER", 20))
+            asyncio.run(add_interval_schedule(paused, 4, catchup_window=60))
             print("e2e-policies: one-time, stale, SKIP and CANCEL_OTHER schedules added", flush=True)
             started = time.monotonic()
             skipped = check_no_overlap(asyncio.run(overlap_settled(overlapping)))
             print(f"e2e-policies: SKIP never overlapped; {skipped} runs skipped in {time.monotonic() - started:.0f} s")
+            before, after = asyncio.run(pause_and_resume(paused))
+            print(f"e2e-policies: paused then resumed: no backlog ran ({before} runs before, {after} after)")
             cancelled = check_cancel_other(asyncio.run(cancel_other_settled(cancelling)))
             print(f"e2e-policies: CANCEL_OTHER killed {cancelled} active run(s), the due run ran; never overlapped")
             runs = asyncio.run(wait_for_runs(deployment))

@@ -1,7 +1,8 @@
 """End to end: Cirrus's schedule policies with Prefect 3.9.1's own ``serve()`` runner (issue 28):
 a one-time schedule runs once; a run past its catch-up window is skipped, never run; a short-interval
 SKIP schedule whose flow outlasts the interval never has two runs active at once; a CANCEL_OTHER
-schedule's active run is killed by the runner when the next is due, and the due run runs.
+schedule's active run is killed by the runner when the next is due, and the due run runs; a paused,
+then resumed deployment runs no occurrence of its paused span.
 
 The driver (tests/e2e/schedule_policy_driver.py) runs under .venv-e2e; the local stack runs its
 scheduled jobs (the late-runs job skips the stale run within a minute).
@@ -29,5 +30,6 @@ def test_a_one_time_schedule_runs_once_and_a_stale_run_is_skipped(tmp_path: Path
         out = driver_output(DRIVER, env, DRIVER_TIMEOUT_S, tmp_path)
     assert "e2e-policies: SKIP never overlapped" in out, out
     assert "e2e-policies: CANCEL_OTHER killed" in out, out
+    assert "e2e-policies: paused then resumed: no backlog ran" in out, out
     print("\n".join(line for line in out.splitlines() if line.startswith("e2e-policies")))
     assert "e2e-policies: ok" in out
