@@ -33,7 +33,10 @@ class EventsOutHub:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.subscribers: dict[web.WebSocketResponse, Any] = {}
-        self.backfilled: dict[web.WebSocketResponse, set[str]] = {}
+        #: Per socket, the ids sent to it that the other path may send again: the backfill's (the
+        #: live pump may find them too) and, while the backfill runs, the pump's (the backfill may).
+        self.sent: dict[web.WebSocketResponse, set[str]] = {}
+        self.backfilling: set[web.WebSocketResponse] = set()
         self.task: asyncio.Task | None = None
 
     async def handle(self, request: web.Request, socket: web.WebSocketResponse) -> None:
@@ -50,12 +53,16 @@ class EventsOutHub:
             if not hasattr(found, "filter"):
                 await socket.close(code=found.code, message=found.reason.encode())
                 return
+            sent = self.sent.setdefault(socket, set())
+            self.backfilling.add(socket)
             self.subscribers[socket] = found.filter  # before the backfill: nothing stored meanwhile is missed
             self._start()
-            backfilled = self.backfilled.setdefault(socket, set())
             for event_id, text in await self.run(events_out.backfill_frames, found):
-                backfilled.add(event_id)  # the live stream skips these once (as Prefect's server does)
+                if event_id in sent:  # the pump sent it live meanwhile
+                    continue
+                sent.add(event_id)  # the live stream skips these once (as Prefect's server does)
                 await socket.send_str(text)
+            self.backfilling.discard(socket)
             async for message in socket:  # further frames are ignored; pings are answered by aiohttp
                 if message.type == WSMsgType.ERROR:
                     break
@@ -63,7 +70,8 @@ class EventsOutHub:
             pass
         finally:
             self.subscribers.pop(socket, None)
-            self.backfilled.pop(socket, None)
+            self.sent.pop(socket, None)
+            self.backfilling.discard(socket)
 
     async def _text(self, socket: web.WebSocketResponse) -> str:
         message = await socket.receive(timeout=HANDSHAKE_TIMEOUT_S)
@@ -90,10 +98,12 @@ class EventsOutHub:
             return 0
         sent = 0
         for socket, event_id, frame in events_out.frames_for(list(self.subscribers.items()), events):
-            backfilled = self.backfilled.get(socket)
-            if backfilled and event_id in backfilled:
-                backfilled.discard(event_id)
+            sent = self.sent.get(socket)
+            if sent is not None and event_id in sent:  # the backfill sent it: skipped once
+                sent.discard(event_id)
                 continue
+            if sent is not None and socket in self.backfilling:
+                sent.add(event_id)  # the backfill still running must not send it again
             if not socket.closed:
                 await socket.send_str(frame)
                 sent += 1
