@@ -378,14 +378,7 @@ class CirrusStack(Stack):
         fan_out_role.add_to_policy(
             iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[events.table_stream_arn])
         )
-        connections = (
-            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/POST/@connections/*"
-        )
-        fan_out_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections, {"Api": self._api_id("WebsocketAPI")})]
-            )
-        )
+        self._may_post_to_connections(fan_out_role)
         emit = self.chalice.get_resource(EMIT_FUNCTION)
         emit.add_property_override("Role", emit_role.role_arn)
         fan_out = self.chalice.get_resource(FAN_OUT_FUNCTION)
@@ -411,6 +404,17 @@ class CirrusStack(Stack):
                 filter_criteria=criteria,
             )
 
+    def _may_post_to_connections(self, role: iam.Role) -> None:
+        """``role`` may post to this stage's WebSocket API connections (and nothing else there)."""
+        connections = (
+            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/POST/@connections/*"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections, {"Api": self._api_id("WebsocketAPI")})]
+            )
+        )
+
     # ------------------------------------------------------------------ background tasks
     def _task_run_delivery(self) -> None:
         """The ``task_runs`` stream, filtered to new images on a task key's queue (``qk``: a run
@@ -424,14 +428,7 @@ class CirrusStack(Stack):
         index = Fn.sub("${Table}/index/*", {"Table": task_runs.table_arn})
         role.add_to_policy(iam.PolicyStatement(actions=list(DELIVER_TASK_RUNS), resources=[task_runs.table_arn, index]))
         role.add_to_policy(iam.PolicyStatement(actions=list(DELIVER_WORKERS), resources=[workers.table_arn]))
-        connections = (
-            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/api/POST/@connections/*"
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[MANAGE_CONNECTIONS], resources=[Fn.sub(connections, {"Api": self._api_id("WebsocketAPI")})]
-            )
-        )
+        self._may_post_to_connections(role)
         deliver = self.chalice.get_resource(DELIVER_FUNCTION)
         deliver.add_property_override("Role", role.role_arn)
         deliver.add_property_override("Environment.Variables.CIRRUS_EVENTS_OUT_API_ID", self._api_id("WebsocketAPI"))
