@@ -62,7 +62,7 @@ MIX = [("COMPLETED", 81), ("FAILED", 8), ("CRASHED", 2), ("CANCELLED", 3), ("SCH
 #: At most this many runs RUNNING and as many PENDING (1% of the runs up to that).
 LIVE_CAP = 50
 UI_CALLS = json.loads((Path(__file__).resolve().parent / "ui_page_calls.json").read_text())
-RUNS_TABLES = ("-flow_runs", "-task_runs", "-flow_run_states", "-logs")
+RUNS_TABLES = ("-flow_runs_v2", "-task_runs", "-flow_run_states", "-logs")
 
 
 def _iso(instant: datetime) -> str:

@@ -6,9 +6,11 @@
 its id or ``flow-name/deployment-name``); ``cirrus schedule set DEPLOYMENT SCHEDULE --catchup-window
 600 --start-at 2027-01-01T00:00:00Z --end-at none --pause-on-failure on`` changes them (SCHEDULE:
 its id or slug; ``none`` clears a policy).
-``cirrus migrate-runs`` rewrites the flow and task runs an older version stored, once, after an
-upgrade (so they enter this version's indexes), and enters every stored run into the run counts
-(runs the counts hold already are skipped); idempotent, safe while the service runs.
+``cirrus migrate-runs`` copies the flow runs of the runs table before this version's
+(``<prefix>flow_runs``, keyed by id; ``--from-table NAME`` names another) into this version's
+(``flow_runs_v2``), rewrites the flow and task runs an older version stored, once, after an upgrade
+(so they enter this version's indexes), and enters every stored run into the run counts (runs the
+counts hold already are skipped); idempotent, safe while the service runs.
 Output is one JSON document on stdout; errors go to stderr with exit status 1.
 """
 
@@ -133,15 +135,28 @@ def _schedule_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate_runs(_: argparse.Namespace) -> int:
-    print(json.dumps(migrate_runs(get_settings())))
+def _migrate_runs(args: argparse.Namespace) -> int:
+    print(json.dumps(migrate_runs(get_settings(), args.from_table)))
     return 0
 
 
-def migrate_runs(settings: Settings) -> dict[str, object]:
+#: The flow runs table of the versions before 2026-12-06 (keyed by id alone).
+PREVIOUS_RUNS_TABLE = "flow_runs"
+
+
+def migrate_runs(settings: Settings, from_table: str | None = None) -> dict[str, object]:
     """What ``cirrus migrate-runs`` does, for ``settings``' tables; returns its report."""
     repos = open_repositories(settings)
     report: dict[str, object] = {}
+    source = from_table or f"{settings.tables_prefix}{PREVIOUS_RUNS_TABLE}"
+    copied = present = 0
+    cursor = None
+    while True:
+        done, there, cursor = repos.flow_runs.copy_from(source, cursor)
+        copied, present = copied + done, present + there
+        if cursor is None:
+            break
+    report["copied_flow_runs"] = {"from": source, "copied": copied, "present": present}
     for name, store in (("flow_runs", repos.flow_runs), ("task_runs", repos.task_runs)):
         rewritten = kept = 0
         cursor = None
@@ -168,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create-tables", help="create the stage's DynamoDB tables if missing")
     create.set_defaults(handler=_create_tables)
 
-    migrate = commands.add_parser("migrate-runs", help="rewrite flow runs stored by an older version (once)")
+    migrate = commands.add_parser("migrate-runs", help="copy and rewrite runs stored by an older version (once)")
+    migrate.add_argument("--from-table", help="the runs table to copy from (default: the stage's flow_runs)")
     migrate.set_defaults(handler=_migrate_runs)
 
     keys = commands.add_parser("api-key", help="create, list and revoke API keys")

@@ -82,7 +82,7 @@ _STREAM_VIEWS = {
     "NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE,
 }
 #: The run counts' stream consumers (chalicelib/jobs/run_counts.py), by the table they consume.
-STREAM_CONSUMERS = {"flow_runs": "CountFlowRuns", "task_runs": "CountTaskRuns"}
+STREAM_CONSUMERS = {"flow_runs_v2": "CountFlowRuns", "task_runs": "CountTaskRuns"}
 #: What a consumer may do with its stream (and nothing else with it).
 STREAM_ACTIONS = (
     "dynamodb:DescribeStream",
@@ -361,7 +361,7 @@ class CirrusStack(Stack):
         deletes subscriptions and posts to this stage's WebSocket API connections."""
         emit_role = self._role("EmitEventsRole", "Cirrus flow-run events: the runs stream, three tables read, events")
         fan_out_role = self._role("FanOutRole", "Cirrus /events/out fan-out: the events stream, subscriptions")
-        flow_runs, events = self.tables["flow_runs"], self.tables["events"]
+        flow_runs, events = self.tables["flow_runs_v2"], self.tables["events"]
         for table_name, actions in EMIT_READS.items():
             emit_role.add_to_policy(
                 iam.PolicyStatement(actions=list(actions), resources=[self.tables[table_name].table_arn])

@@ -13,7 +13,7 @@ from chalicelib.errors import ConflictError, FlowRunNotFoundError
 from chalicelib.schemas.flow_run_inputs import FlowRunInput
 from chalicelib.storage.errors import is_condition_failure
 from chalicelib.storage.labelled_transaction import LabelledTransaction
-from chalicelib.storage.models import FlowRunModel
+from chalicelib.storage.models import FlowRunModel, run_shard
 from chalicelib.storage.wait_models import FlowRunInputModel
 
 _M = FlowRunInputModel
@@ -40,7 +40,8 @@ class FlowRunInputRepository:
         """Store ``value``: :class:`FlowRunNotFoundError` for an unknown run, :class:`ConflictError`
         for a key the run already has."""
         tx = LabelledTransaction(_M)
-        tx.check("flow run", FlowRunModel, str(value.flow_run_id), FlowRunModel.id.exists())
+        run_id = str(value.flow_run_id)
+        tx.check("flow run", FlowRunModel, run_shard(run_id), FlowRunModel.id.exists(), range_key=run_id)
         tx.put("input", to_item(value), condition=_M.key.does_not_exist())
         try:
             tx.commit()

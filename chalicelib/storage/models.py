@@ -7,6 +7,9 @@ attributes, and the rest of the Prefect document in ``doc`` (JSON).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -252,16 +255,6 @@ class RunsByTime(GlobalSecondaryIndex["FlowRunModel"]):
     time_key = UnicodeAttribute(attr_name="tk", range_key=True)
 
 
-class RunsById(GlobalSecondaryIndex["FlowRunModel"]):
-    """Every run's id in id order under one constant key (``ix`` = ``runs``): the ID_ASC/ID_DESC
-    sorts (Prefect's default) read a page of ids, then those runs by key. Keys only: written once,
-    when the run is inserted."""
-
-    Meta = _index_meta("by-id", KeysOnlyProjection())
-    id_shard = UnicodeAttribute(attr_name="ix", hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
 class RunsOutOfOrder(GlobalSecondaryIndex["FlowRunModel"]):
     """Sparse: the runs whose start time is before their expected start (a forced early start) or
     ahead of the write that set it (a client's clock), ``odd`` = ``odd``. They break the bound a
@@ -271,6 +264,17 @@ class RunsOutOfOrder(GlobalSecondaryIndex["FlowRunModel"]):
     Meta = _index_meta("by-odd", KeysOnlyProjection())
     odd = UnicodeAttribute(hash_key=True)
     time_key = UnicodeAttribute(attr_name="tk", range_key=True)
+
+
+#: The runs table's partitions, in id order: ``r0`` holds the ids that start with 0–3, … ``r3`` c–f.
+RUN_SHARDS = ("r0", "r1", "r2", "r3")
+_HEX = "0123456789abcdef"
+
+
+def run_shard(run_id: str) -> str:
+    """The runs table's partition of the run ``run_id`` (by its first hex digit, so the shards
+    read in order give every id in order; anything else is in the first)."""
+    return RUN_SHARDS[max(0, _HEX.find(str(run_id)[:1].lower())) * len(RUN_SHARDS) // len(_HEX)]
 
 
 class FlowRunModel(Model):
@@ -286,11 +290,16 @@ class FlowRunModel(Model):
     """
 
     class Meta(_Meta):
-        table_name = "flow_runs"
+        #: ``flow_runs_v2``: keyed by (shard, id) since 2026-12-06 (``flow_runs`` was keyed by id;
+        #: ``cirrus migrate-runs --from-table`` copies one). A key schema cannot change in place.
+        table_name = "flow_runs_v2"
         #: The run-count aggregates (``storage.run_counts``) are kept from this stream.
         stream_view_type = "NEW_AND_OLD_IMAGES"
 
-    id = UnicodeAttribute(hash_key=True)
+    #: The partition: :func:`run_shard` of the id. A Query of the shards in order reads every run in
+    #: id order (Prefect's default ID_DESC sort) with its attributes, at a Query's cost.
+    id_shard = UnicodeAttribute(attr_name="ix", hash_key=True)
+    id = UnicodeAttribute(range_key=True)
     flow_id = UnicodeAttribute()
     deployment_id = UnicodeAttribute(null=True)
     schedule_id = UnicodeAttribute(null=True)
@@ -335,18 +344,48 @@ class FlowRunModel(Model):
     end_time = TimestampAttribute(null=True)
     lazarus_attempts = NumberAttribute(null=True)
 
-    #: by-time's keys (``RunsByTime``), by-id's constant hash key, by-odd's flag.
+    #: by-time's keys (``RunsByTime``), by-odd's flag.
     time_bucket = UnicodeAttribute(attr_name="tb", null=True)
     time_key = UnicodeAttribute(attr_name="tk", null=True)
-    id_shard = UnicodeAttribute(attr_name="ix", null=True)
     odd = UnicodeAttribute(null=True)
 
     by_owner = RunsByOwner()
     by_queue = RunsByQueue()
     by_sweep = RunsBySweep()
     by_time = RunsByTime()
-    by_id = RunsById()
     by_odd = RunsOutOfOrder()
+
+    def __init__(
+        self, hash_key: Any = None, range_key: Any = None, _user_instantiated: bool = True, **attributes: Any
+    ) -> None:
+        """``FlowRunModel(run_id, ...)``: a run is named by its id; the shard follows from it."""
+        if hash_key is not None and range_key is None:
+            hash_key, range_key = run_shard(hash_key), hash_key
+        elif hash_key is None and attributes.get("id") is not None and "id_shard" not in attributes:
+            attributes["id_shard"] = run_shard(attributes["id"])
+        super().__init__(hash_key, range_key, _user_instantiated=_user_instantiated, **attributes)
+
+    @classmethod
+    def get(  # type: ignore[override]
+        cls, hash_key: Any, range_key: Any = None, consistent_read: bool = False, attributes_to_get: Any = None
+    ) -> FlowRunModel:
+        """GetItem of a run by its id (or by its shard and id)."""
+        if range_key is None:
+            hash_key, range_key = run_shard(hash_key), hash_key
+        return super().get(hash_key, range_key, consistent_read=consistent_read, attributes_to_get=attributes_to_get)
+
+    @classmethod
+    def batch_get(  # type: ignore[override]
+        cls, items: Iterable[Any], consistent_read: bool | None = None, attributes_to_get: Any = None
+    ) -> Iterator[FlowRunModel]:
+        """BatchGetItem of runs by their ids (or (shard, id) pairs)."""
+        keys = [(run_shard(i), i) if isinstance(i, str) else tuple(i) for i in items]
+        return super().batch_get(keys, consistent_read=consistent_read, attributes_to_get=attributes_to_get)
+
+    @staticmethod
+    def raw_key(run_id: str) -> dict[str, dict[str, str]]:
+        """The run's key as DynamoDB's API takes it."""
+        return {"ix": {"S": run_shard(run_id)}, "id": {"S": run_id}}
 
 
 class FlowRunStateModel(Model):

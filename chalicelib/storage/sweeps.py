@@ -148,7 +148,7 @@ def _raw_items(ids: list[str]) -> dict[str, dict[str, Any]]:
     """The stored items of ``ids`` as DynamoDB returns them (BatchGetItem, strongly consistent),
     undecoded, so that one malformed item cannot abort a page."""
     found: dict[str, dict[str, Any]] = {}
-    keys = [{"id": FlowRunModel._serialize_keys(i)[0]} for i in dict.fromkeys(ids)]
+    keys = [FlowRunModel.raw_key(i) for i in dict.fromkeys(ids)]
     for start in range(0, len(keys), BATCH_GET_KEYS):
         pending: list[Any] | None = keys[start : start + BATCH_GET_KEYS]
         while pending:

@@ -25,7 +25,7 @@ from tests.helpers import call
 pytestmark = pytest.mark.both_backends  # races and storage semantics: on DynamoDB Local too
 
 UI_CALLS = json.loads((Path(__file__).resolve().parents[2] / "bench" / "ui_page_calls.json").read_text())
-RUNS_TABLES = ("flow_runs", "task_runs", "flow_run_states", "logs", "events")
+RUNS_TABLES = ("flow_runs_v2", "task_runs", "flow_run_states", "logs", "events")
 
 
 def _run_through(client: Any, deployment_id: str, states: list[str]) -> str:
@@ -134,7 +134,7 @@ def test_a_scan_is_noticed(client, world, repos):
     with count_requests() as counter:
         found = list(repos.flow_runs.find([AccessPath(SCAN)]))
     assert uuid.UUID(world["run"]) in {r.id for r in found}
-    assert any(t.endswith("-flow_runs") for t in counter.scans)
+    assert any(t.endswith("-flow_runs_v2") for t in counter.scans)
 
 
 BLOCK_TABLES = ("block_types", "block_schemas", "block_documents")

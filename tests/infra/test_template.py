@@ -363,7 +363,7 @@ def test_iam_is_least_privilege(templates, stage):
     api_role = next(r for r in roles if r.startswith("ApiRole"))
     authorizer_role = next(r for r in roles if r.startswith("AuthorizerRole"))
     indexed = {f"cirrus-{stage}-{logical_name(m)}" for m in ALL_MODELS if m._get_schema()["global_secondary_indexes"]}
-    streamed = {f"cirrus-{stage}-{t}" for t in ("flow_runs", "task_runs")}
+    streamed = {f"cirrus-{stage}-{t}" for t in ("flow_runs_v2", "task_runs")}
     assert grants[api_role] == {
         **{(name, "table"): ALLOWED_TABLE_ACTIONS for name in tables.values()},
         **{(name, "index"): ALLOWED_INDEX_ACTIONS for name in indexed},
@@ -422,7 +422,7 @@ def test_iam_is_least_privilege(templates, stage):
     assert grants[emit_role] == {
         **{(name % t, "table"): {"dynamodb:GetItem"} for t in ("flows", "deployments", "work_pools")},
         (name % "events", "table"): {"dynamodb:BatchWriteItem", "dynamodb:PutItem"},
-        (name % "flow_runs", "stream"): ALLOWED_STREAM_ACTIONS,
+        (name % "flow_runs_v2", "stream"): ALLOWED_STREAM_ACTIONS,
     }
     assert grants[fan_out_role] == {
         (name % "event_subscriptions", "table"): {"dynamodb:DeleteItem", "dynamodb:Scan"},
@@ -543,7 +543,7 @@ def test_runs_tables_stream_into_their_count_consumers(templates, stage):
         for m in mappings.values()
         if ".count_" in handlers[m["Properties"]["FunctionName"]["Ref"]]
     }  # the flow_runs stream also feeds the event emitter (below)
-    for table, handler in (("flow_runs", "count_flow_runs"), ("task_runs", "count_task_runs")):
+    for table, handler in (("flow_runs_v2", "count_flow_runs"), ("task_runs", "count_task_runs")):
         lid = tables[f"cirrus-{stage}-{table}"]
         spec = resources(template, "AWS::DynamoDB::Table")[lid]["Properties"]["StreamSpecification"]
         assert spec == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -565,7 +565,7 @@ def test_the_event_feed_consumes_the_runs_and_events_streams(templates, stage):
         for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
     }
     emit, fan_out = by_name["emit_flow_run_events"], by_name["fan_out_events"]
-    assert emit["EventSourceArn"] == {"Fn::GetAtt": [tables[f"cirrus-{stage}-flow_runs"], "StreamArn"]}
+    assert emit["EventSourceArn"] == {"Fn::GetAtt": [tables[f"cirrus-{stage}-flow_runs_v2"], "StreamArn"]}
     assert emit["MaximumBatchingWindowInSeconds"] == 0 and emit["ParallelizationFactor"] == 1
     events = tables[f"cirrus-{stage}-events"]
     spec = resources(template, "AWS::DynamoDB::Table")[events]["Properties"]

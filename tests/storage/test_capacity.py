@@ -2,7 +2,7 @@
 
 Guards the compact items and lean indexes (README, "Capacity units per operation"): a heartbeat
 writes one unit and no index; a run the scheduler plans costs one unit in the table and one in each
-of by-owner-state, by-time and by-id (a work pool's run one more in by-queue); a transition writes
+of by-owner-state and by-time (a work pool's run one more in by-queue); a transition writes
 the run, its new state and the index entries whose key or projected attributes it changes.
 """
 
@@ -40,11 +40,11 @@ def set_state(repos, run_id, kind, at):
 def test_units_of_a_lifecycle(repos):
     api = scheduled_run().model_copy(update={"id": uuid.uuid4()})
     inserted, where = units(lambda: repos.flow_runs.insert(api))
-    assert inserted == 5, where  # the table, by-owner-state, by-time, by-id, the late list (no by-queue)
+    assert inserted == 4, where  # the table, by-owner-state, by-time, the late list (no by-queue)
     run = scheduled_run()  # as the scheduler plans it: off the late list (found from its schedule)
     planned = repos.flow_runs.to_item(run, late_list=False)
     inserted, where = units(lambda: planned.save(condition=FlowRunModel.id.does_not_exist()))
-    assert inserted == 4, where  # the table, by-owner-state, by-time, by-id: 8 in the scheduler's transaction
+    assert inserted == 3, where  # the table, by-owner-state, by-time: 6 in the scheduler's transaction
     pending, where = units(set_state(repos, run.id, "PENDING", T0))
     assert pending <= 6, where  # the run, one history item, its by-owner-state and by-time entries moved
     running, where = units(set_state(repos, run.id, "RUNNING", T0 + timedelta(seconds=1)))

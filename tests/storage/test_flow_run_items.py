@@ -181,38 +181,57 @@ def test_runs_an_older_version_stored_are_rewritten_once_into_the_new_indexes(re
     assert repos.flow_runs.rewrite_outdated()[:2] == (0, 1)  # idempotent
 
 
-def test_migrate_runs_brings_runs_of_the_wave_before_into_listings_and_counts(repos, settings, capsys):
-    """Items written before by-time/by-id (no ``tk``/``ix``, ``~<created>``) and before the run counts:
-    ``cirrus migrate-runs`` rewrites them and enters them into the counts; running it again changes
+def _previous_runs_table(settings) -> tuple[object, str]:
+    """The runs table of the versions before ``flow_runs_v2`` (keyed by id alone), empty."""
+    client = FlowRunModel._get_connection().connection.client
+    name = f"{settings.tables_prefix}flow_runs"
+    if name not in client.list_tables()["TableNames"]:
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return client, name
+
+
+def test_migrate_runs_copies_the_previous_runs_table_into_listings_and_counts(repos, settings, capsys):
+    """Items the versions before wrote to ``flow_runs`` (keyed by id; no ``tk``, ``~<created>``,
+    no counts): ``cirrus migrate-runs`` copies them into ``flow_runs_v2`` in this format and enters
+    them into the counts; a run already in the new table is kept as it is; running it again changes
     nothing."""
     from chalicelib import cli
     from chalicelib.storage import aggregates
-    from chalicelib.storage.models import RunCountModel
     from chalicelib.storage.run_counts import FLOW_RUNS, Window, count
 
+    client, previous = _previous_runs_table(settings)
     run = scheduled_run()
     done = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "k"})
-    for stored_run in (run, done):
+    moved_on = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "m", "name": "old-name"})
+    for stored_run in (run, done, moved_on):
         old = repos.flow_runs.to_item(stored_run)
-        old.time_bucket = old.time_key = old.id_shard = None
+        old.time_bucket = old.time_key = None
         old.owner_sort = old.owner_sort if old.owner_sort.startswith("SCHEDULED") else f"~{stored_run.created}"
-        old.save()
-    aggregates.drain(settings, apply=False)  # the older version had no counts: its stream is not replayed
-    client = RunCountModel._get_connection().connection.client
-    items = client.scan(TableName=RunCountModel.Meta.table_name)["Items"]
-    # checkpoints only: the run counts' and the event consumers' (feed, fan-out, automations)
-    from chalicelib.storage.event_streams import AUTOMATIONS, FAN_OUT, FLOW_RUN_EVENTS
-
-    consumers = tuple(f"{name}#" for name in ("stream", FLOW_RUN_EVENTS, FAN_OUT, AUTOMATIONS))
-    assert all(item["pk"]["S"].startswith(consumers) for item in items), items
-    assert list(repos.flow_runs.listed(Listing(order="id"))) == []
+        raw = old.serialize()
+        raw.pop("ix")
+        client.put_item(TableName=previous, Item=raw)
+    repos.flow_runs.insert(moved_on.model_copy(update={"name": "written-since"}))
+    aggregates.drain(settings)  # the run written since is counted from this version's stream
+    assert count(FLOW_RUNS, None, Window(), None) == 1
+    assert [r.id for r, _ in repos.flow_runs.listed(Listing(order="id"))] == [moved_on.id]
     assert cli.main(["migrate-runs"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["flow_runs"] == {"rewritten": 2, "current": 0} and report["counted_fr"] == 2
-    assert {r.id for r, _ in repos.flow_runs.listed(Listing(order="id"))} == {run.id, done.id}
-    aggregates.drain(settings)  # the rewrites' own records change nothing more
-    assert count(FLOW_RUNS, None, Window(), None) == 2
+    assert report["copied_flow_runs"] == {"from": previous, "copied": 2, "present": 1}
+    assert report["flow_runs"] == {"rewritten": 0, "current": 3} and report["counted_fr"] == 2
+    listed = {r.id: r for r, _ in repos.flow_runs.listed(Listing(order="id"))}
+    assert set(listed) == {run.id, done.id, moved_on.id} and listed[moved_on.id].name == "written-since"
+    assert {r.id for r in repos.flow_runs.by_deployment(DEPLOYMENT, StateType.SCHEDULED)} == set(listed)
+    assert repos.flow_runs.history(done.id) == [done.state]
+    aggregates.drain(settings)  # the copies' own records change nothing more
+    assert count(FLOW_RUNS, None, Window(), None) == 3
     assert cli.main(["migrate-runs"]) == 0
     again = json.loads(capsys.readouterr().out)
-    assert again["flow_runs"] == {"rewritten": 0, "current": 2} and again["counted_fr"] == 0
-    assert count(FLOW_RUNS, None, Window(), None) == 2
+    assert again["copied_flow_runs"] == {"from": previous, "copied": 0, "present": 3}
+    assert again["flow_runs"] == {"rewritten": 0, "current": 3} and again["counted_fr"] == 0
+    aggregates.drain(settings)
+    assert count(FLOW_RUNS, None, Window(), None) == 3

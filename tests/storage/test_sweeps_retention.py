@@ -15,7 +15,7 @@ from chalicelib.domain.sweeps import LAZARUS
 from chalicelib.errors import FlowRunNotFoundError
 from chalicelib.schemas.states import State, StateType
 from chalicelib.storage.flow_runs import FlowRunRepository
-from chalicelib.storage.models import FlowRunModel
+from chalicelib.storage.models import FlowRunModel, run_shard
 from chalicelib.storage.sweeps import SweepStore
 from tests.jobs.maintenance_factories import cancelling, completed, make_run, running, scheduled, zombie_crashed
 
@@ -79,7 +79,7 @@ def test_expired_items_are_invisible_to_every_read(repos, settings):
     for run in (expired, alive):
         repos.flow_runs.insert(run)
     # DynamoDB (and moto) may keep the item well past its TTL; it is still stored...
-    assert FlowRunModel.count(str(expired.id)) == 1
+    assert FlowRunModel.count(run_shard(str(expired.id)), FlowRunModel.id == str(expired.id)) == 1
     # ... but no read returns it.
     with pytest.raises(FlowRunNotFoundError):
         repos.flow_runs.get(expired.id)

@@ -24,7 +24,14 @@ from chalicelib.domain.identity import utc_key
 from chalicelib.domain.sweeps import CATCHUP, LATE, sweep_for
 from chalicelib.schemas.flow_runs import FlowRun
 from chalicelib.schemas.states import State, StateDetails, default_name
-from chalicelib.storage.models import LIVE_BUCKET, LIVE_STATES, POLLED_STATES, FlowRunModel, FlowRunStateModel
+from chalicelib.storage.models import (
+    LIVE_BUCKET,
+    LIVE_STATES,
+    POLLED_STATES,
+    FlowRunModel,
+    FlowRunStateModel,
+    run_shard,
+)
 
 #: Fields kept as top-level attributes (keys, indexes, conditions); the rest goes to ``doc``.
 TOP_LEVEL = (
@@ -145,8 +152,6 @@ OTHER_STATES = "~"
 
 #: A start time later than the write that set it by more than this is a client's clock ahead.
 _CLOCK_SKEW = timedelta(minutes=5)
-#: by-id's one partition.
-ID_SHARD = "runs"
 
 
 def list_time(run: FlowRun) -> datetime:
@@ -265,7 +270,6 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
         doc=doc or None,
         time_bucket=time_bucket(run),
         time_key=time_key(run),
-        id_shard=ID_SHARD,
         odd="odd" if is_out_of_order(run) else None,
     )
     sweep = sweep_for(run)
@@ -278,8 +282,8 @@ def to_item(run: FlowRun, retention: timedelta, *, history_pending: bool, late_l
 #: What differs between the items of one schedule's runs planned in one pass (the occurrence):
 #: :func:`moved_item` rewrites exactly these, ``qs`` only where the template has it.
 _PER_OCCURRENCE = (
-    "id", "name", "state_id", "state", "owner_sort", "queue_sort", "next_scheduled_start_time", "expected_start_time",
-    "time_bucket", "time_key", "sweep_at",
+    "id", "id_shard", "name", "state_id", "state", "owner_sort", "queue_sort", "next_scheduled_start_time",
+    "expected_start_time", "time_bucket", "time_key", "sweep_at",
 )  # fmt: skip
 
 
@@ -293,6 +297,7 @@ def moved_item(template: dict[str, Any], run: FlowRun) -> dict[str, Any]:
     attributes = FlowRunModel.get_attributes()
     values = {
         "id": str(run.id),
+        "id_shard": run_shard(str(run.id)),
         "name": run.name,
         "state_id": str(run.state.id),
         "state": compact_state(run.state, run.id),

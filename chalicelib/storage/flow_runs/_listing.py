@@ -7,7 +7,8 @@ Three orders:
   the ``live`` partition (runs under way) merged with the day partitions of the range, newest or
   oldest first; for an owner (deployment or flow), its by-owner-state entries (keys and ``tk``),
   sorted here and read by key a page at a time;
-- **id**: by-id (every run's id, one partition), ids a page at a time, read by key;
+- **id**: the runs table itself (keyed by shard and id: its shards one after the other), a page
+  at a time, at a Query's cost (the items' size, not one read unit per run);
 - by-odd (runs that started before their expected start, or with a clock ahead) is read whole and
   merged into a time order when the caller's window needs it (:attr:`Listing.odd`).
 
@@ -25,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.identity import utc_key
-from chalicelib.storage.flow_runs._items import ID_SHARD, OTHER_STATES
-from chalicelib.storage.models import LIVE_BUCKET, FlowRunModel
+from chalicelib.storage.flow_runs._items import OTHER_STATES
+from chalicelib.storage.models import LIVE_BUCKET, RUN_SHARDS, FlowRunModel
 
 _MAX_PAGE = 1000
 BATCH_GET_KEYS = 100
@@ -179,9 +180,12 @@ def _by_owner(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
 
 
 def _by_id(listing: Listing) -> Iterator[tuple[FlowRunModel, str | None]]:
-    ids = (e.id for e in pages(FlowRunModel.by_id, ID_SHARD, None, listing.descending, listing.first_page))
-    for item in _fetch_pages(ids, listing.first_page):
-        yield item, item.id
+    """Every run in id order: the table's shards one after the other (each in id order), read by
+    Query with their attributes (eventually consistent), so a page costs its items' size."""
+    shards = RUN_SHARDS[::-1] if listing.descending else RUN_SHARDS
+    for shard in shards:
+        for item in pages(FlowRunModel, shard, None, listing.descending, listing.first_page):
+            yield item, item.id
 
 
 def _fetch_pages(ids: Iterable[str], first: int) -> Iterator[FlowRunModel]:

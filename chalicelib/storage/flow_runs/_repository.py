@@ -492,19 +492,49 @@ class FlowRunRepository:
     @staticmethod
     def _current(item: FlowRunModel) -> bool:
         """Whether ``item`` is in this version's format and indexes (by-owner-state's ``~<id>``,
-        by-time, by-id)."""
+        by-time)."""
         sort = item.owner_sort
         return (
             sort is not None
             and item.history is None
             and item.time_key is not None
-            and item.id_shard is not None
             and (not sort.startswith(flow_run_items.OTHER_STATES) or sort == f"{flow_run_items.OTHER_STATES}{item.id}")
         )
 
+    def copy_from(self, table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[int, int, Any]:
+        """Copy one Scan page of the runs table of the version before this one (``table``, keyed by
+        id alone) into this one, in this version's format: each a put on ``attribute_not_exists``,
+        so a run written here since (by this version) is kept as it is, and a copy may run any number
+        of times and while runs change. The state history is shared (``flow_run_states``); a run of
+        the format before it brings its ``history`` there. Returns (copied, already here, the next
+        page's cursor or ``None``). A missing ``table`` is an empty one."""
+        client = FlowRunModel._get_connection().connection.client
+        extra = {"ExclusiveStartKey": cursor} if cursor else {}
+        try:
+            page = client.scan(TableName=table, Limit=limit, ConsistentRead=True, **extra)
+        except client.exceptions.ResourceNotFoundException:
+            return 0, 0, None
+        copied = present = 0
+        for raw in page.get("Items", []):
+            old = FlowRunModel.from_raw_data({**raw, **FlowRunModel.raw_key(raw["id"]["S"])})
+            run = self.from_item(old)
+            legacy = flow_run_items.legacy_history(old) is not None
+            item = self._item(run, history_pending=bool(old.history_pending) and not legacy)
+            try:
+                self._put(item, FlowRunModel.id.does_not_exist())
+            except PutError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                present += 1
+                continue
+            if legacy:
+                self._record(run, flow_run_items.states_to_record(old, run))
+            copied += 1
+        return copied, present, page.get("LastEvaluatedKey")
+
     def rewrite_outdated(self, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[int, int, Any]:
         """Rewrite one Scan page's runs that an older version wrote (:meth:`_current`: an older
-        by-owner-state key, no by-time or by-id keys, the former format's ``history``), so they enter
+        by-owner-state key, no by-time keys, the former format's ``history``), so they enter
         this version's indexes: each a
         put conditioned on the state and ``updated`` read (a run that moved meanwhile is current
         already). Returns (rewritten, left as they were, the next page's cursor or ``None``)."""
