@@ -62,17 +62,17 @@ from chalicelib.storage.instrumentation import (  # noqa: E402
     count_requests,
     item_bytes,
 )
-from chalicelib.storage.models import ALL_MODELS, FlowRunModel, RunCountModel  # noqa: E402
+from chalicelib.storage.models import ALL_MODELS, FlowRunModel, RunCountModel, run_shard  # noqa: E402
 from chalicelib.storage.tables import create_tables, delete_tables  # noqa: E402
 from tests.reliability.factories import CRON_5, T0, make_deployment  # noqa: E402
 
-RUNS_TABLE = "flow_runs"
+RUNS_TABLE = "flow_runs_v2"
 BENCH_POOL = "bench-pool"
 
 
 # ---------------------------------------------------------------------------- item sizes
 def raw_run(run_id: Any) -> dict[str, Any]:
-    return FlowRunModel._get_connection().get_item(str(run_id), consistent_read=True)["Item"]
+    return FlowRunModel._get_connection().get_item(run_shard(str(run_id)), str(run_id), consistent_read=True)["Item"]
 
 
 def insert_units(run_id: Any) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def insert_units(run_id: Any) -> dict[str, Any]:
     wrongly, so a one-item transaction is its only faithful transactional figure)."""
     client = FlowRunModel._get_connection().connection.client
     table = FlowRunModel.Meta.table_name
-    key = {"id": {"S": str(run_id)}}
+    key = FlowRunModel.raw_key(str(run_id))
     raw = raw_run(run_id)
 
     def units(consumed: Any) -> float:

@@ -131,6 +131,9 @@ class FlowRun(ResponseModel):
     lazarus_attempts: int = Field(default=0, exclude=True)
     stored_sweep_at: UtcDateTime | None = Field(default=None, exclude=True)
     claimed_until: UtcDateTime | None = Field(default=None, exclude=True)
+    #: The states the stored run's history table lacked as read (carried in its item, and its
+    #: current state while not recorded), oldest first, as history entries ``{k, t, s}``.
+    unrecorded: list[dict[str, Any]] | None = Field(default=None, exclude=True)
     #: The end of its schedule's catch-up window: still SCHEDULED then, the run is skipped.
     catchup_deadline: UtcDateTime | None = Field(default=None, exclude=True)
     #: Holds a slot of its deployment's concurrency limit (``domain.deployment_concurrency``).

@@ -198,7 +198,7 @@ class RunsByOwner(GlobalSecondaryIndex["FlowRunModel"]):
     time order from their entries and read by key a page at a time (it changes once, when the run
     starts)."""
 
-    Meta = _index_meta("by-owner-state", IncludeProjection(["schedule_id", "auto_scheduled", "tk"]))
+    Meta = _index_meta("by-owner-state", IncludeProjection(["schedule_id", "au", "tk"]))
     owner = UnicodeAttribute(attr_name="ow", hash_key=True)
     owner_sort = UnicodeAttribute(attr_name="os", range_key=True)
 
@@ -232,9 +232,9 @@ class RunsBySweep(GlobalSecondaryIndex["FlowRunModel"]):
 #: none that only a heartbeat or a work list changes (``heartbeat``, ``sweep``/``sweep_at``) nor
 #: other indexes' keys, so a heartbeat writes no by-time entry.
 LISTED_ATTRIBUTES = (
-    "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "auto_scheduled", "state_id",
-    "state_type", "st", "run_count", "work_queue_name", "work_queue_id", "next_scheduled_start_time",
-    "expected_start_time", "created", "updated", "doc", "expires_at",
+    "flow_id", "deployment_id", "schedule_id", "name", "idempotency_key", "au", "state_id",
+    "state_type", "st", "run_count", "wn", "work_queue_id", "ns",
+    "es", "created", "updated", "doc", "expires_at",
     "history", "state_name", "tags", "start_time", "end_time", "lazarus_attempts",
 )  # fmt: skip
 #: by-time's partition of the runs that are under way (any time): PENDING, RUNNING, PAUSED, CANCELLING.
@@ -307,13 +307,17 @@ class FlowRunModel(Model):
     #: Only when it is not the one the run's schedule and time imply ("" for none).
     idempotency_key = UnicodeAttribute(null=True)
     #: Only when true.
-    auto_scheduled = BooleanAttribute(null=True)
+    auto_scheduled = BooleanAttribute(attr_name="au", null=True)
     state_id = UnicodeAttribute()
     state_type = UnicodeAttribute()
     #: The current state but its id and type: ``ts``, and ``n``/``m``/``d``/``sd`` when not default.
     state = JSONAttribute(attr_name="st", null=True)
     #: Set while the current state is not yet in ``flow_run_states`` (a run's first state).
     history_pending = BooleanAttribute(attr_name="hp", null=True)
+    #: States before the current one not yet in ``flow_run_states`` (history entries ``{k, t, s}``):
+    #: a transition carries the state it replaces here while the item stays within 1 KB, and the
+    #: next one records both in one history item (``storage.flow_runs._repository``).
+    carried = JSONAttribute(attr_name="pv", null=True)
     #: by-queue's range key (runs of a work pool's queue while polled or active).
     queue_sort = UnicodeAttribute(attr_name="qs", null=True)
     #: by-owner-state's hash key: the deployment id, else the flow id; and its range key.
@@ -321,11 +325,12 @@ class FlowRunModel(Model):
     owner_sort = UnicodeAttribute(attr_name="os", null=True)
     #: Only when above 0.
     run_count = NumberAttribute(null=True)
-    work_queue_name = UnicodeAttribute(null=True)
+    work_queue_name = UnicodeAttribute(attr_name="wn", null=True)
     #: The hash key of ``by-queue`` (the worker's poll).
     work_queue_id = UnicodeAttribute(null=True)
-    next_scheduled_start_time = TimestampAttribute(null=True)
-    expected_start_time = TimestampAttribute(null=True)
+    #: Short names: a run item's size is what every write of it bills (per KB).
+    next_scheduled_start_time = TimestampAttribute(attr_name="ns", null=True)
+    expected_start_time = TimestampAttribute(attr_name="es", null=True)
     heartbeat = TimestampAttribute(null=True)
     #: Until when a worker's poll holds the (SCHEDULED) run: other polls skip it. No index has it.
     claimed_until = TimestampAttribute(null=True)
@@ -381,6 +386,11 @@ class FlowRunModel(Model):
         """BatchGetItem of runs by their ids (or (shard, id) pairs)."""
         keys = [(run_shard(i), i) if isinstance(i, str) else tuple(i) for i in items]
         return super().batch_get(keys, consistent_read=consistent_read, attributes_to_get=attributes_to_get)
+
+    #: Attributes the ``flow_runs`` table of the versions before (keyed by id) named otherwise.
+    PREVIOUS_NAMES = {
+        "auto_scheduled": "au", "work_queue_name": "wn", "next_scheduled_start_time": "ns", "expected_start_time": "es",
+    }  # fmt: skip
 
     @staticmethod
     def raw_key(run_id: str) -> dict[str, dict[str, str]]:

@@ -60,7 +60,7 @@ def test_a_run_reads_back_as_it_was_written():
     item = items.to_item(run, RETENTION, history_pending=True)
     read = items.from_item(item)
     assert read.stored_sweep_at == item.sweep_at  # storage's bookkeeping, as read (never written from the run)
-    assert read.model_copy(update={"stored_sweep_at": None}) == run
+    assert read.model_copy(update={"stored_sweep_at": None, "unrecorded": None}) == run
 
 
 def test_no_nulls_no_defaults_no_derivable_values_are_written():
@@ -214,6 +214,9 @@ def test_migrate_runs_copies_the_previous_runs_table_into_listings_and_counts(re
         old.owner_sort = old.owner_sort if old.owner_sort.startswith("SCHEDULED") else f"~{stored_run.created}"
         raw = old.serialize()
         raw.pop("ix")
+        previous_names = {new: name for name, new in FlowRunModel.PREVIOUS_NAMES.items()}
+        raw = {previous_names.get(name, name): value for name, value in raw.items()}
+        assert "expected_start_time" in raw and "au" not in raw
         client.put_item(TableName=previous, Item=raw)
     repos.flow_runs.insert(moved_on.model_copy(update={"name": "written-since"}))
     aggregates.drain(settings)  # the run written since is counted from this version's stream
@@ -235,3 +238,31 @@ def test_migrate_runs_copies_the_previous_runs_table_into_listings_and_counts(re
     assert again["flow_runs"] == {"rewritten": 0, "current": 3} and again["counted_fr"] == 0
     aggregates.drain(settings)
     assert count(FLOW_RUNS, None, Window(), None) == 3
+
+
+def test_a_state_too_big_to_carry_goes_to_the_history_and_nothing_is_lost(repos):
+    """A transition carries the state it replaces in the run's item only while the item stays
+    within 1 KB: a run with large parameters records it in the history instead. Either way every
+    state reads back, in order, and each state is once in the history table or the item."""
+    from chalicelib.storage.models import FlowRunStateModel
+
+    small = scheduled_run()
+    big = small.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "big", "parameters": {"x": "y" * 400}})
+    for run in (small, big):
+        repos.flow_runs.insert(run)
+        for offset, kind in enumerate((StateType.PENDING, StateType.RUNNING, StateType.COMPLETED), start=1):
+            read = repos.flow_runs.get(run.id)
+            at = T0 + timedelta(seconds=offset)
+            current = read.model_copy(update={"state": State(type=kind, timestamp=at), "updated": at})
+            repos.flow_runs.replace(current, expected_state_id=read.state.id)
+            carried = FlowRunModel.get(str(run.id)).carried
+            if kind is StateType.PENDING:  # SCHEDULED carried by the small run's item only
+                assert [e["t"] for e in carried or []] == (["SCHEDULED"] if run is small else [])
+        recorded = [s for item in FlowRunStateModel.query(str(run.id)) for s in items.from_state_item(item)]
+        in_item = [e["k"].rsplit("#", 1)[1] for e in FlowRunModel.get(str(run.id)).carried or []]
+        ids = [str(s.id) for s in recorded] + in_item + [str(current.state.id)]
+        history = repos.flow_runs.history(run.id)
+        assert [str(s.id) for s in history] == ids  # each state once, in the order they were set
+        assert [s.type for s in history] == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+        if run is big:
+            assert [s.type for s in recorded] == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]

@@ -111,6 +111,18 @@ def state_key(state: State, became_current: datetime) -> str:
     return f"{utc_key(became_current)}#{state.id}"
 
 
+def history_entry(run_id: uuid.UUID | str, state: State, became_current: datetime) -> dict[str, Any]:
+    """``state`` as an entry of a history item's ``more`` (and of a run item's ``pv``)."""
+    return {"k": state_key(state, became_current), "t": state.type.value, "s": compact_state(state, run_id)}
+
+
+def from_history_entry(run_id: uuid.UUID | str, entry: dict[str, Any]) -> tuple[State, datetime]:
+    """The state of a history entry, and when it became current."""
+    key = entry["k"]
+    when = datetime.fromisoformat(key.rsplit("#", 1)[0].replace("Z", "+00:00"))
+    return expand_state(entry["s"], key.rsplit("#", 1)[1], entry["t"], run_id), when
+
+
 def state_item(
     run_id: uuid.UUID | str,
     state: State,
@@ -119,7 +131,7 @@ def state_item(
     more: Sequence[tuple[State, datetime]] = (),
 ) -> FlowRunStateModel:
     """The history item of ``state`` and of the states of ``more`` that followed it (one item)."""
-    later = [{"k": state_key(s, when), "t": s.type.value, "s": compact_state(s, run_id)} for s, when in more]
+    later = [history_entry(run_id, s, when) for s, when in more]
     return FlowRunStateModel(
         str(run_id),
         state_key(state, became_current),
@@ -352,6 +364,10 @@ def from_item(item: FlowRunModel) -> FlowRun:
         state = State.model_validate(legacy_state) if legacy_state is not None else None
     data["state"] = state
     data["stored_sweep_at"] = item.sweep_at
+    unrecorded = list(item.carried or [])
+    if item.history_pending and item.state_id != NO_STATE_ID and item.state is not None:
+        unrecorded.append({"k": f"{utc_key(item.updated)}#{item.state_id}", "t": item.state_type, "s": item.state})
+    data["unrecorded"] = unrecorded or None
     data["claimed_until"] = item.claimed_until
     if item.sweep == CATCHUP:  # the catch-up list's entry is the deadline itself
         data["catchup_deadline"] = item.sweep_at
@@ -383,6 +399,7 @@ def states_to_record(old: FlowRunModel | None, run: FlowRun) -> list[tuple[State
     item's whole history, in its order), then the new current state if it changed."""
     states: list[tuple[State, datetime]] = []
     if old is not None:
+        states += [from_history_entry(old.id, entry) for entry in old.carried or []]
         legacy = legacy_history(old)
         if legacy is not None:
             states += [(s, old.updated - timedelta(microseconds=len(legacy) - i - 1)) for i, s in enumerate(legacy)]

@@ -44,8 +44,11 @@ from chalicelib.storage.flow_runs._items import state_sort_key
 from chalicelib.storage.flow_runs._listing import Listing
 from chalicelib.storage.flow_runs._queries import AccessPath
 from chalicelib.storage.flow_runs._transacted import delete_releasing_slot, put_transacted
+from chalicelib.storage.instrumentation import item_bytes
 from chalicelib.storage.models import POLLED_STATES, DeploymentModel, FlowRunModel, FlowRunStateModel
 
+#: The size a write of an item costs one write unit up to.
+_ONE_WRITE_UNIT = 1024
 #: How long a history item outlives its state at least: the retention plus the scheduler's horizon
 #: (a Scheduled state may be written 100 days before its run starts).
 _HISTORY_SLACK = timedelta(days=100)
@@ -106,10 +109,12 @@ class FlowRunRepository:
         if legacy is not None:
             return legacy
         states = self._recorded_states(item.id)
-        if item.history_pending:
-            current = self.from_item(item).state
-            if current is not None and all(s.id != current.id for s in states):
-                states.append(current)
+        known = {s.id for s in states}
+        for entry in self.from_item(item).unrecorded or ():
+            state, _ = flow_run_items.from_history_entry(item.id, entry)
+            if state.id not in known:
+                states.append(state)
+                known.add(state.id)
         return states
 
     @staticmethod
@@ -141,12 +146,8 @@ class FlowRunRepository:
         return self.from_item(item), self.history_of(item)
 
     def history(self, id_: uuid.UUID) -> list[State]:
-        """The run's states, oldest first: one Query of ``flow_run_states``; a run whose history is
-        empty there (its first state not recorded yet, or the former format) is read once more.
-        An unknown or expired run has none."""
-        states = self._recorded_states(str(id_))
-        if states:
-            return states
+        """The run's states, oldest first: GetItem (its latest states are in the item) and a Query
+        of ``flow_run_states``. An unknown or expired run has none."""
         try:
             return self.history_of(self.get_item(id_))
         except FlowRunNotFoundError:
@@ -385,7 +386,8 @@ class FlowRunRepository:
         ``companions``, items written only together with this state. ``held_overlap``: the schedule
         overlap token the run as read held; when ``run`` holds another, the schedule's counter
         moves in the same transaction (:class:`OverlapTokenTakenError` when the token is taken)."""
-        item = self._item(run, history_pending=False)
+        item = self._item(run, history_pending=True)
+        carried = self._carry(run, item)
         moves = held_slot is not None and held_slot != run.concurrency_slot and run.deployment_id is not None
         overlap = None
         if held_overlap is not ... and held_overlap != run.overlap_slot and run.schedule_id is not None:
@@ -400,7 +402,28 @@ class FlowRunRepository:
         states = flow_run_items.states_to_record(old, run)
         known = {s.id for s, _ in states} | ({uuid.UUID(old.state_id)} if old is not None and old.state else set())
         states += [(s, run.updated) for s in also if s.id not in known]
-        self._record(run, states)
+        pending = {run.state.id if run.state else None, carried}
+        self._record(run, [(s, when) for s, when in states if s.id not in pending])
+
+    @staticmethod
+    def _carry(run: FlowRun, item: FlowRunModel) -> uuid.UUID | None:
+        """The history's write policy: a run's current state stays out of ``flow_run_states`` (the
+        item holds it, ``hp``), and so may one state before it (``pv``), so most transitions write
+        no history item: PENDING carries SCHEDULED, RUNNING records both in one item, COMPLETED
+        carries RUNNING. ``item`` (``run`` to be written) carries the one state the history lacked
+        as read (``run.unrecorded``) besides the new current one, if it stays within 1 KB (a write
+        unit), and unless the run is RUNNING: its heartbeat and work-list entry will grow its item,
+        and a heartbeat is billed per KB of it. The caller records whatever the replaced item shows
+        unrecorded but these. Returns the carried state's id."""
+        current = f"#{run.state.id}" if run.state else None
+        earlier = [e for e in run.unrecorded or () if not (current and e["k"].endswith(current))]
+        if len(earlier) != 1 or run.state_type == StateType.RUNNING:
+            return None
+        item.carried = earlier
+        if item_bytes(item.serialize()) > _ONE_WRITE_UNIT:
+            item.carried = None
+            return None
+        return uuid.UUID(earlier[0]["k"].rsplit("#", 1)[1])
 
     @staticmethod
     def _put(item: FlowRunModel, condition: Condition) -> FlowRunModel | None:
@@ -516,7 +539,8 @@ class FlowRunRepository:
             return 0, 0, None
         copied = present = 0
         for raw in page.get("Items", []):
-            old = FlowRunModel.from_raw_data({**raw, **FlowRunModel.raw_key(raw["id"]["S"])})
+            renamed = {FlowRunModel.PREVIOUS_NAMES.get(name, name): value for name, value in raw.items()}
+            old = FlowRunModel.from_raw_data({**renamed, **FlowRunModel.raw_key(raw["id"]["S"])})
             run = self.from_item(old)
             legacy = flow_run_items.legacy_history(old) is not None
             item = self._item(run, history_pending=bool(old.history_pending) and not legacy)
