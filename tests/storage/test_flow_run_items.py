@@ -263,6 +263,6 @@ def test_a_state_too_big_to_carry_goes_to_the_history_and_nothing_is_lost(repos)
         ids = [str(s.id) for s in recorded] + in_item + [str(current.state.id)]
         history = repos.flow_runs.history(run.id)
         assert [str(s.id) for s in history] == ids  # each state once, in the order they were set
-        assert [s.type for s in history] == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+        assert [s.type.value for s in history] == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
         if run is big:
             assert [s.type for s in recorded] == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
