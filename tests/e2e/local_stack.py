@@ -87,39 +87,55 @@ class Processes:
                 pass
 
 
+#: How many times the stack is started on new ports when one it picked was taken before it bound it
+#: (another process on this machine got it in between: a race no free-port choice avoids).
+PORT_ATTEMPTS = 3
+
+
 @contextmanager
 def local_stack(log_dir: Path, extra_env: Mapping[str, str]) -> Iterator[tuple[str, str]]:
     """The stack on free ports: ``(API URL, DynamoDB endpoint)`` once ``/health`` answers; SIGTERM
-    (then SIGKILL) after."""
-    port, dynamodb_port = free_port(), free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CIRRUS_")}
-    env.update(
-        {
+    (then SIGKILL) after. A port taken before the stack bound it is retried on new ones."""
+    base = {name: value for name, value in os.environ.items() if not name.startswith("CIRRUS_")}
+    log = log_dir / "stack.log"
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port, dynamodb_port = free_port(), free_port()
+        env = {
+            **base,
             "CIRRUS_LOCAL_API_PORT": str(port),
             "CIRRUS_LOCAL_DYNAMODB_PORT": str(dynamodb_port),
             "CIRRUS_LOCAL_DYNAMODB_DIR": str(log_dir / "dynamodb"),  # DynamoDB Local's data: not the checkout's
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }
-    )
-    log = log_dir / "stack.log"
-    processes = Processes()
-    process = processes.start([sys.executable, "-m", "devstack"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while api(url, "GET", "/health", timeout_s=2) != (200, True):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the local stack did not start:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
-        yield url, f"http://127.0.0.1:{dynamodb_port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
+        offset = log.stat().st_size if log.exists() else 0
+        processes = Processes()
+        process = processes.start([sys.executable, "-m", "devstack"], env, log)
+        url = f"http://127.0.0.1:{port}"
+        started = False
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        processes.reap()
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while api(url, "GET", "/health", timeout_s=2) != (200, True):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text()
+                    if "address already in use" in text[offset:] and attempt < PORT_ATTEMPTS:
+                        break
+                    raise AssertionError(f"the local stack did not start:\n{text[-4000:]}")
+                time.sleep(0.5)
+            else:
+                started = True
+            if started:
+                yield url, f"http://127.0.0.1:{dynamodb_port}"
+                return
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            processes.reap()
+        with log.open("a") as sink:
+            sink.write(f"--- a port was taken before the stack bound it; attempt {attempt + 1} on new ports\n")
 
 
 def run_driver(args: list[str], env: Mapping[str, str], timeout_s: float) -> tuple[int | None, str]:
