@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from chalice.cli.factory import CLIFactory
@@ -21,6 +21,7 @@ from chalicelib.config import Settings
 from chalicelib.schemas.common import utcnow
 from chalicelib.services.blocks import ensure_installed as ensure_block_catalog
 from chalicelib.storage import open_repositories
+from chalicelib.storage.models import ALL_MODELS
 from chalicelib.storage.tables import create_tables
 from devstack import ui_bundle
 from devstack.dynamodb_local import DUMMY_CREDENTIALS
@@ -66,6 +67,13 @@ def stack_environment(
         overrides.update(DUMMY_CREDENTIALS)  # an emulator on this machine: any key does
     env.update(overrides)
     return env, sorted(overrides)
+
+
+def holds_kept_data(created: Sequence[str]) -> bool:
+    """Whether the store held tables before this start (``created``: the tables this start created).
+    Only a store created whole is new; one where this version added a table (``flow_runs_v2`` next
+    to an older version's ``flow_runs``) holds data to migrate."""
+    return len(created) < len(ALL_MODELS)
 
 
 class LocalStack:
@@ -120,7 +128,7 @@ class LocalStack:
         # Prefect's block catalog (~1 s the first time; a marker read later), before the API serves, so
         # no request sees it being written.
         ensure_block_catalog(open_repositories(self.settings).blocks, utcnow())
-        if not created:  # kept data: bring runs an older version stored into this version's indexes
+        if holds_kept_data(created):  # bring runs an older version stored into this version's tables
             threading.Thread(target=self._migrate_runs, name="migrate-runs", daemon=True).start()
 
         keep = [arg for name in self._kept for arg in ("--keep", name)]
