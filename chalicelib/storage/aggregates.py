@@ -118,8 +118,16 @@ def _streams_client(endpoint: str | None, region: str) -> Any:
     )
 
 
-def _stream_arn(model: Any) -> str | None:
-    table = model._get_connection().connection.client.describe_table(TableName=model.Meta.table_name)["Table"]
+def _stream_arn(model: Any, table_name: str | None = None) -> str | None:
+    """The stream of ``model``'s table (or of the table ``table_name``, read with ``model``'s
+    connection; ``None`` when it has none or does not exist)."""
+    client = model._get_connection().connection.client
+    try:
+        table = client.describe_table(TableName=table_name or model.Meta.table_name)["Table"]
+    except client.exceptions.ResourceNotFoundException:
+        if table_name is None:
+            raise
+        return None
     return table.get("LatestStreamArn")
 
 
@@ -201,12 +209,47 @@ def drain(settings: Settings, *, apply: bool = True) -> int:
     return read
 
 
-def pull_stream(settings: Settings, model: Any, consumer: str, handle: Callable[[list[dict[str, Any]]], object]) -> int:
-    """Hand ``handle`` the records of ``model``'s stream that ``consumer`` has not read yet, a page
-    at a time in order (parent shards first), moving the consumer's checkpoints after each shard;
-    returns how many were read. The caller keeps one pull per consumer at a time."""
+def drain_previous_runs(settings: Settings, table_name: str) -> int:
+    """Apply what the stream of the runs table of the versions before (``table_name``, keyed by id,
+    its attributes under their former names) holds and the counts have not applied yet: changes
+    made just before an upgrade, whose consumer the upgrade removed (``cirrus migrate-runs``).
+    Returns how many records were read (0 when the table or its stream is gone)."""
+    renames = FlowRunModel.PREVIOUS_NAMES
+
+    def renamed(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if image is None:
+            return None
+        values = {renames.get(name, name): value for name, value in image.items()}
+        return {**values, **FlowRunModel.raw_key(values["id"]["S"])} if "id" in values else values
+
+    def handle(records: list[dict[str, Any]]) -> int:
+        converted = []
+        for record in records:
+            data = dict(record.get("dynamodb", {}))
+            for side in ("OldImage", "NewImage"):
+                if side in data:
+                    data[side] = renamed(data[side])
+            converted.append({**record, "dynamodb": data})
+        return apply_records(FLOW_RUNS, converted)
+
+    with _drain_lock:
+        return pull_stream(settings, FlowRunModel, _CHECKPOINT, handle, table_name=table_name)
+
+
+def pull_stream(
+    settings: Settings,
+    model: Any,
+    consumer: str,
+    handle: Callable[[list[dict[str, Any]]], object],
+    *,
+    table_name: str | None = None,
+) -> int:
+    """Hand ``handle`` the records of ``model``'s stream (or of the table ``table_name``'s) that
+    ``consumer`` has not read yet, a page at a time in order (parent shards first), moving the
+    consumer's checkpoints after each shard; returns how many were read. The caller keeps one pull
+    per consumer at a time."""
     client = _streams_client(settings.dynamodb_endpoint, settings.region)
-    arn = _stream_arn(model)
+    arn = _stream_arn(model, table_name)
     if arn is None:
         return 0
     read = 0
@@ -247,6 +290,10 @@ class RunCountRepository:
     @staticmethod
     def rebuild_page(kind: str, cursor: dict | None = None) -> tuple[int, dict | None]:
         return rebuild_page(kind, cursor)
+
+    def drain_previous_runs(self, table_name: str) -> int:
+        """:func:`drain_previous_runs` for these settings."""
+        return drain_previous_runs(self.settings, table_name)
 
     @staticmethod
     def apply_records(kind: str, records: Iterable[Mapping[str, Any]]) -> int:

@@ -191,53 +191,63 @@ def _previous_runs_table(settings) -> tuple[object, str]:
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
     return client, name
 
 
 def test_migrate_runs_copies_the_previous_runs_table_into_listings_and_counts(repos, settings, capsys):
-    """Items the versions before wrote to ``flow_runs`` (keyed by id; no ``tk``, ``~<created>``,
-    no counts): ``cirrus migrate-runs`` copies them into ``flow_runs_v2`` in this format and enters
-    them into the counts; a run already in the new table is kept as it is; running it again changes
+    """Items the versions before wrote to ``flow_runs`` (keyed by id, former attribute names):
+    ``cirrus migrate-runs`` applies what that table's stream holds and the counts have not (a run
+    deleted there just before the upgrade leaves the counts), copies its runs into ``flow_runs_v2``
+    in this format, and keeps a run already in the new table as it is; running it again changes
     nothing."""
     from chalicelib import cli
     from chalicelib.storage import aggregates
     from chalicelib.storage.run_counts import FLOW_RUNS, Window, count
 
     client, previous = _previous_runs_table(settings)
-    run = scheduled_run()
-    done = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "k"})
-    moved_on = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "m", "name": "old-name"})
-    for stored_run in (run, done, moved_on):
-        old = repos.flow_runs.to_item(stored_run)
-        old.time_bucket = old.time_key = None
-        old.owner_sort = old.owner_sort if old.owner_sort.startswith("SCHEDULED") else f"~{stored_run.created}"
-        raw = old.serialize()
-        raw.pop("ix")
-        previous_names = {new: name for name, new in FlowRunModel.PREVIOUS_NAMES.items()}
-        raw = {previous_names.get(name, name): value for name, value in raw.items()}
-        assert "expected_start_time" in raw and "au" not in raw
-        client.put_item(TableName=previous, Item=raw)
-    repos.flow_runs.insert(moved_on.model_copy(update={"name": "written-since"}))
-    aggregates.drain(settings)  # the run written since is counted from this version's stream
-    assert count(FLOW_RUNS, None, Window(), None) == 1
-    assert [r.id for r, _ in repos.flow_runs.listed(Listing(order="id"))] == [moved_on.id]
-    assert cli.main(["migrate-runs"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["copied_flow_runs"] == {"from": previous, "copied": 2, "present": 1}
-    assert report["flow_runs"] == {"rewritten": 0, "current": 3} and report["counted_fr"] == 2
-    listed = {r.id: r for r, _ in repos.flow_runs.listed(Listing(order="id"))}
-    assert set(listed) == {run.id, done.id, moved_on.id} and listed[moved_on.id].name == "written-since"
-    assert {r.id for r in repos.flow_runs.by_deployment(DEPLOYMENT, StateType.SCHEDULED)} == set(listed)
-    assert repos.flow_runs.history(done.id) == [done.state]
-    aggregates.drain(settings)  # the copies' own records change nothing more
-    assert count(FLOW_RUNS, None, Window(), None) == 3
-    assert cli.main(["migrate-runs"]) == 0
-    again = json.loads(capsys.readouterr().out)
-    assert again["copied_flow_runs"] == {"from": previous, "copied": 0, "present": 3}
-    assert again["flow_runs"] == {"rewritten": 0, "current": 3} and again["counted_fr"] == 0
-    aggregates.drain(settings)
-    assert count(FLOW_RUNS, None, Window(), None) == 3
+    try:
+        run = scheduled_run()
+        done = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "k"})
+        moved_on = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "m", "name": "old-name"})
+        gone = run.model_copy(update={"id": uuid.uuid4(), "idempotency_key": "g"})
+        for stored_run in (run, done, moved_on, gone):
+            old = repos.flow_runs.to_item(stored_run)
+            old.time_bucket = old.time_key = None
+            old.owner_sort = old.owner_sort if old.owner_sort.startswith("SCHEDULED") else f"~{stored_run.created}"
+            raw = old.serialize()
+            raw.pop("ix")
+            previous_names = {new: name for name, new in FlowRunModel.PREVIOUS_NAMES.items()}
+            raw = {previous_names.get(name, name): value for name, value in raw.items()}
+            assert "expected_start_time" in raw and "au" not in raw
+            client.put_item(TableName=previous, Item=raw)
+        aggregates.drain_previous_runs(settings, previous)  # the former version's consumer counted them
+        assert count(FLOW_RUNS, None, Window(), None) == 4
+        client.delete_item(TableName=previous, Key={"id": {"S": str(gone.id)}})  # just before the upgrade
+        repos.flow_runs.insert(moved_on.model_copy(update={"name": "written-since"}))
+        aggregates.drain(settings)  # the run written since is counted already (by the former stream)
+        assert count(FLOW_RUNS, None, Window(), None) == 4
+        assert [r.id for r, _ in repos.flow_runs.listed(Listing(order="id"))] == [moved_on.id]
+        assert cli.main(["migrate-runs"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["copied_flow_runs"] == {"from": previous, "copied": 2, "present": 1, "stream_records": 1}
+        assert report["flow_runs"] == {"rewritten": 0, "current": 3} and report["counted_fr"] == 0
+        listed = {r.id: r for r, _ in repos.flow_runs.listed(Listing(order="id"))}
+        assert set(listed) == {run.id, done.id, moved_on.id} and listed[moved_on.id].name == "written-since"
+        assert {r.id for r in repos.flow_runs.by_deployment(DEPLOYMENT, StateType.SCHEDULED)} == set(listed)
+        assert repos.flow_runs.history(done.id) == [done.state]
+        aggregates.drain(settings)  # the copies' own records change nothing more
+        assert count(FLOW_RUNS, None, Window(), None) == 3
+        assert cli.main(["migrate-runs"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["copied_flow_runs"] == {"from": previous, "copied": 0, "present": 3, "stream_records": 0}
+        assert again["flow_runs"] == {"rewritten": 0, "current": 3} and again["counted_fr"] == 0
+        aggregates.drain(settings)
+        assert count(FLOW_RUNS, None, Window(), None) == 3
+
+    finally:  # the table (and its stream) must not outlive the test on a shared DynamoDB Local
+        client.delete_table(TableName=previous)
 
 
 def test_a_state_too_big_to_carry_goes_to_the_history_and_nothing_is_lost(repos):
