@@ -9,8 +9,9 @@ its id or slug; ``none`` clears a policy).
 ``cirrus migrate-runs`` copies the flow runs of the runs table before this version's
 (``<prefix>flow_runs``, keyed by id; ``--from-table NAME`` names another) into this version's
 (``flow_runs_v2``), rewrites the flow and task runs an older version stored, once, after an upgrade
-(so they enter this version's indexes), and enters every stored run into the run counts (runs the
-counts hold already are skipped); idempotent, safe while the service runs.
+(so they enter this version's indexes), gives deployments of a work pool's queue stored before
+``by-queue`` their entry, and enters every stored run into the run counts (runs the counts hold
+already are skipped); idempotent, safe while the service runs.
 Output is one JSON document on stdout; errors go to stderr with exit status 1.
 """
 
@@ -160,6 +161,8 @@ def migrate_runs(settings: Settings, from_table: str | None = None) -> dict[str,
         if cursor is None:
             break
     report["copied_flow_runs"] = {"from": source, "copied": copied, "present": present, "stream_records": drained}
+    entered, kept = repos.deployments.enter_queue_index()
+    report["deployments_by_queue"] = {"entered": entered, "current": kept}
     for name, store in (("flow_runs", repos.flow_runs), ("task_runs", repos.task_runs)):
         rewritten = kept = 0
         cursor = None

@@ -5,6 +5,7 @@ deployment and change, found through the by-queue index, however many watchers r
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -218,3 +219,26 @@ def test_what_the_index_and_the_events_cost(client, repos, aws):
         assert index(change, "read") == 0.5, change.by_index()
     assert quiet.write_units() == 0 and index(quiet, "read") <= 0.5, quiet.by_index()
     assert not any(k.endswith("deployments") and v for k, v in quiet.by_index().items()), quiet.by_index()
+
+
+def test_migrate_runs_enters_deployments_stored_before_by_queue(client, repos, capsys):
+    """A deployment of a pool's queue stored before the ``by-queue`` index (no ``queue_id``) gets
+    its entry from ``cirrus migrate-runs``, so the next worker poll and tick emit its status event
+    without waiting for a redeploy; a deployment outside a pool gets none; running it again changes
+    nothing."""
+    from chalicelib import cli
+
+    _pool(client, "q")
+    old = _deployment(client, "old", "q")
+    _, flow = call(client, "POST", "/flows/", {"name": "f"})
+    assert call(client, "POST", "/deployments/", {"name": "plain", "flow_id": flow["id"]})[0] in (200, 201)
+    DeploymentModel(old["id"]).update(actions=[DeploymentModel.queue_id.remove(), DeploymentModel.queue_mark.remove()])
+    assert cli.main(["migrate-runs"]) == 0
+    assert json.loads(capsys.readouterr().out)["deployments_by_queue"] == {"entered": 1, "current": 1}
+    item = DeploymentModel.get(old["id"], consistent_read=True)
+    assert (item.queue_id, item.queue_mark) == (old["work_queue_id"], "-")
+    _worker_polls(client, "q")
+    _tick(repos, datetime.now(UTC))
+    assert _named(client) == [("prefect.deployment.ready", "old")]
+    assert cli.main(["migrate-runs"]) == 0
+    assert json.loads(capsys.readouterr().out)["deployments_by_queue"] == {"entered": 0, "current": 2}

@@ -25,7 +25,14 @@ from chalicelib.errors import DeploymentNotFoundError
 from chalicelib.schemas.deployments import Deployment
 from chalicelib.schemas.filters import DeploymentFilter
 from chalicelib.schemas.states import StateType
-from chalicelib.storage.deployments._items import StoredDeployment, filter_view, to_deployment, to_stored
+from chalicelib.storage.deployments._items import (
+    UNMARKED,
+    StoredDeployment,
+    filter_view,
+    queue_key,
+    to_deployment,
+    to_stored,
+)
 from chalicelib.storage.deployments._readiness import DeploymentReadiness
 from chalicelib.storage.deployments._writes import DeploymentWrites
 from chalicelib.storage.errors import is_condition_failure
@@ -68,6 +75,32 @@ class DeploymentRepository(DeploymentWrites, DeploymentReadiness):
         """Every deployment: a Scan. Only the operator paths (filter, count, paginate) use it."""
         for item in DeploymentModel.scan():
             yield to_deployment(item)
+
+    def enter_queue_index(self) -> tuple[int, int]:
+        """Give every deployment of a work pool's queue stored before the ``by-queue`` index its
+        entry (``queue_id``, and ``queue_mark`` unmarked), so the queue's status events reach it
+        without waiting for its next update (``cirrus migrate-runs``). Each an UpdateItem on the
+        ``rev`` read and on having no ``queue_id``: a deployment written since keeps what that
+        write gave it; idempotent. Returns (entered, left as they were)."""
+        entered = kept = 0
+        for item in DeploymentModel.scan():
+            key = queue_key(to_deployment(item))
+            if key is None or item.queue_id is not None:
+                kept += 1
+                continue
+            condition = (DeploymentModel.rev == item.rev) & DeploymentModel.queue_id.does_not_exist()
+            try:
+                item.update(
+                    actions=[DeploymentModel.queue_id.set(key), DeploymentModel.queue_mark.set(UNMARKED)],
+                    condition=condition,
+                )
+            except UpdateError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                kept += 1
+                continue
+            entered += 1
+        return entered, kept
 
     def ids_for_flow(self, flow_id: uuid.UUID) -> list[uuid.UUID]:
         """A flow's deployments' ids, by name (the by-flow-keys index: eventually consistent)."""
