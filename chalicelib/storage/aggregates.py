@@ -214,21 +214,14 @@ def drain_previous_runs(settings: Settings, table_name: str) -> int:
     its attributes under their former names) holds and the counts have not applied yet: changes
     made just before an upgrade, whose consumer the upgrade removed (``cirrus migrate-runs``).
     Returns how many records were read (0 when the table or its stream is gone)."""
-    renames = FlowRunModel.PREVIOUS_NAMES
-
-    def renamed(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if image is None:
-            return None
-        values = {renames.get(name, name): value for name, value in image.items()}
-        return {**values, **FlowRunModel.raw_key(values["id"]["S"])} if "id" in values else values
 
     def handle(records: list[dict[str, Any]]) -> int:
         converted = []
         for record in records:
             data = dict(record.get("dynamodb", {}))
             for side in ("OldImage", "NewImage"):
-                if side in data:
-                    data[side] = renamed(data[side])
+                if data.get(side) is not None:
+                    data[side] = FlowRunModel.from_previous(data[side])
             converted.append({**record, "dynamodb": data})
         return apply_records(FLOW_RUNS, converted)
 

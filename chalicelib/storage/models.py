@@ -7,7 +7,7 @@ attributes, and the rest of the Prefect document in ``doc`` (JSON).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pynamodb.attributes import (
@@ -391,6 +391,13 @@ class FlowRunModel(Model):
     PREVIOUS_NAMES = {
         "auto_scheduled": "au", "work_queue_name": "wn", "next_scheduled_start_time": "ns", "expected_start_time": "es",
     }  # fmt: skip
+
+    @classmethod
+    def from_previous(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """An item (or stream image) of the previous ``flow_runs`` table in this table's raw form:
+        its attributes under their names here, and its shard."""
+        values = {cls.PREVIOUS_NAMES.get(name, name): value for name, value in raw.items()}
+        return {**values, **cls.raw_key(values["id"]["S"])} if "id" in values else values
 
     @staticmethod
     def raw_key(run_id: str) -> dict[str, dict[str, str]]:

@@ -116,11 +116,15 @@ def history_entry(run_id: uuid.UUID | str, state: State, became_current: datetim
     return {"k": state_key(state, became_current), "t": state.type.value, "s": compact_state(state, run_id)}
 
 
+def entry_state_id(entry: dict[str, Any]) -> str:
+    """The id of a history entry's state (the end of its key)."""
+    return str(entry["k"]).rsplit("#", 1)[1]
+
+
 def from_history_entry(run_id: uuid.UUID | str, entry: dict[str, Any]) -> tuple[State, datetime]:
     """The state of a history entry, and when it became current."""
-    key = entry["k"]
-    when = datetime.fromisoformat(key.rsplit("#", 1)[0].replace("Z", "+00:00"))
-    return expand_state(entry["s"], key.rsplit("#", 1)[1], entry["t"], run_id), when
+    when = datetime.fromisoformat(str(entry["k"]).rsplit("#", 1)[0].replace("Z", "+00:00"))
+    return expand_state(entry["s"], entry_state_id(entry), entry["t"], run_id), when
 
 
 def state_item(

@@ -415,15 +415,15 @@ class FlowRunRepository:
         unit), and unless the run is RUNNING: its heartbeat and work-list entry will grow its item,
         and a heartbeat is billed per KB of it. The caller records whatever the replaced item shows
         unrecorded but these. Returns the carried state's id."""
-        current = f"#{run.state.id}" if run.state else None
-        earlier = [e for e in run.unrecorded or () if not (current and e["k"].endswith(current))]
+        current = str(run.state.id) if run.state else None
+        earlier = [e for e in run.unrecorded or () if flow_run_items.entry_state_id(e) != current]
         if len(earlier) != 1 or run.state_type == StateType.RUNNING:
             return None
         item.carried = earlier
         if item_bytes(item.serialize()) > _ONE_WRITE_UNIT:
             item.carried = None
             return None
-        return uuid.UUID(earlier[0]["k"].rsplit("#", 1)[1])
+        return uuid.UUID(flow_run_items.entry_state_id(earlier[0]))
 
     @staticmethod
     def _put(item: FlowRunModel, condition: Condition) -> FlowRunModel | None:
@@ -539,8 +539,7 @@ class FlowRunRepository:
             return 0, 0, None
         copied = present = 0
         for raw in page.get("Items", []):
-            renamed = {FlowRunModel.PREVIOUS_NAMES.get(name, name): value for name, value in raw.items()}
-            old = FlowRunModel.from_raw_data({**renamed, **FlowRunModel.raw_key(raw["id"]["S"])})
+            old = FlowRunModel.from_raw_data(FlowRunModel.from_previous(raw))
             run = self.from_item(old)
             legacy = flow_run_items.legacy_history(old) is not None
             item = self._item(run, history_pending=bool(old.history_pending) and not legacy)
